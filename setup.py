@@ -1,0 +1,36 @@
+"""Builds the Cython twins of mqttfast.
+
+No extension is built when MQTTFAST_NO_EXTENSIONS is set or the interpreter is
+not CPython: the pure-Python twins then serve the whole API.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+from setuptools import Extension, setup
+
+NO_EXTENSIONS = bool(os.environ.get("MQTTFAST_NO_EXTENSIONS")) or sys.implementation.name != "cpython"
+
+
+def extensions():
+    if NO_EXTENSIONS:
+        return []
+    from Cython.Build import cythonize
+
+    sources = sorted(Path("src/mqttfast").glob("*_c.pyx"))
+    modules = [Extension(f"mqttfast.{path.stem}", [str(path)]) for path in sources]
+    return cythonize(
+        modules,
+        compiler_directives={
+            "language_level": 3,
+            "boundscheck": False,
+            "wraparound": False,
+            "initializedcheck": False,
+            "cdivision": True,
+            "embedsignature": True,
+        },
+    )
+
+
+setup(ext_modules=extensions())

@@ -1,0 +1,4 @@
+from ._types import *
+from ._types import IMPLEMENTATION as IMPLEMENTATION
+
+__version__: str

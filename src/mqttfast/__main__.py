@@ -1,0 +1,65 @@
+"""``python -m mqttfast``: which implementation is active, and the compiled and
+pure-Python twins timed side by side on the same inputs.
+
+A quick look, not the benchmark suite (that is ``benchmarks/``): each case is
+timed with ``timeit`` for about 0.2 s per implementation, best of 3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import platform
+import random
+import sys
+import timeit
+
+
+def _cases(api):
+    """(name, zero-argument callable) pairs built from one implementation's API."""
+    return [
+        ("encode_varint(2_097_152)", lambda: api.encode_varint(2_097_152)),
+        ("decode_varint 4 bytes", lambda: api.decode_varint(b"\x80\x80\x80\x01")),
+    ]
+
+
+def _time(fn, per: int, budget: float) -> float:
+    timer = timeit.Timer(fn)
+    number, elapsed = timer.autorange()
+    number = max(1, int(number * budget / max(elapsed, 1e-9) / 3))
+    return min(timer.repeat(repeat=3, number=number)) / number / per * 1e9
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mqttfast", description=__doc__.splitlines()[0])
+    parser.add_argument("--budget", type=float, default=0.2, help="seconds per case and implementation")
+    args = parser.parse_args(argv)
+
+    import mqttfast
+
+    print(f"mqttfast {mqttfast.__version__} on {platform.python_implementation()} {platform.python_version()}")
+    print(f"IMPLEMENTATION = {mqttfast.IMPLEMENTATION!r}")
+    contenders = []
+    try:
+        contenders.append(("compiled", importlib.import_module("mqttfast._compiled")))
+    except ImportError as exc:
+        print(f"compiled twins unavailable ({exc}); timing pure Python only")
+    contenders.append(("pure Python", importlib.import_module("mqttfast.fallback")))
+
+    tables = [[(case[0], case[1], case[2] if len(case) > 2 else 1) for case in _cases(api)] for _, api in contenders]
+    header = f"{'case':44}" + "".join(f"{name + ' ns':>16}" for name, _ in contenders)
+    if len(contenders) == 2:
+        header += f"{'speed-up':>10}"
+    print(header)
+    for row in zip(*tables):
+        name = row[0][0]
+        times = [_time(fn, per, args.budget) for _, fn, per in row]
+        line = f"{name:44}" + "".join(f"{t:16.1f}" for t in times)
+        if len(times) == 2:
+            line += f"{times[1] / times[0]:9.1f}x"
+        print(line, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""The public names, listed once for ``mqttfast``, ``mqttfast.fallback`` and ``mqttfast._compiled``."""
+
+from __future__ import annotations
+
+from . import _constants, _errors
+
+#: Names defined once and shared by both implementations.
+SHARED_NAMES = tuple(_errors.__all__) + (
+    "MQTT_3_1",
+    "MQTT_3_1_1",
+    "MQTT_5",
+    "MAX_VARINT",
+    "DEFAULT_MAX_PACKET_SIZE",
+    "PacketType",
+    "ReasonCode",
+    "PropertyId",
+)
+
+#: Names each implementation provides in its own twin modules.
+TWIN_NAMES = (
+    # variable byte integer
+    "encode_varint",
+    "decode_varint",
+    "varint_size",
+)
+
+PUBLIC_NAMES = SHARED_NAMES + TWIN_NAMES
+
+
+def shared_namespace() -> dict[str, object]:
+    """The shared names with their objects, for the implementation modules to re-export."""
+    return {name: getattr(_errors, name, None) or getattr(_constants, name) for name in SHARED_NAMES}

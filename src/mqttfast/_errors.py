@@ -1,0 +1,80 @@
+"""The one exception hierarchy of mqttfast, shared by the compiled and pure-Python twins.
+
+Every error a peer can provoke carries the MQTT 5 reason code that a server
+should send back (in a CONNACK or DISCONNECT) before closing the connection,
+so a broker can answer without a lookup table of its own.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "MQTTError",
+    "Incomplete",
+    "MalformedPacket",
+    "ProtocolError",
+    "PacketTooLarge",
+    "InvalidTopicName",
+    "InvalidTopicFilter",
+]
+
+
+class MQTTError(Exception):
+    """Base class of every error mqttfast raises for bad MQTT data.
+
+    ``reason_code`` is the MQTT 5 reason code that describes the failure;
+    ``offset`` is the byte offset in the input where it was found, when known.
+    """
+
+    reason_code: int = 0x80  # Unspecified error
+
+    def __init__(self, message: str, offset: int | None = None) -> None:
+        if offset is not None:
+            message = f"{message} (at byte {offset})"
+        super().__init__(message)
+        self.offset = offset
+
+
+class Incomplete(MQTTError):
+    """The buffer ends before the packet does.
+
+    Not an error for a stream (wait for more bytes); it is one when the
+    connection closes here, hence the Malformed Packet reason code.
+    ``needed`` is how many bytes the whole packet takes, when the fixed header
+    was complete enough to tell, else None.
+    """
+
+    reason_code = 0x81
+
+    def __init__(self, message: str, offset: int | None = None, needed: int | None = None) -> None:
+        super().__init__(message, offset)
+        self.needed = needed
+
+
+class MalformedPacket(MQTTError):
+    """The bytes cannot be parsed according to the specification (0x81)."""
+
+    reason_code = 0x81
+
+
+class ProtocolError(MQTTError):
+    """The bytes parse, but break a rule of the protocol (0x82)."""
+
+    reason_code = 0x82
+
+
+class PacketTooLarge(MQTTError):
+    """The packet exceeds the maximum packet size in force (0x95)."""
+
+    reason_code = 0x95
+
+
+class InvalidTopicName(MQTTError):
+    """A topic name breaks the rules of MQTT 5.0 §4.7 (0x90)."""
+
+    reason_code = 0x90
+
+
+class InvalidTopicFilter(MQTTError):
+    """A topic filter breaks the rules of MQTT 5.0 §4.7 or §4.8.2 (0x8F)."""
+
+    reason_code = 0x8F

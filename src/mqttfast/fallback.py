@@ -1,0 +1,16 @@
+"""The whole public API of mqttfast in pure Python.
+
+Importable beside the compiled implementation (as ``msgpack.fallback`` is), so
+both can be compared in one process. ``mqttfast`` itself re-exports this
+module when the compiled twins are unavailable or ``MQTTFAST_NO_EXTENSIONS``
+is set.
+"""
+
+from ._api import PUBLIC_NAMES, shared_namespace
+from ._varint_py import decode_varint, encode_varint, varint_size
+
+globals().update(shared_namespace())
+
+IMPLEMENTATION = "python"
+
+__all__ = list(PUBLIC_NAMES)

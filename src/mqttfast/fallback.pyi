@@ -1,0 +1,2 @@
+from ._types import *
+from ._types import IMPLEMENTATION as IMPLEMENTATION
