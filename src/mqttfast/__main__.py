@@ -17,9 +17,53 @@ import timeit
 
 def _cases(api):
     """(name, zero-argument callable) pairs built from one implementation's API."""
+    publish_v4 = api.Publish(topic="sensors/room1/temperature", payload=bytes(range(64)), qos=0)
+    wire_v4 = api.encode(publish_v4, version=4)
+    publish_v5 = api.Publish(
+        topic="devices/abc123/telemetry/power",
+        payload=bytes(256),
+        qos=1,
+        packet_id=1234,
+        payload_format_indicator=0,
+        message_expiry_interval=3600,
+        content_type="application/octet-stream",
+        topic_alias=7,
+        user_properties=[("trace", "4bf92f3577b34da6")],
+    )
+    wire_v5 = api.encode(publish_v5, version=5)
+    stream = b"".join(
+        api.encode(api.Publish(topic=f"t/{i % 50}", payload=b"x" * 16), version=4) for i in range(1000)
+    )
+
+    def stream_decode():
+        decoder = api.Decoder(version=4)
+        decoder.feed(stream)
+
+    rng = random.Random(7)
+    matcher = api.TopicMatcher()
+    for i in range(10_000):
+        levels = [f"l{rng.randrange(20)}" for _ in range(rng.randrange(4, 8))]
+        kind = rng.random()
+        if kind < 0.2:
+            levels[rng.randrange(len(levels))] = "+"
+        elif kind < 0.3:
+            levels[-1] = "#"
+        matcher.subscribe("/".join(levels), i)
+    topics = ["/".join(f"l{rng.randrange(20)}" for _ in range(rng.randrange(4, 8))) for _ in range(100)]
+
+    def match_100():
+        for topic in topics:
+            matcher.match(topic)
+
     return [
+        ("decode PUBLISH 3.1.1 QoS0 64 B", lambda: api.decode(wire_v4, 4)),
+        ("encode PUBLISH 3.1.1 QoS0 64 B", lambda: api.encode(publish_v4, 4)),
+        ("decode PUBLISH 5.0 QoS1 256 B + props", lambda: api.decode(wire_v5, 5)),
+        ("encode PUBLISH 5.0 QoS1 256 B + props", lambda: api.encode(publish_v5, 5)),
+        ("Decoder.feed 1000 PUBLISH (per packet)", stream_decode, 1000),
         ("encode_varint(2_097_152)", lambda: api.encode_varint(2_097_152)),
         ("decode_varint 4 bytes", lambda: api.decode_varint(b"\x80\x80\x80\x01")),
+        ("TopicMatcher.match, 10k subs (per topic)", match_100, 100),
     ]
 
 

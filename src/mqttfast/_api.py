@@ -22,6 +22,36 @@ TWIN_NAMES = (
     "encode_varint",
     "decode_varint",
     "varint_size",
+    # packets
+    "Will",
+    "Connect",
+    "Connack",
+    "Publish",
+    "Puback",
+    "Pubrec",
+    "Pubrel",
+    "Pubcomp",
+    "Subscription",
+    "Subscribe",
+    "Suback",
+    "Unsubscribe",
+    "Unsuback",
+    "Pingreq",
+    "Pingresp",
+    "Disconnect",
+    "Auth",
+    # codec
+    "decode",
+    "encode",
+    "encode_into",
+    "encoded_size",
+    "encode_forward",
+    "Decoder",
+    # topics
+    "validate_topic_name",
+    "validate_topic_filter",
+    "topic_matches",
+    "TopicMatcher",
 )
 
 PUBLIC_NAMES = SHARED_NAMES + TWIN_NAMES

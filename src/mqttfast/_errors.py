@@ -12,6 +12,8 @@ __all__ = [
     "Incomplete",
     "MalformedPacket",
     "ProtocolError",
+    "UnsupportedProtocolVersion",
+    "ClientIdentifierNotValid",
     "PacketTooLarge",
     "InvalidTopicName",
     "InvalidTopicFilter",
@@ -60,6 +62,26 @@ class ProtocolError(MQTTError):
     """The bytes parse, but break a rule of the protocol (0x82)."""
 
     reason_code = 0x82
+
+
+class UnsupportedProtocolVersion(ProtocolError):
+    """A CONNECT names a protocol or level this library does not speak (0x84).
+
+    A server answers it with CONNACK 0x84 (MQTT 5) or return code 1 (3.x)
+    [MQTT-3.1.2-2].
+    """
+
+    reason_code = 0x84
+
+
+class ClientIdentifierNotValid(ProtocolError):
+    """A CONNECT carries a client identifier its protocol level forbids (0x85).
+
+    A server answers it with CONNACK 0x85 (MQTT 5) or return code 2 (3.x)
+    [MQTT-3.1.3-8].
+    """
+
+    reason_code = 0x85
 
 
 class PacketTooLarge(MQTTError):

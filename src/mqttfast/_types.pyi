@@ -17,6 +17,8 @@ from ._errors import MalformedPacket as MalformedPacket
 from ._errors import MQTTError as MQTTError
 from ._errors import PacketTooLarge as PacketTooLarge
 from ._errors import ProtocolError as ProtocolError
+from ._errors import UnsupportedProtocolVersion as UnsupportedProtocolVersion
+from ._errors import ClientIdentifierNotValid as ClientIdentifierNotValid
 
 IMPLEMENTATION: str
 Binary = Union[bytes, memoryview]
@@ -57,7 +59,6 @@ class Will:
 class Connect:
     packet_type: ClassVar[PacketType]
     protocol_version: int
-    protocol_name: Optional[str]
     client_id: str
     clean_start: bool
     keep_alive: int
@@ -203,9 +204,22 @@ def decode(
 def encode(packet: Packet, version: Optional[int] = None) -> bytes: ...
 def encoded_size(packet: Packet, version: Optional[int] = None) -> int: ...
 def encode_into(packet: Packet, buffer: _Buffer, offset: int = 0, version: Optional[int] = None) -> int: ...
+def encode_forward(
+    packet: Publish,
+    version: Optional[int] = None,
+    *,
+    qos: Optional[int] = None,
+    packet_id: Optional[int] = None,
+    retain: Optional[bool] = None,
+    topic: Optional[str] = None,
+    topic_alias: Optional[int] = None,
+    subscription_identifiers: Optional[list[int]] = None,
+    message_expiry_interval: Optional[int] = ...,
+) -> tuple[bytes, Binary]: ...
 
 class Decoder:
     version: Optional[int]
+    max_packet_size: int
     @property
     def pending(self) -> int: ...
     def __init__(self, version: Optional[int] = None, *, max_packet_size: int = ..., copy: bool = False) -> None: ...
@@ -219,7 +233,7 @@ def topic_matches(topic_filter: str, topic: str) -> bool: ...
 
 class TopicMatcher:
     def __init__(self) -> None: ...
-    def subscribe(self, topic_filter: str, value: Any) -> None: ...
+    def subscribe(self, topic_filter: str, value: Any) -> bool: ...
     def unsubscribe(self, topic_filter: str, value: Any) -> bool: ...
     def match(self, topic: str) -> list[Any]: ...
     def match_shared(self, topic: str) -> dict[tuple[str, str], list[Any]]: ...

@@ -1,0 +1,1801 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False, cdivision=True
+"""Packet encoding and decoding, compiled twin of ``_codec_py``.
+
+A function-by-function translation of the pure-Python twin, working on raw
+buffers: decoding reads the input through one ``Py_buffer`` and creates only
+the objects it returns; encoding measures the packet in a first pass (which
+also validates it), then writes into one allocation. PUBLISH, the packet a
+broker sees millions of times, gets direct field access; the other packets
+share the generic, table-driven paths.
+"""
+
+from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.bytearray cimport PyByteArray_AS_STRING
+from cpython.unicode cimport PyUnicode_DecodeUTF8
+from libc.string cimport memchr, memcpy
+
+from ._constants import (
+    ALLOWED_PROPERTIES,
+    ALLOWED_REASON_CODES,
+    DEFAULT_MAX_PACKET_SIZE,
+    PROPERTY_NAMES,
+    PROPERTY_TYPES,
+    PROTOCOL_NAMES,
+    V3_SUBACK_CODES,
+    PacketType,
+)
+from ._errors import (
+    ClientIdentifierNotValid,
+    Incomplete,
+    InvalidTopicName,
+    MalformedPacket,
+    PacketTooLarge,
+    ProtocolError,
+    UnsupportedProtocolVersion,
+)
+from ._topics_c import validate_topic_filter
+
+from ._packets_c cimport (
+    Auth,
+    Connack,
+    Connect,
+    Disconnect,
+    Pingreq,
+    Pingresp,
+    Puback,
+    Pubcomp,
+    Publish,
+    Pubrec,
+    Pubrel,
+    Suback,
+    Subscribe,
+    Subscription,
+    Unsuback,
+    Unsubscribe,
+    Will,
+    _Ack,
+    _Packet,
+    _WithUserProperties,
+)
+
+cdef extern from "Python.h":
+    bint PyLong_Check(object value)
+    long PyLong_AsLongAndOverflow(object value, int* overflow) except? -1
+    long long PyLong_AsLongLongAndOverflow(object value, int* overflow) except? -1
+    const char* PyUnicode_AsUTF8AndSize(object text, Py_ssize_t* size) except NULL
+    Py_buffer* PyMemoryView_GET_BUFFER(object view)
+    bint PyUnicode_IS_COMPACT_ASCII(object text)
+    void* PyUnicode_DATA(object text)
+    Py_ssize_t PyUnicode_GET_LENGTH(object text)
+    object PyMemoryView_FromObject(object obj)
+
+__all__ = ["decode", "encode", "encode_into", "encoded_size", "encode_forward", "Decoder"]
+
+# Protocol levels, packet types and wire types as C constants (values from _constants).
+DEF MQTT_3_1 = 3
+DEF MQTT_3_1_1 = 4
+DEF MQTT_5 = 5
+DEF NO_VERSION = 0
+DEF WILL = 0
+DEF MAX_VARINT = 268435455
+
+DEF T_CONNECT = 1
+DEF T_CONNACK = 2
+DEF T_PUBLISH = 3
+DEF T_PUBACK = 4
+DEF T_PUBREC = 5
+DEF T_PUBREL = 6
+DEF T_PUBCOMP = 7
+DEF T_SUBSCRIBE = 8
+DEF T_SUBACK = 9
+DEF T_UNSUBSCRIBE = 10
+DEF T_UNSUBACK = 11
+DEF T_PINGREQ = 12
+DEF T_PINGRESP = 13
+DEF T_DISCONNECT = 14
+DEF T_AUTH = 15
+
+DEF K_BYTE = 1
+DEF K_TWO_BYTE_INT = 2
+DEF K_FOUR_BYTE_INT = 3
+DEF K_VARINT = 4
+DEF K_UTF8_STRING = 5
+DEF K_BINARY = 6
+DEF K_STRING_PAIR = 7
+
+DEF P_PAYLOAD_FORMAT_INDICATOR = 0x01
+DEF P_MESSAGE_EXPIRY_INTERVAL = 0x02
+DEF P_CONTENT_TYPE = 0x03
+DEF P_RESPONSE_TOPIC = 0x08
+DEF P_CORRELATION_DATA = 0x09
+DEF P_SUBSCRIPTION_IDENTIFIER = 0x0B
+DEF P_RECEIVE_MAXIMUM = 0x21
+DEF P_TOPIC_ALIAS = 0x23
+DEF P_USER_PROPERTY = 0x26
+DEF P_MAXIMUM_PACKET_SIZE = 0x27
+
+# Lookup tables filled once from the shared Python tables, so the twins cannot drift.
+cdef unsigned char _property_kind[64]
+cdef unsigned long long _allowed_properties[16]
+cdef unsigned long long _allowed_reason_codes[16][4]
+cdef unsigned char _required_flags[16]
+cdef object _names_by_type = {}
+cdef list _property_names = [None] * 64  # pid -> attribute name, for direct indexing
+# Properties whose value 0 is a Protocol Error (MQTT 5.0 §3.1.2.11, §3.3.2.3).
+cdef unsigned long long NONZERO_PROPERTIES = (
+    (1ULL << P_RECEIVE_MAXIMUM) | (1ULL << P_TOPIC_ALIAS) | (1ULL << P_MAXIMUM_PACKET_SIZE)
+    | (1ULL << P_SUBSCRIPTION_IDENTIFIER)
+)
+
+
+cdef void _fill_tables():
+    cdef int i
+    for i in range(64):
+        _property_kind[i] = 0
+    for pid, kind in PROPERTY_TYPES.items():
+        _property_kind[<int>pid] = <int>kind
+        _property_names[<int>pid] = PROPERTY_NAMES[pid]
+    for i in range(16):
+        _allowed_properties[i] = 0
+        _allowed_reason_codes[i][0] = _allowed_reason_codes[i][1] = 0
+        _allowed_reason_codes[i][2] = _allowed_reason_codes[i][3] = 0
+        _required_flags[i] = 0
+    for packet_type, pids in ALLOWED_PROPERTIES.items():
+        for pid in pids:
+            _allowed_properties[<int>packet_type] |= 1ULL << <int>pid
+    for packet_type, codes in ALLOWED_REASON_CODES.items():
+        for code in codes:
+            _allowed_reason_codes[<int>packet_type][<int>code >> 6] |= 1ULL << (<int>code & 63)
+    _required_flags[T_PUBREL] = _required_flags[T_SUBSCRIBE] = _required_flags[T_UNSUBSCRIBE] = 2
+    for packet_type in PacketType:
+        _names_by_type[int(packet_type)] = packet_type.name
+    _names_by_type[WILL] = "Will"
+
+
+_fill_tables()
+
+
+cdef inline bint _reason_code_allowed(int packet_type, int code):
+    return (_allowed_reason_codes[packet_type][code >> 6] >> (code & 63)) & 1
+
+
+cdef inline bint _has_wildcard(const char* text, Py_ssize_t size):
+    # In UTF-8 the bytes 0x23 and 0x2B only ever encode '#' and '+'.
+    return memchr(text, 0x2B, size) != NULL or memchr(text, 0x23, size) != NULL
+
+
+cdef int _check_topic_name(str topic, str field, object offset) except -1:
+    cdef Py_ssize_t size
+    cdef const char* data = PyUnicode_AsUTF8AndSize(topic, &size)
+    if _has_wildcard(data, size):
+        raise InvalidTopicName(f"{field} {topic!r} contains a wildcard [MQTT-3.3.2-2]", offset)
+    return 0
+
+
+cdef inline int _check_int_property(int pid, long long value, object offset) except -1:
+    """The rules of integer properties beyond their wire type, shared by reader and writer."""
+    if _property_kind[pid] == K_BYTE and value > 1:
+        raise ProtocolError(f"{_property_names[pid]} must be 0 or 1, not {value}", offset)
+    if value == 0 and (NONZERO_PROPERTIES >> pid) & 1:
+        raise ProtocolError(f"{_property_names[pid]} must not be 0", offset)
+    return 0
+
+
+cdef int _check_string_property(int pid, str value, object offset) except -1:
+    if pid == P_RESPONSE_TOPIC:
+        if not value:
+            raise InvalidTopicName("response_topic must not be empty [MQTT-4.7.3-1]", offset)
+        _check_topic_name(value, "response_topic", offset)
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# Reading
+# ---------------------------------------------------------------------------
+
+
+cdef struct Reader:
+    const unsigned char* base
+    Py_ssize_t pos
+    Py_ssize_t end
+    bint copy
+    # decode() owns its memoryview of the input: the last slice it hands out
+    # (a PUBLISH payload) can be that view itself, narrowed, saving an object.
+    bint own_view
+    # The input cannot change under us (read-only, or a Decoder's own buffer),
+    # so user properties may be built from it on first access.
+    bint lazy
+
+
+cdef inline Py_ssize_t _take(Reader* r, Py_ssize_t n, str field) except -1:
+    cdef Py_ssize_t pos = r.pos
+    if n > r.end - pos:
+        raise MalformedPacket(f"{field} runs past the end of the packet", pos)
+    r.pos = pos + n
+    return pos
+
+
+cdef inline long _u8(Reader* r, str field) except -1:
+    return r.base[_take(r, 1, field)]
+
+
+cdef inline long _u16(Reader* r, str field) except -1:
+    cdef Py_ssize_t pos = _take(r, 2, field)
+    return r.base[pos] << 8 | r.base[pos + 1]
+
+
+cdef inline long long _u32(Reader* r, str field) except -1:
+    cdef Py_ssize_t pos = _take(r, 4, field)
+    return (
+        (<long long>r.base[pos] << 24) | (r.base[pos + 1] << 16) | (r.base[pos + 2] << 8) | r.base[pos + 3]
+    )
+
+
+cdef long _varint(Reader* r, str field) except -1:
+    cdef Py_ssize_t pos = r.pos
+    cdef long value = 0
+    cdef int shift = 0
+    cdef int count
+    cdef unsigned char byte
+    for count in range(4):
+        if pos >= r.end:
+            raise MalformedPacket(f"{field} runs past the end of the packet", pos)
+        byte = r.base[pos]
+        pos += 1
+        value |= <long>(byte & 0x7F) << shift
+        if not byte & 0x80:
+            r.pos = pos
+            return value
+        shift += 7
+    raise MalformedPacket(f"{field}: variable byte integer longer than 4 bytes", r.pos)
+
+
+cdef str _string(Reader* r, str field):
+    cdef Py_ssize_t start = r.pos
+    cdef Py_ssize_t length = _u16(r, field)
+    cdef Py_ssize_t pos = _take(r, length, field)
+    cdef const char* data = <const char*>(r.base + pos)
+    try:
+        # CPython's strict codec also refuses encoded surrogates [MQTT-1.5.4-1].
+        text = PyUnicode_DecodeUTF8(data, length, NULL)
+    except UnicodeDecodeError as exc:
+        raise MalformedPacket(f"{field} is not well-formed UTF-8: {exc.reason}", start) from None
+    if memchr(data, 0, length) != NULL:
+        raise MalformedPacket(f"{field} contains U+0000 [MQTT-1.5.4-2]", start)
+    return text
+
+
+cdef object _view_slice(object view, Py_ssize_t pos, Py_ssize_t end):
+    # view[pos:end] without building a slice object and two ints: a new memoryview
+    # on the same managed buffer, narrowed exactly as CPython narrows a slice of a
+    # 1-D view of itemsize 1 (_as_view guarantees that shape).
+    cdef object sliced = PyMemoryView_FromObject(view)
+    cdef Py_buffer* buffer = PyMemoryView_GET_BUFFER(sliced)
+    buffer.buf = <char*>buffer.buf + pos
+    buffer.len = end - pos
+    buffer.shape[0] = end - pos
+    return sliced
+
+
+cdef int _skip_string(Reader* r, str field) except -1:
+    """Validate a string without building it: ASCII without U+0000 is checked here."""
+    cdef Py_ssize_t start = r.pos
+    cdef Py_ssize_t length = _u16(r, field)
+    cdef const unsigned char* data = r.base + _take(r, length, field)
+    cdef Py_ssize_t i
+    for i in range(length):
+        if data[i] == 0 or data[i] >= 0x80:
+            # Let the full path judge it, with the same error the eager decoder raises.
+            r.pos = start
+            _string(r, field)
+            return 0
+    return 0
+
+
+cdef object _slice(Reader* r, object view, Py_ssize_t pos, Py_ssize_t end):
+    if r.copy:
+        return PyBytes_FromStringAndSize(<const char*>(r.base + pos), end - pos)
+    return _view_slice(view, pos, end)
+
+
+cdef object _binary(Reader* r, object view, str field):
+    cdef Py_ssize_t length = _u16(r, field)
+    cdef Py_ssize_t pos = _take(r, length, field)
+    return _slice(r, view, pos, pos + length)
+
+
+cdef object _rest(Reader* r, object view):
+    cdef Py_ssize_t pos = r.pos
+    cdef Py_buffer* buffer
+    r.pos = r.end
+    if r.own_view and not r.copy:
+        buffer = PyMemoryView_GET_BUFFER(view)
+        buffer.buf = <char*>buffer.buf + pos
+        buffer.len = r.end - pos
+        buffer.shape[0] = r.end - pos
+        return view
+    return _slice(r, view, pos, r.end)
+
+
+cdef long _packet_id(Reader* r) except -1:
+    cdef Py_ssize_t pos = r.pos
+    cdef long packet_id = _u16(r, "packet identifier")
+    if not packet_id:
+        raise ProtocolError("packet identifier must not be 0 [MQTT-2.2.1-3]", pos)
+    return packet_id
+
+
+cdef int _set_property(object target, int packet_type, int pid, object value) except -1:
+    cdef Publish publish
+    if packet_type != T_PUBLISH:
+        setattr(target, <str>_property_names[pid], value)
+        return 0
+    publish = <Publish>target
+    if pid == P_PAYLOAD_FORMAT_INDICATOR:
+        publish.payload_format_indicator = value
+    elif pid == P_MESSAGE_EXPIRY_INTERVAL:
+        publish.message_expiry_interval = value
+    elif pid == P_CONTENT_TYPE:
+        publish.content_type = value
+    elif pid == P_RESPONSE_TOPIC:
+        publish.response_topic = value
+    elif pid == P_CORRELATION_DATA:
+        publish.correlation_data = value
+    elif pid == P_TOPIC_ALIAS:
+        publish.topic_alias = value
+    return 0
+
+
+cdef int _properties(Reader* r, object view, int packet_type, _WithUserProperties target) except -1:
+    """Read a property block into the fields of ``target``."""
+    cdef Py_ssize_t length = _varint(r, "property length")
+    cdef Py_ssize_t stop = r.pos + length
+    cdef Py_ssize_t outer_end, start
+    cdef unsigned long long allowed = _allowed_properties[packet_type]
+    cdef unsigned long long seen = 0
+    cdef long pid
+    cdef long long number
+    cdef int kind
+    cdef str name
+    cdef Publish publish
+    cdef bint lazy_pairs = False
+    cdef Py_ssize_t block_start
+    if stop > r.end:
+        raise MalformedPacket("property length runs past the end of the packet", r.pos)
+    outer_end = r.end
+    r.end = stop
+    block_start = r.pos
+    while r.pos < stop:
+        start = r.pos
+        pid = _varint(r, "property identifier")
+        kind = _property_kind[pid] if pid < 64 else 0
+        if kind == 0:
+            raise MalformedPacket(f"unknown property identifier 0x{pid:02X}", start)
+        if not (allowed >> pid) & 1:
+            where = _names_by_type[packet_type]
+            raise ProtocolError(f"property {_property_names[pid]} is not allowed in {where}", start)
+        if kind == K_STRING_PAIR and r.lazy:
+            _skip_string(r, "user property name")
+            _skip_string(r, "user property value")
+            lazy_pairs = True
+            continue
+        if kind == K_STRING_PAIR:
+            name = _string(r, "user property name")
+            pair = (name, _string(r, "user property value"))
+            if target._user_properties is None:
+                target._user_properties = [pair]
+            else:
+                target._user_properties.append(pair)
+            continue
+        if pid == P_SUBSCRIPTION_IDENTIFIER and packet_type == T_PUBLISH:
+            number = _varint(r, "subscription_identifier")
+            _check_int_property(pid, number, start)
+            publish = <Publish>target
+            if publish._subscription_identifiers is None:
+                publish._subscription_identifiers = [number]
+            else:
+                publish._subscription_identifiers.append(number)
+            continue
+        if (seen >> pid) & 1:
+            raise ProtocolError(f"property {_property_names[pid]} appears twice", start)
+        seen |= 1ULL << pid
+        name = <str>_property_names[pid]
+        if kind == K_UTF8_STRING:
+            value = _string(r, name)
+            _check_string_property(pid, value, start)
+        elif kind == K_BINARY:
+            value = _binary(r, view, name)
+        else:
+            if kind == K_BYTE:
+                number = _u8(r, name)
+            elif kind == K_TWO_BYTE_INT:
+                number = _u16(r, name)
+            elif kind == K_FOUR_BYTE_INT:
+                number = _u32(r, name)
+            else:
+                number = _varint(r, name)
+            _check_int_property(pid, number, start)
+            value = number
+        _set_property(target, packet_type, pid, value)
+    r.end = outer_end
+    if lazy_pairs:
+        target._raw_owner = view
+        target._raw_block = r.base + block_start
+        target._raw_size = length
+    return 0
+
+
+# Fresh packets with their defaults set directly (the constructors go through **kwargs).
+
+cdef Connect _new_connect():
+    cdef Connect packet = Connect.__new__(Connect)
+    packet.protocol_version = MQTT_5
+    packet.client_id = ""
+    packet.clean_start = True
+    packet.keep_alive = 0
+    return packet
+
+
+cdef Will _new_will():
+    cdef Will will = Will.__new__(Will)
+    will.topic = ""
+    will.payload = b""
+    will.qos = 0
+    will.retain = False
+    return will
+
+
+cdef Subscription _new_subscription(str topic_filter, int qos):
+    cdef Subscription subscription = Subscription.__new__(Subscription)
+    subscription.topic_filter = topic_filter
+    subscription.qos = qos
+    subscription.no_local = False
+    subscription.retain_as_published = False
+    subscription.retain_handling = 0
+    return subscription
+
+
+cdef object _read_connect(Reader* r, object view, int flags, int version):
+    cdef Py_ssize_t start = r.pos
+    cdef str name = _string(r, "protocol name")
+    cdef long level = _u8(r, "protocol level")
+    cdef Py_ssize_t pos
+    cdef long connect_flags, will_qos
+    cdef bint has_will, will_retain, has_password, has_username
+    cdef Connect packet
+    cdef Will will
+    if not MQTT_3_1 <= level <= MQTT_5 or PROTOCOL_NAMES[level] != name:
+        raise UnsupportedProtocolVersion(f"unsupported protocol {name!r} level {level} [MQTT-3.1.2-2]", start)
+    pos = r.pos
+    connect_flags = _u8(r, "connect flags")
+    if connect_flags & 0x01:
+        raise MalformedPacket("reserved connect flag is set [MQTT-3.1.2-3]", pos)
+    has_will = connect_flags & 0x04
+    will_qos = connect_flags >> 3 & 3
+    will_retain = connect_flags & 0x20
+    if will_qos == 3:
+        raise MalformedPacket("will QoS is 3 [MQTT-3.1.2-12]", pos)
+    if not has_will and (will_qos or will_retain):
+        raise MalformedPacket("will QoS or retain set without a will [MQTT-3.1.2-11]", pos)
+    has_password = connect_flags & 0x40
+    has_username = connect_flags & 0x80
+    if has_password and not has_username and level < MQTT_5:
+        raise ProtocolError("password flag set without user name flag [MQTT-3.1.2-22]", pos)
+    packet = _new_connect()
+    packet.protocol_version = level
+    packet.clean_start = bool(connect_flags & 0x02)
+    packet.keep_alive = _u16(r, "keep alive")
+    if level == MQTT_5:
+        _properties(r, view, T_CONNECT, packet)
+    pos = r.pos
+    packet.client_id = _string(r, "client identifier")
+    _check_client_id(packet, pos)
+    if has_will:
+        will = _new_will()
+        will.qos = will_qos
+        will.retain = will_retain
+        if level == MQTT_5:
+            _properties(r, view, WILL, will)
+        pos = r.pos
+        will.topic = _string(r, "will topic")
+        _check_will_topic(will.topic, pos)
+        will.payload = _binary(r, view, "will payload")
+        packet.will = will
+    if has_username:
+        packet.username = _string(r, "user name")
+    if has_password:
+        packet.password = _binary(r, view, "password")
+    return packet
+
+
+cdef int _check_client_id(Connect packet, object offset) except -1:
+    client_id = packet.client_id
+    if packet.protocol_version == MQTT_3_1:
+        if not 1 <= len(client_id.encode("utf-8")) <= 23:
+            raise ClientIdentifierNotValid("MQTT 3.1 client identifier must be 1 to 23 bytes", offset)
+    elif packet.protocol_version == MQTT_3_1_1 and not client_id and not packet.clean_start:
+        raise ClientIdentifierNotValid("empty client identifier requires clean session [MQTT-3.1.3-7]", offset)
+    return 0
+
+
+cdef int _check_will_topic(str topic, object offset) except -1:
+    if not topic:
+        raise InvalidTopicName("will topic must not be empty [MQTT-4.7.3-1]", offset)
+    _check_topic_name(topic, "will topic", offset)
+    return 0
+
+
+cdef object _read_connack(Reader* r, object view, int flags, int version):
+    cdef Py_ssize_t pos = r.pos
+    cdef long ack_flags = _u8(r, "acknowledge flags")
+    cdef long code
+    cdef Connack packet
+    if ack_flags & 0xFE:
+        raise MalformedPacket("reserved acknowledge flags are set [MQTT-3.2.2-1]", pos)
+    pos = r.pos
+    code = _u8(r, "reason code")
+    _check_connack_code(code, version, pos)
+    if ack_flags and code:
+        raise ProtocolError("session present with a failure reason code [MQTT-3.2.2-6]", pos)
+    packet = Connack.__new__(Connack)
+    packet.session_present = bool(ack_flags)
+    packet.reason_code = code
+    if version == MQTT_5:
+        _properties(r, view, T_CONNACK, packet)
+    return packet
+
+
+cdef int _check_connack_code(long code, int version, object offset) except -1:
+    if version == MQTT_5:
+        _check_reason_code(T_CONNACK, code, offset)
+    elif not 0 <= code <= 5:
+        raise ProtocolError(f"CONNACK return code {code} is not one of 0..5", offset)
+    return 0
+
+
+cdef int _check_reason_code(int packet_type, long code, object offset) except -1:
+    if not 0 <= code <= 255 or not _reason_code_allowed(packet_type, code):
+        raise ProtocolError(f"reason code 0x{code:02X} is not allowed in {_names_by_type[packet_type]}", offset)
+    return 0
+
+
+cdef object _read_publish(Reader* r, object view, int flags, int version):
+    cdef int qos = flags >> 1 & 3
+    cdef Py_ssize_t pos, topic_size
+    cdef Publish packet
+    if qos == 3:
+        raise MalformedPacket("PUBLISH QoS is 3 [MQTT-3.3.1-4]", r.pos - 1)
+    if flags & 0x08 and not qos:
+        raise MalformedPacket("PUBLISH DUP set with QoS 0 [MQTT-3.3.1-2]", r.pos - 1)
+    pos = r.pos
+    packet = Publish.__new__(Publish)
+    packet.topic = _string(r, "topic name")
+    packet.qos = qos
+    packet.retain = bool(flags & 1)
+    packet.dup = bool(flags & 8)
+    topic_size = r.pos - pos - 2
+    if _has_wildcard(<const char*>(r.base + pos + 2), topic_size):
+        _check_topic_name(packet.topic, "topic name", pos)
+    if qos:
+        packet.packet_id = _packet_id(r)
+    if version == MQTT_5:
+        _properties(r, view, T_PUBLISH, packet)
+    if not topic_size:
+        _check_publish_topic_present(packet, version, pos)
+    packet.payload = _rest(r, view)
+    return packet
+
+
+cdef int _check_publish_topic_present(Publish packet, int version, object offset) except -1:
+    if packet.topic:
+        return 0
+    if version < MQTT_5:
+        raise InvalidTopicName("topic name must not be empty [MQTT-4.7.3-1]", offset)
+    if packet.topic_alias is None:
+        raise ProtocolError("empty topic name without a topic alias [MQTT-3.3.2-8]", offset)
+    return 0
+
+
+cdef object _read_ack(Reader* r, object view, int version, int packet_type):
+    cdef _Ack packet
+    if packet_type == T_PUBACK:
+        packet = Puback.__new__(Puback)
+    elif packet_type == T_PUBREC:
+        packet = Pubrec.__new__(Pubrec)
+    elif packet_type == T_PUBREL:
+        packet = Pubrel.__new__(Pubrel)
+    else:
+        packet = Pubcomp.__new__(Pubcomp)
+    packet.packet_id = _packet_id(r)
+    packet.reason_code = 0
+    if version == MQTT_5:
+        _read_reason_and_properties(r, view, packet_type, packet)
+    return packet
+
+
+cdef int _read_reason_and_properties(Reader* r, object view, int packet_type, _WithUserProperties packet) except -1:
+    # Short forms: the reason code, then the properties, may be left out (MQTT 5.0 §3.4.2.1).
+    cdef Py_ssize_t pos
+    cdef long code
+    if r.pos < r.end:
+        pos = r.pos
+        code = _u8(r, "reason code")
+        if isinstance(packet, _Ack):
+            (<_Ack>packet).reason_code = code
+        else:
+            setattr(packet, "reason_code", code)
+        _check_reason_code(packet_type, code, pos)
+        if r.pos < r.end:
+            _properties(r, view, packet_type, packet)
+    return 0
+
+
+cdef object _read_subscribe(Reader* r, object view, int flags, int version):
+    cdef Subscribe packet = Subscribe.__new__(Subscribe)
+    cdef list subscriptions = []
+    cdef Py_ssize_t pos
+    cdef long options, reserved
+    cdef str topic_filter
+    cdef Subscription subscription
+    packet.packet_id = _packet_id(r)
+    packet.subscriptions = subscriptions
+    if version == MQTT_5:
+        _properties(r, view, T_SUBSCRIBE, packet)
+    while r.pos < r.end:
+        pos = r.pos
+        topic_filter = _string(r, "topic filter")
+        validate_topic_filter(topic_filter)
+        pos = r.pos
+        options = _u8(r, "subscription options")
+        subscription = _new_subscription(topic_filter, options & 3)
+        if version == MQTT_5:
+            subscription.no_local = bool(options & 0x04)
+            subscription.retain_as_published = bool(options & 0x08)
+            subscription.retain_handling = options >> 4 & 3
+            reserved = options & 0xC0
+        else:
+            reserved = options & 0xFC
+        if reserved:
+            raise MalformedPacket("reserved subscription option bits are set [MQTT-3.8.3-5]", pos)
+        _check_subscription(subscription, pos)
+        subscriptions.append(subscription)
+    if not subscriptions:
+        raise ProtocolError("SUBSCRIBE without a topic filter [MQTT-3.8.3-3]", r.pos)
+    return packet
+
+
+cdef int _check_subscription(Subscription subscription, object offset) except -1:
+    if subscription.qos == 3:
+        raise MalformedPacket("subscription QoS is 3", offset)
+    if subscription.retain_handling == 3:
+        raise MalformedPacket("retain handling is 3", offset)
+    if subscription.no_local and subscription.topic_filter.startswith("$share/"):
+        raise ProtocolError("No Local on a shared subscription [MQTT-3.8.3-4]", offset)
+    return 0
+
+
+cdef list _codes(Reader* r):
+    cdef Py_ssize_t pos
+    cdef list codes = []
+    for pos in range(r.pos, r.end):
+        codes.append(r.base[pos])
+    r.pos = r.end
+    return codes
+
+
+cdef object _read_suback(Reader* r, object view, int flags, int version):
+    cdef Suback packet = Suback.__new__(Suback)
+    cdef Py_ssize_t pos
+    packet.packet_id = _packet_id(r)
+    if version == MQTT_5:
+        _properties(r, view, T_SUBACK, packet)
+    pos = r.pos
+    packet.reason_codes = _codes(r)
+    _check_suback_codes(packet.reason_codes, version, pos)
+    return packet
+
+
+cdef int _check_suback_codes(list codes, int version, object offset) except -1:
+    if not codes:
+        raise ProtocolError("SUBACK without a reason code", offset)
+    allowed = ALLOWED_REASON_CODES[T_SUBACK] if version == MQTT_5 else V3_SUBACK_CODES[version]
+    for index, code in enumerate(codes):
+        if code not in allowed:
+            at = None if offset is None else offset + index
+            raise ProtocolError(f"SUBACK reason code 0x{code:02X} is not allowed", at)
+    return 0
+
+
+cdef object _read_unsubscribe(Reader* r, object view, int flags, int version):
+    cdef Unsubscribe packet = Unsubscribe.__new__(Unsubscribe)
+    cdef list topic_filters = []
+    cdef str topic_filter
+    packet.packet_id = _packet_id(r)
+    packet.topic_filters = topic_filters
+    if version == MQTT_5:
+        _properties(r, view, T_UNSUBSCRIBE, packet)
+    while r.pos < r.end:
+        topic_filter = _string(r, "topic filter")
+        validate_topic_filter(topic_filter)
+        topic_filters.append(topic_filter)
+    if not topic_filters:
+        raise ProtocolError("UNSUBSCRIBE without a topic filter [MQTT-3.10.3-2]", r.pos)
+    return packet
+
+
+cdef object _read_unsuback(Reader* r, object view, int flags, int version):
+    cdef Unsuback packet = Unsuback.__new__(Unsuback)
+    cdef Py_ssize_t pos
+    packet.packet_id = _packet_id(r)
+    packet.reason_codes = []
+    if version == MQTT_5:
+        _properties(r, view, T_UNSUBACK, packet)
+        pos = r.pos
+        packet.reason_codes = _codes(r)
+        _check_unsuback_codes(packet.reason_codes, pos)
+    return packet
+
+
+cdef int _check_unsuback_codes(list codes, object offset) except -1:
+    if not codes:
+        raise ProtocolError("UNSUBACK without a reason code", offset)
+    for index, code in enumerate(codes):
+        _check_reason_code(T_UNSUBACK, code, None if offset is None else offset + index)
+    return 0
+
+
+cdef object _read_disconnect(Reader* r, object view, int flags, int version):
+    cdef Disconnect packet = Disconnect.__new__(Disconnect)
+    packet.reason_code = 0
+    if version == MQTT_5:
+        _read_reason_and_properties(r, view, T_DISCONNECT, packet)
+    return packet
+
+
+cdef object _read_auth(Reader* r, object view, int flags, int version):
+    cdef Auth packet = Auth.__new__(Auth)
+    packet.reason_code = 0
+    _read_reason_and_properties(r, view, T_AUTH, packet)
+    return packet
+
+
+cdef object _as_view(object data):
+    cdef object view = PyMemoryView_FromObject(data)
+    cdef Py_buffer* buffer = PyMemoryView_GET_BUFFER(view)
+    if buffer.ndim != 1 or buffer.format == NULL or buffer.format[0] != b"B" or buffer.format[1] != 0:
+        view = view.cast("B")
+    return view
+
+
+cdef inline int _version_argument(object version) except -1:
+    cdef int overflow = 0
+    cdef long level
+    if version is None:
+        return NO_VERSION
+    if PyLong_Check(version):
+        level = PyLong_AsLongAndOverflow(version, &overflow)
+        if not overflow and MQTT_3_1 <= level <= MQTT_5:
+            return level
+    raise ValueError(f"version must be 3, 4, 5 or None, not {version!r}")
+
+
+cdef int read_fixed_header(
+    const unsigned char* base, Py_ssize_t start, Py_ssize_t end, Py_ssize_t max_packet_size,
+    Py_ssize_t* body_start, Py_ssize_t* packet_end,
+) except -1:
+    """Set ``body_start`` and ``packet_end`` of the packet at ``start``; 1 if the header is cut short.
+
+    Checks the first byte and the size before anything else, so a hostile
+    length costs nothing. Unlike the pure-Python twin it reports a short
+    header by its return value: the stream decoder meets that case constantly.
+    """
+    cdef unsigned char byte0, byte
+    cdef int packet_type
+    cdef Py_ssize_t pos, remaining = 0
+    cdef int shift = 0
+    if start >= end:
+        return 1
+    byte0 = base[start]
+    packet_type = byte0 >> 4
+    if packet_type == 0:
+        raise MalformedPacket("reserved packet type 0", start)
+    if packet_type != T_PUBLISH and byte0 & 0x0F != _required_flags[packet_type]:
+        raise MalformedPacket(f"invalid fixed header flags for {_names_by_type[packet_type]}", start)
+    pos = start + 1
+    while True:
+        if pos >= end:
+            return 1
+        byte = base[pos]
+        pos += 1
+        remaining |= <Py_ssize_t>(byte & 0x7F) << shift
+        if not byte & 0x80:
+            break
+        if pos - start == 5:
+            raise MalformedPacket("remaining length longer than 4 bytes", start + 1)
+        shift += 7
+    if pos + remaining - start > max_packet_size:
+        raise PacketTooLarge(
+            f"packet of {pos + remaining - start} bytes exceeds the maximum packet size {max_packet_size}", start
+        )
+    body_start[0] = pos
+    packet_end[0] = pos + remaining
+    return 0
+
+
+cdef object read_packet(
+    object view, const unsigned char* base, Py_ssize_t start, Py_ssize_t body_start, Py_ssize_t end,
+    int version, bint copy, bint own_view=False, bint lazy=False,
+):
+    """The packet whose fixed header starts at ``start`` and whose body is ``body_start:end``."""
+    cdef unsigned char byte0 = base[start]
+    cdef int packet_type = byte0 >> 4
+    cdef int flags = byte0 & 0x0F
+    cdef Reader reader
+    if version == NO_VERSION:
+        if packet_type != T_CONNECT:
+            raise ProtocolError("the first packet of a connection must be CONNECT [MQTT-3.1.0-1]", start)
+    elif packet_type == T_AUTH and version < MQTT_5:
+        raise MalformedPacket("AUTH exists only in MQTT 5", start)
+    reader.base = base
+    reader.pos = body_start
+    reader.end = end
+    reader.copy = copy
+    reader.own_view = own_view
+    reader.lazy = lazy and not copy
+    if packet_type == T_PUBLISH:
+        packet = _read_publish(&reader, view, flags, version)
+    elif packet_type == T_CONNECT:
+        packet = _read_connect(&reader, view, flags, version)
+    elif packet_type == T_CONNACK:
+        packet = _read_connack(&reader, view, flags, version)
+    elif T_PUBACK <= packet_type <= T_PUBCOMP:
+        packet = _read_ack(&reader, view, version, packet_type)
+    elif packet_type == T_SUBSCRIBE:
+        packet = _read_subscribe(&reader, view, flags, version)
+    elif packet_type == T_SUBACK:
+        packet = _read_suback(&reader, view, flags, version)
+    elif packet_type == T_UNSUBSCRIBE:
+        packet = _read_unsubscribe(&reader, view, flags, version)
+    elif packet_type == T_UNSUBACK:
+        packet = _read_unsuback(&reader, view, flags, version)
+    elif packet_type == T_PINGREQ:
+        packet = Pingreq.__new__(Pingreq)
+    elif packet_type == T_PINGRESP:
+        packet = Pingresp.__new__(Pingresp)
+    elif packet_type == T_DISCONNECT:
+        packet = _read_disconnect(&reader, view, flags, version)
+    else:
+        packet = _read_auth(&reader, view, flags, version)
+    if reader.pos != end:
+        raise MalformedPacket(f"{end - reader.pos} bytes left over after the last field", reader.pos)
+    return packet
+
+
+cdef Py_ssize_t _size_limit(object max_packet_size) except? -1:
+    # No packet can exceed 5 + MAX_VARINT bytes, so larger limits are all the same.
+    if type(max_packet_size) is int and -1 < <long long>max_packet_size < MAX_VARINT + 5:
+        return max_packet_size
+    if max_packet_size >= MAX_VARINT + 5:
+        return MAX_VARINT + 5
+    return max_packet_size
+
+
+def decode(data, version=None, *, max_packet_size=DEFAULT_MAX_PACKET_SIZE, bint copy=False):
+    """Decode the first packet of ``data`` (any buffer): ``(packet, nbytes)``.
+
+    ``version`` is the protocol level of the connection (3, 4 or 5); ``None``
+    is allowed only for a CONNECT, which carries its own. Binary fields are
+    zero-copy ``memoryview`` slices of ``data`` unless ``copy`` is true.
+    Raises ``Incomplete`` when ``data`` ends before the packet does.
+    """
+    cdef int level = _version_argument(version)
+    cdef object view = _as_view(data)
+    cdef Py_buffer* buffer = PyMemoryView_GET_BUFFER(view)
+    cdef const unsigned char* base = <const unsigned char*>buffer.buf
+    cdef Py_ssize_t end = buffer.len
+    cdef Py_ssize_t body_start, packet_end
+    if read_fixed_header(base, 0, end, _size_limit(max_packet_size), &body_start, &packet_end):
+        if end == 0:
+            raise Incomplete("no bytes to decode", 0)
+        raise Incomplete("buffer ends inside the fixed header", 0)
+    if packet_end > end:
+        raise Incomplete(f"packet needs {packet_end} bytes, buffer has {end}", 0, needed=packet_end)
+    return read_packet(view, base, 0, body_start, packet_end, level, copy, True, buffer.readonly), packet_end
+
+
+# ---------------------------------------------------------------------------
+# Writing
+# ---------------------------------------------------------------------------
+
+
+cdef struct Writer:
+    unsigned char* out  # NULL while measuring
+    Py_ssize_t pos
+    Py_ssize_t capacity
+
+
+cdef inline int _reserve(Writer* w, Py_ssize_t n) except -1:
+    # The measuring pass fixed the size; a packet mutated since then must not overflow it.
+    if w.out != NULL and w.pos + n > w.capacity:
+        raise RuntimeError("packet changed while it was being encoded")
+    return 0
+
+
+cdef long long _int(object value, str field, long long limit) except -1:
+    cdef int overflow = 0
+    cdef long long number
+    if not PyLong_Check(value):
+        raise TypeError(f"{field} must be an int, not {type(value).__name__}")
+    number = PyLong_AsLongLongAndOverflow(value, &overflow)
+    if overflow or number < 0 or number > limit:
+        raise MalformedPacket(f"{field} {value} out of range 0..{limit}")
+    return number
+
+
+cdef inline int _put_byte(Writer* w, unsigned char byte) except -1:
+    _reserve(w, 1)
+    if w.out != NULL:
+        w.out[w.pos] = byte
+    w.pos += 1
+    return 0
+
+
+cdef inline int _put_raw_u16(Writer* w, long value) except -1:
+    _reserve(w, 2)
+    if w.out != NULL:
+        w.out[w.pos] = value >> 8
+        w.out[w.pos + 1] = value & 0xFF
+    w.pos += 2
+    return 0
+
+
+cdef inline int _put_raw_varint(Writer* w, long value) except -1:
+    while True:
+        if value < 0x80:
+            return _put_byte(w, value)
+        _put_byte(w, (value & 0x7F) | 0x80)
+        value >>= 7
+
+
+cdef inline int _put_bytes(Writer* w, const char* data, Py_ssize_t size) except -1:
+    _reserve(w, size)
+    if w.out != NULL and size:
+        memcpy(w.out + w.pos, data, size)
+    w.pos += size
+    return 0
+
+
+cdef int _put_u8(Writer* w, object value, str field) except -1:
+    return _put_byte(w, _int(value, field, 0xFF))
+
+
+cdef int _put_u16(Writer* w, object value, str field) except -1:
+    return _put_raw_u16(w, _int(value, field, 0xFFFF))
+
+
+cdef int _put_u32(Writer* w, object value, str field) except -1:
+    cdef long long number = _int(value, field, 0xFFFFFFFF)
+    _put_raw_u16(w, number >> 16)
+    return _put_raw_u16(w, number & 0xFFFF)
+
+
+cdef int _put_varint(Writer* w, object value, str field) except -1:
+    return _put_raw_varint(w, _int(value, field, MAX_VARINT))
+
+
+cdef const char* _utf8(object text, str field, Py_ssize_t* size, bint check=True) except NULL:
+    """The UTF-8 form of ``text``, cached by CPython; ``check`` is off in the writing pass."""
+    cdef const char* data
+    if not isinstance(text, str):
+        raise TypeError(f"{field} must be a str, not {type(text).__name__}")
+    if PyUnicode_IS_COMPACT_ASCII(text):
+        # Topics and property strings are nearly always ASCII: their bytes are the UTF-8.
+        data = <const char*>PyUnicode_DATA(text)
+        size[0] = PyUnicode_GET_LENGTH(text)
+    else:
+        try:
+            data = PyUnicode_AsUTF8AndSize(text, size)
+        except UnicodeEncodeError:
+            raise MalformedPacket(f"{field} contains a surrogate [MQTT-1.5.4-1]") from None
+    if not check:
+        return data
+    if memchr(data, 0, size[0]) != NULL:
+        raise MalformedPacket(f"{field} contains U+0000 [MQTT-1.5.4-2]")
+    if size[0] > 0xFFFF:
+        raise MalformedPacket(f"{field} is {size[0]} bytes, more than 65,535")
+    return data
+
+
+cdef int _put_string(Writer* w, object text, str field) except -1:
+    cdef Py_ssize_t size
+    cdef const char* data = _utf8(text, field, &size, w.out == NULL)
+    _put_raw_u16(w, size)
+    return _put_bytes(w, data, size)
+
+
+cdef int _put_buffer(Writer* w, object data, str field, bint prefixed) except -1:
+    cdef Py_buffer buffer
+    if isinstance(data, str):
+        raise TypeError(f"{field} must be bytes-like, not str")
+    try:
+        PyObject_GetBuffer(data, &buffer, PyBUF_SIMPLE)
+    except (TypeError, BufferError):
+        raise TypeError(f"{field} must be a contiguous bytes-like object, not {type(data).__name__}") from None
+    try:
+        if prefixed:
+            if buffer.len > 0xFFFF:
+                raise MalformedPacket(f"{field} is {buffer.len} bytes, more than 65,535")
+            _put_raw_u16(w, buffer.len)
+        _put_bytes(w, <const char*>buffer.buf, buffer.len)
+    finally:
+        PyBuffer_Release(&buffer)
+    return 0
+
+
+cdef int _put_binary(Writer* w, object data, str field) except -1:
+    return _put_buffer(w, data, field, True)
+
+
+cdef long _packet_id_value(object value) except -1:
+    cdef int overflow = 0
+    cdef long long number
+    if PyLong_Check(value):
+        number = PyLong_AsLongLongAndOverflow(value, &overflow)
+        if 0 < number <= 0xFFFF and not overflow:
+            return number
+    if value is None or value == 0:
+        raise ProtocolError("packet identifier must be set and non-zero [MQTT-2.2.1-3]")
+    return _int(value, "packet_id", 0xFFFF)
+
+
+cdef int _put_property(Writer* w, int pid, object value, str name) except -1:
+    """One property of a scalar kind, when present."""
+    cdef int kind = _property_kind[pid]
+    cdef long long number
+    if value is None:
+        return 0
+    _put_byte(w, pid)
+    if kind == K_UTF8_STRING:
+        _put_string(w, value, name)
+        if w.out == NULL:
+            _check_string_property(pid, value, None)
+        return 0
+    if kind == K_BINARY:
+        return _put_binary(w, value, name)
+    if kind == K_BYTE:
+        number = _int(value, name, 0xFF)
+        _put_byte(w, number)
+    elif kind == K_TWO_BYTE_INT:
+        number = _int(value, name, 0xFFFF)
+        _put_raw_u16(w, number)
+    elif kind == K_FOUR_BYTE_INT:
+        number = _int(value, name, 0xFFFFFFFF)
+        _put_raw_u16(w, number >> 16)
+        _put_raw_u16(w, number & 0xFFFF)
+    else:
+        number = _int(value, name, MAX_VARINT)
+        _put_raw_varint(w, number)
+    if w.out == NULL:
+        _check_int_property(pid, number, None)
+    return 0
+
+
+cdef int _put_raw_user_properties(Writer* w, const unsigned char* block, Py_ssize_t size) except -1:
+    # Forwarding a decoded packet: its user properties are copied as they came.
+    cdef Py_ssize_t pos = 0, start, length
+    cdef int pid, kind
+    while pos < size:
+        start = pos
+        pid = block[pos]
+        pos += 1
+        kind = _property_kind[pid & 63]
+        if kind == K_STRING_PAIR:
+            pos += 2 + (block[pos] << 8 | block[pos + 1])
+            pos += 2 + (block[pos] << 8 | block[pos + 1])
+            _put_bytes(w, <const char*>block + start, pos - start)
+        elif kind == K_BYTE:
+            pos += 1
+        elif kind == K_TWO_BYTE_INT:
+            pos += 2
+        elif kind == K_FOUR_BYTE_INT:
+            pos += 4
+        elif kind == K_VARINT:
+            while block[pos] & 0x80:
+                pos += 1
+            pos += 1
+        else:
+            pos += 2 + (block[pos] << 8 | block[pos + 1])
+    return 0
+
+
+cdef int _put_user_properties(Writer* w, _WithUserProperties packet) except -1:
+    if packet._user_properties is None:
+        if packet._raw_owner is not None:
+            _put_raw_user_properties(w, packet._raw_block, packet._raw_size)
+        return 0
+    for pair in packet._user_properties:
+        if w.out == NULL and (not isinstance(pair, tuple) or len(pair) != 2):
+            raise TypeError(f"user_properties must hold (name, value) pairs, not {pair!r}")
+        _put_byte(w, P_USER_PROPERTY)
+        _put_string(w, pair[0], "user property name")
+        _put_string(w, pair[1], "user property value")
+    return 0
+
+
+cdef int _put_publish_properties(Writer* w, Publish packet) except -1:
+    # Identifier order, user properties at 0x26 among them: the order paho-mqtt writes.
+    _put_property(w, P_PAYLOAD_FORMAT_INDICATOR, packet.payload_format_indicator, "payload_format_indicator")
+    _put_property(w, P_MESSAGE_EXPIRY_INTERVAL, packet.message_expiry_interval, "message_expiry_interval")
+    _put_property(w, P_CONTENT_TYPE, packet.content_type, "content_type")
+    _put_property(w, P_RESPONSE_TOPIC, packet.response_topic, "response_topic")
+    _put_property(w, P_CORRELATION_DATA, packet.correlation_data, "correlation_data")
+    if packet._subscription_identifiers is not None:
+        for identifier in packet._subscription_identifiers:
+            _put_property(w, P_SUBSCRIPTION_IDENTIFIER, identifier, "subscription_identifiers")
+    _put_property(w, P_TOPIC_ALIAS, packet.topic_alias, "topic_alias")
+    return _put_user_properties(w, packet)
+
+
+cdef int _put_generic_properties(Writer* w, _WithUserProperties packet, int packet_type) except -1:
+    cdef int pid
+    cdef str name
+    for pid in range(1, 64):
+        if not (_allowed_properties[packet_type] >> pid) & 1:
+            continue
+        if pid == P_USER_PROPERTY:
+            _put_user_properties(w, packet)
+        else:
+            name = <str>_property_names[pid]
+            _put_property(w, pid, getattr(packet, name), name)
+    return 0
+
+
+cdef int _put_properties(Writer* w, _WithUserProperties packet, int packet_type) except -1:
+    cdef Writer measure
+    measure.out = NULL
+    measure.pos = 0
+    measure.capacity = 0
+    if packet_type == T_PUBLISH:
+        _put_publish_properties(&measure, <Publish>packet)
+    else:
+        _put_generic_properties(&measure, packet, packet_type)
+    _put_raw_varint(w, measure.pos)
+    if w.out == NULL:
+        w.pos += measure.pos
+        return 0
+    if packet_type == T_PUBLISH:
+        return _put_publish_properties(w, <Publish>packet)
+    return _put_generic_properties(w, packet, packet_type)
+
+
+cdef bint _has_properties(_WithUserProperties packet, int packet_type) except -1:
+    cdef int pid
+    if packet._user_properties or packet._raw_owner is not None:
+        return True
+    for pid in range(1, 64):
+        if (_allowed_properties[packet_type] >> pid) & 1 and pid != P_USER_PROPERTY:
+            if getattr(packet, <str>_property_names[pid]) is not None:
+                return True
+    return False
+
+
+cdef int _write_connect(Writer* w, Connect packet, int version) except -1:
+    cdef long flags = 0x02 if packet.clean_start else 0
+    cdef long long qos
+    will = packet.will
+    if will is not None and not isinstance(will, Will):
+        raise TypeError(f"will must be a Will, not {type(will).__name__}")
+    if will is not None:
+        qos = _int((<Will>will).qos, "will qos", 3)
+        if qos == 3:
+            raise MalformedPacket("will QoS is 3 [MQTT-3.1.2-12]")
+        flags |= 0x04 | qos << 3 | (0x20 if (<Will>will).retain else 0)
+    if packet.password is not None:
+        if packet.username is None and version < MQTT_5:
+            raise ProtocolError("a password requires a user name before MQTT 5 [MQTT-3.1.2-22]")
+        flags |= 0x40
+    if packet.username is not None:
+        flags |= 0x80
+    _put_string(w, PROTOCOL_NAMES[version], "protocol name")
+    _put_byte(w, version)
+    _put_byte(w, flags)
+    _put_u16(w, packet.keep_alive, "keep_alive")
+    if version == MQTT_5:
+        _put_properties(w, packet, T_CONNECT)
+    _put_string(w, packet.client_id, "client_id")
+    _check_client_id(packet, None)
+    if will is not None:
+        if version == MQTT_5:
+            _put_properties(w, <Will>will, WILL)
+        _put_string(w, (<Will>will).topic, "will topic")
+        _check_will_topic((<Will>will).topic, None)
+        _put_binary(w, (<Will>will).payload, "will payload")
+    if packet.username is not None:
+        _put_string(w, packet.username, "username")
+    if packet.password is not None:
+        _put_binary(w, packet.password, "password")
+    return 0x10
+
+
+cdef int _write_connack(Writer* w, Connack packet, int version) except -1:
+    cdef long code = _int(packet.reason_code, "reason_code", 0xFF)
+    _check_connack_code(code, version, None)
+    if packet.session_present and code:
+        raise ProtocolError("session present with a failure reason code [MQTT-3.2.2-6]")
+    _put_byte(w, 1 if packet.session_present else 0)
+    _put_byte(w, code)
+    if version == MQTT_5:
+        _put_properties(w, packet, T_CONNACK)
+    return 0x20
+
+
+cdef struct PublishPlan:
+    # Everything a PUBLISH encoding needs, gathered (and validated) once.
+    const char* topic
+    Py_ssize_t topic_size
+    long packet_id
+    unsigned char first
+    Py_ssize_t properties_size  # -1 when the version has no properties
+    Py_ssize_t body_size
+    Py_buffer payload
+
+
+cdef int _plan_publish(PublishPlan* plan, Publish packet, int version) except -1:
+    """Validate ``packet`` and fill ``plan``; the caller releases ``plan.payload`` on success."""
+    cdef long long qos = _int(packet.qos, "qos", 3)
+    cdef Writer measure
+    if qos == 3:
+        raise MalformedPacket("PUBLISH QoS is 3 [MQTT-3.3.1-4]")
+    if packet.dup and not qos:
+        raise MalformedPacket("PUBLISH DUP set with QoS 0 [MQTT-3.3.1-2]")
+    plan.topic = _utf8(packet.topic, "topic", &plan.topic_size)
+    if _has_wildcard(plan.topic, plan.topic_size):
+        _check_topic_name(packet.topic, "topic", None)
+    plan.packet_id = 0
+    if qos:
+        plan.packet_id = _packet_id_value(packet.packet_id)
+    elif packet.packet_id is not None:
+        raise ProtocolError("a QoS 0 PUBLISH must not carry a packet identifier [MQTT-2.2.1-2]")
+    plan.properties_size = -1
+    if version == MQTT_5:
+        measure.out = NULL
+        measure.pos = 0
+        measure.capacity = 0
+        _put_publish_properties(&measure, packet)
+        plan.properties_size = measure.pos
+    if not plan.topic_size:
+        _check_publish_topic_present(packet, version, None)
+    plan.first = 0x30 | qos << 1 | (0x08 if packet.dup else 0) | (0x01 if packet.retain else 0)
+    payload = packet.payload
+    if isinstance(payload, str):
+        raise TypeError("payload must be bytes-like, not str")
+    try:
+        PyObject_GetBuffer(payload, &plan.payload, PyBUF_SIMPLE)
+    except (TypeError, BufferError):
+        raise TypeError(f"payload must be a contiguous bytes-like object, not {type(payload).__name__}") from None
+    plan.body_size = 2 + plan.topic_size + (2 if qos else 0) + plan.payload.len
+    if plan.properties_size >= 0:
+        plan.body_size += _varint_size(plan.properties_size) + plan.properties_size
+    if plan.body_size > MAX_VARINT:
+        PyBuffer_Release(&plan.payload)
+        raise PacketTooLarge(f"packet body of {plan.body_size} bytes exceeds the protocol's {MAX_VARINT}")
+    return 0
+
+
+cdef int _write_publish(PublishPlan* plan, Publish packet, unsigned char* out, bint with_payload) except -1:
+    """Write the planned PUBLISH (without its payload unless ``with_payload``) at ``out``."""
+    cdef Writer w
+    w.out = out
+    w.pos = 0
+    w.capacity = 1 + _varint_size(plan.body_size) + plan.body_size
+    if not with_payload:
+        w.capacity -= plan.payload.len
+    _put_byte(&w, plan.first)
+    _put_raw_varint(&w, plan.body_size)
+    _put_raw_u16(&w, plan.topic_size)
+    _put_bytes(&w, plan.topic, plan.topic_size)
+    if plan.packet_id:
+        _put_raw_u16(&w, plan.packet_id)
+    if plan.properties_size >= 0:
+        _put_raw_varint(&w, plan.properties_size)
+        _put_publish_properties(&w, packet)
+    if with_payload:
+        _put_bytes(&w, <const char*>plan.payload.buf, plan.payload.len)
+    if w.pos != w.capacity:
+        raise RuntimeError("packet changed while it was being encoded")
+    return 0
+
+
+cdef int _write_reason_and_properties(Writer* w, _WithUserProperties packet, long code, int packet_type) except -1:
+    # The shortest form that carries the fields (MQTT 5.0 §3.4.2.1, §3.14.2.1, §3.15.2.1).
+    _check_reason_code(packet_type, code, None)
+    if _has_properties(packet, packet_type):
+        _put_byte(w, code)
+        _put_properties(w, packet, packet_type)
+    elif code:
+        _put_byte(w, code)
+    return 0
+
+
+cdef int _write_ack(Writer* w, _Ack packet, int packet_type, int version) except -1:
+    _put_raw_u16(w, _packet_id_value(packet.packet_id))
+    if version == MQTT_5:
+        _write_reason_and_properties(w, packet, _int(packet.reason_code, "reason_code", 0xFF), packet_type)
+    return packet_type << 4 | _required_flags[packet_type]
+
+
+cdef int _write_subscribe(Writer* w, Subscribe packet, int version) except -1:
+    cdef long long options, retain_handling
+    cdef Subscription subscription
+    _put_raw_u16(w, _packet_id_value(packet.packet_id))
+    if version == MQTT_5:
+        _put_properties(w, packet, T_SUBSCRIBE)
+    if not packet.subscriptions:
+        raise ProtocolError("SUBSCRIBE without a topic filter [MQTT-3.8.3-3]")
+    for item in packet.subscriptions:
+        if not isinstance(item, Subscription):
+            raise TypeError(f"subscriptions must hold Subscription objects, not {type(item).__name__}")
+        subscription = <Subscription>item
+        _put_string(w, subscription.topic_filter, "topic_filter")
+        validate_topic_filter(subscription.topic_filter)
+        options = _int(subscription.qos, "qos", 3)
+        if version == MQTT_5:
+            retain_handling = _int(subscription.retain_handling, "retain_handling", 3)
+            options |= (
+                (0x04 if subscription.no_local else 0)
+                | (0x08 if subscription.retain_as_published else 0)
+                | retain_handling << 4
+            )
+            _check_subscription(subscription, None)
+        elif options == 3:
+            raise MalformedPacket("subscription QoS is 3")
+        _put_byte(w, options)
+    return 0x82
+
+
+cdef int _write_suback(Writer* w, Suback packet, int version) except -1:
+    _put_raw_u16(w, _packet_id_value(packet.packet_id))
+    if version == MQTT_5:
+        _put_properties(w, packet, T_SUBACK)
+    for code in packet.reason_codes:
+        _put_u8(w, code, "reason code")
+    _check_suback_codes(packet.reason_codes, version, None)
+    return 0x90
+
+
+cdef int _write_unsubscribe(Writer* w, Unsubscribe packet, int version) except -1:
+    _put_raw_u16(w, _packet_id_value(packet.packet_id))
+    if version == MQTT_5:
+        _put_properties(w, packet, T_UNSUBSCRIBE)
+    if not packet.topic_filters:
+        raise ProtocolError("UNSUBSCRIBE without a topic filter [MQTT-3.10.3-2]")
+    for topic_filter in packet.topic_filters:
+        _put_string(w, topic_filter, "topic filter")
+        validate_topic_filter(topic_filter)
+    return 0xA2
+
+
+cdef int _write_unsuback(Writer* w, Unsuback packet, int version) except -1:
+    _put_raw_u16(w, _packet_id_value(packet.packet_id))
+    if version == MQTT_5:
+        _put_properties(w, packet, T_UNSUBACK)
+        for code in packet.reason_codes:
+            _put_u8(w, code, "reason code")
+        _check_unsuback_codes(packet.reason_codes, None)
+    return 0xB0
+
+
+cdef int _write_disconnect(Writer* w, Disconnect packet, int version) except -1:
+    if version == MQTT_5:
+        _write_reason_and_properties(w, packet, _int(packet.reason_code, "reason_code", 0xFF), T_DISCONNECT)
+    return 0xE0
+
+
+cdef int _write_auth(Writer* w, Auth packet, int version) except -1:
+    if version < MQTT_5:
+        raise MalformedPacket("AUTH exists only in MQTT 5")
+    _write_reason_and_properties(w, packet, _int(packet.reason_code, "reason_code", 0xFF), T_AUTH)
+    return 0xF0
+
+
+cdef int _write_body(Writer* w, object packet, int version) except -1:
+    """Write (or measure) the body of ``packet``; returns its first fixed-header byte."""
+    cdef type cls = type(packet)
+    if cls is Puback:
+        return _write_ack(w, <_Ack>packet, T_PUBACK, version)
+    if cls is Pubrec:
+        return _write_ack(w, <_Ack>packet, T_PUBREC, version)
+    if cls is Pubrel:
+        return _write_ack(w, <_Ack>packet, T_PUBREL, version)
+    if cls is Pubcomp:
+        return _write_ack(w, <_Ack>packet, T_PUBCOMP, version)
+    if cls is Connect:
+        return _write_connect(w, <Connect>packet, version)
+    if cls is Connack:
+        return _write_connack(w, <Connack>packet, version)
+    if cls is Subscribe:
+        return _write_subscribe(w, <Subscribe>packet, version)
+    if cls is Suback:
+        return _write_suback(w, <Suback>packet, version)
+    if cls is Unsubscribe:
+        return _write_unsubscribe(w, <Unsubscribe>packet, version)
+    if cls is Unsuback:
+        return _write_unsuback(w, <Unsuback>packet, version)
+    if cls is Pingreq:
+        return 0xC0
+    if cls is Pingresp:
+        return 0xD0
+    if cls is Disconnect:
+        return _write_disconnect(w, <Disconnect>packet, version)
+    return _write_auth(w, <Auth>packet, version)
+
+
+cdef bint _is_packet(object packet):
+    cdef type cls = type(packet)
+    return (
+        cls is Publish or cls is Puback or cls is Pubrec or cls is Pubrel or cls is Pubcomp or cls is Connect
+        or cls is Connack or cls is Subscribe or cls is Suback or cls is Unsubscribe or cls is Unsuback
+        or cls is Pingreq or cls is Pingresp or cls is Disconnect or cls is Auth
+    )
+
+
+cdef int _resolve_version(object packet, object version) except -1:
+    cdef int level
+    if not _is_packet(packet):
+        raise TypeError(f"cannot encode {type(packet).__name__}: not an mqttfast packet")
+    level = _version_argument(version)
+    if type(packet) is Connect:
+        own = (<Connect>packet).protocol_version
+        if level == NO_VERSION:
+            if own not in (MQTT_3_1, MQTT_3_1_1, MQTT_5) or not isinstance(own, int):
+                raise UnsupportedProtocolVersion(f"unsupported protocol level {own!r}")
+            return own
+        if level != own:
+            raise ValueError(f"Connect.protocol_version is {own}, encode() was given {version}")
+        return level
+    return MQTT_5 if level == NO_VERSION else level
+
+
+cdef inline Py_ssize_t _varint_size(Py_ssize_t value):
+    if value < 0x80:
+        return 1
+    if value < 0x4000:
+        return 2
+    if value < 0x200000:
+        return 3
+    return 4
+
+
+cdef Py_ssize_t _measure_body(object packet, int version) except -1:
+    """The size of the packet's body; validates everything the writing pass will write."""
+    cdef Writer w
+    w.out = NULL
+    w.pos = 0
+    w.capacity = 0
+    _write_body(&w, packet, version)
+    if w.pos > MAX_VARINT:
+        raise PacketTooLarge(f"packet body of {w.pos} bytes exceeds the protocol's {MAX_VARINT}")
+    return w.pos
+
+
+cdef inline Py_ssize_t _total_size(Py_ssize_t body_size):
+    return 1 + _varint_size(body_size) + body_size
+
+
+cdef int _write(object packet, int version, unsigned char* out, Py_ssize_t body_size) except -1:
+    cdef Writer w
+    w.out = out
+    w.pos = 1
+    w.capacity = _total_size(body_size)
+    _put_raw_varint(&w, body_size)
+    out[0] = _write_body(&w, packet, version)
+    if w.pos != w.capacity:
+        raise RuntimeError("packet changed while it was being encoded")
+    return 0
+
+
+def encode(packet, version=None):
+    """The wire bytes of ``packet`` for protocol level ``version``.
+
+    ``version=None`` means the packet's own level for a CONNECT and MQTT 5 for
+    everything else. Fields only MQTT 5 knows (properties, reason codes of
+    acknowledgements) are left out when encoding for 3.x.
+    """
+    cdef int level = _resolve_version(packet, version)
+    cdef Py_ssize_t body_size
+    cdef bytes out
+    cdef PublishPlan plan
+    if type(packet) is Publish:
+        _plan_publish(&plan, <Publish>packet, level)
+        try:
+            out = PyBytes_FromStringAndSize(NULL, _total_size(plan.body_size))
+            _write_publish(&plan, <Publish>packet, <unsigned char*>PyBytes_AS_STRING(out), True)
+        finally:
+            PyBuffer_Release(&plan.payload)
+        return out
+    body_size = _measure_body(packet, level)
+    out = PyBytes_FromStringAndSize(NULL, _total_size(body_size))
+    _write(packet, level, <unsigned char*>PyBytes_AS_STRING(out), body_size)
+    return out
+
+
+def encoded_size(packet, version=None):
+    """How many bytes ``encode(packet, version)`` returns, with the same checks."""
+    cdef int level = _resolve_version(packet, version)
+    cdef PublishPlan plan
+    if type(packet) is Publish:
+        _plan_publish(&plan, <Publish>packet, level)
+        PyBuffer_Release(&plan.payload)
+        return _total_size(plan.body_size)
+    return _total_size(_measure_body(packet, level))
+
+
+def encode_into(packet, buffer, Py_ssize_t offset=0, version=None):
+    """Encode ``packet`` into the writable ``buffer`` at ``offset``; the number of bytes written.
+
+    Raises ``ValueError`` (writing nothing) when the packet does not fit.
+    """
+    cdef Py_buffer target
+    cdef int level
+    cdef Py_ssize_t size, body_size
+    cdef PublishPlan plan
+    try:
+        PyObject_GetBuffer(buffer, &target, PyBUF_SIMPLE | PyBUF_WRITABLE)
+    except BufferError:
+        raise TypeError("encode_into() needs a writable buffer") from None
+    try:
+        level = _resolve_version(packet, version)
+        if type(packet) is Publish:
+            _plan_publish(&plan, <Publish>packet, level)
+            try:
+                size = _total_size(plan.body_size)
+                if offset < 0 or offset + size > target.len:
+                    raise ValueError(
+                        f"packet of {size} bytes does not fit in buffer of {target.len} at offset {offset}"
+                    )
+                _write_publish(&plan, <Publish>packet, <unsigned char*>target.buf + offset, True)
+            finally:
+                PyBuffer_Release(&plan.payload)
+            return size
+        body_size = _measure_body(packet, level)
+        size = _total_size(body_size)
+        if offset < 0 or offset + size > target.len:
+            raise ValueError(f"packet of {size} bytes does not fit in buffer of {target.len} at offset {offset}")
+        _write(packet, level, <unsigned char*>target.buf + offset, body_size)
+    finally:
+        PyBuffer_Release(&target)
+    return size
+
+
+# ---------------------------------------------------------------------------
+# Forwarding
+# ---------------------------------------------------------------------------
+
+cdef object _KEEP = object()
+
+
+def encode_forward(
+    packet,
+    version=None,
+    *,
+    qos=None,
+    packet_id=None,
+    retain=None,
+    topic=None,
+    topic_alias=None,
+    subscription_identifiers=None,
+    message_expiry_interval=_KEEP,
+):
+    """``(header, payload)`` of ``packet`` re-addressed to one subscriber, for ``transport.writelines()``.
+
+    ``header`` is a small new ``bytes`` (fixed header, topic, packet id,
+    properties) and ``payload`` is ``packet.payload`` itself, never copied, so
+    fanning one message out to many subscribers costs one header each.
+    ``qos``, ``retain`` and ``topic`` default to the packet's own; ``packet_id``
+    is the subscriber's (required when the QoS is above 0); DUP is always
+    cleared [MQTT-3.3.1-3]; ``topic_alias`` and ``subscription_identifiers``
+    are the subscriber's connection's own and never copied from the incoming
+    packet [MQTT-3.3.2-10, MQTT-3.3.4-6]; ``message_expiry_interval`` lets a
+    broker send the remaining lifetime. Every other MQTT 5 property is
+    forwarded unchanged, as the server must [MQTT-3.3.2-4]. The same checks as
+    ``encode()`` apply.
+    """
+    cdef Publish incoming, outgoing
+    cdef PublishPlan plan
+    cdef bytes header
+    cdef int level
+    if type(packet) is not Publish:
+        raise TypeError(f"encode_forward() needs a Publish, not {type(packet).__name__}")
+    incoming = <Publish>packet
+    level = _resolve_version(packet, version)
+    outgoing = Publish.__new__(Publish)
+    outgoing.topic = incoming.topic if topic is None else topic
+    outgoing.payload = incoming.payload
+    outgoing.qos = incoming.qos if qos is None else qos
+    outgoing.retain = incoming.retain if retain is None else retain
+    outgoing.dup = False
+    outgoing.packet_id = packet_id
+    outgoing.payload_format_indicator = incoming.payload_format_indicator
+    outgoing.message_expiry_interval = (
+        incoming.message_expiry_interval if message_expiry_interval is _KEEP else message_expiry_interval
+    )
+    outgoing.content_type = incoming.content_type
+    outgoing.response_topic = incoming.response_topic
+    outgoing.correlation_data = incoming.correlation_data
+    if subscription_identifiers:
+        outgoing._subscription_identifiers = list(subscription_identifiers)
+    outgoing.topic_alias = topic_alias
+    # User properties travel as they are, still unparsed when the packet came from our decoder.
+    outgoing._user_properties = incoming._user_properties
+    outgoing._raw_owner = incoming._raw_owner
+    outgoing._raw_block = incoming._raw_block
+    outgoing._raw_size = incoming._raw_size
+    _plan_publish(&plan, outgoing, level)
+    try:
+        header = PyBytes_FromStringAndSize(NULL, _total_size(plan.body_size) - plan.payload.len)
+        _write_publish(&plan, outgoing, <unsigned char*>PyBytes_AS_STRING(header), False)
+    finally:
+        PyBuffer_Release(&plan.payload)
+    return header, incoming.payload
+
+
+# ---------------------------------------------------------------------------
+# Streaming
+# ---------------------------------------------------------------------------
+
+#: Size of each buffer a Decoder reads into; a larger packet gets a buffer of its own size.
+DEF CHUNK = 64 * 1024
+
+
+cdef class Decoder:
+    """Streaming decoder for one connection: bytes in, packets out.
+
+    ``feed(data)`` takes chunks cut anywhere; for ``asyncio.BufferedProtocol``
+    use ``get_buffer(sizehint)`` and ``buffer_updated(nbytes)``, which let the
+    transport read straight into the decoder's buffer. The version is learned
+    from CONNECT when not given.
+
+    Buffer ownership: the decoder never writes over bytes it has already
+    received. When its buffer fills up it starts a fresh one and moves only the
+    unfinished packet there, so the payload views of returned packets stay
+    valid for as long as they are referenced (pass ``copy=True`` for ``bytes``).
+    A header announcing more than ``max_packet_size`` bytes raises
+    ``PacketTooLarge`` before any of the body is buffered. After an error the
+    decoder is poisoned: every later call raises the same error, since MQTT
+    requires the connection to be closed. Packets decoded in the same call
+    before the error are attached to the exception as ``packets``.
+
+    Not thread-safe: one decoder belongs to one connection and one reader.
+    """
+
+    cdef public object version
+    cdef readonly Py_ssize_t max_packet_size
+    cdef bint _copy
+    cdef bint _connected
+    cdef int _level
+    cdef bytearray _buffer
+    cdef object _view
+    cdef unsigned char* _data
+    cdef Py_ssize_t _capacity, _start, _end, _body_start, _packet_end
+    cdef object _error
+
+    def __init__(self, version=None, *, max_packet_size=DEFAULT_MAX_PACKET_SIZE, bint copy=False):
+        self._level = _version_argument(version)
+        if max_packet_size < 2:
+            raise ValueError("max_packet_size must be at least 2")
+        self.version = version
+        self.max_packet_size = _size_limit(max_packet_size)
+        self._copy = copy
+        self._connected = False  # a connection carries one CONNECT [MQTT-3.1.0-2]
+        self._buffer = bytearray(0)
+        self._view = memoryview(self._buffer)
+        self._data = <unsigned char*>PyByteArray_AS_STRING(self._buffer)
+        self._capacity = 0
+        self._start = 0  # first byte of the unfinished packet
+        self._end = 0  # end of the received bytes
+        self._body_start = 0
+        self._packet_end = -1  # end of the unfinished packet once its header is read
+        self._error = None
+
+    @property
+    def pending(self):
+        """Bytes received of a packet not yet complete."""
+        return self._end - self._start
+
+    def feed(self, data):
+        """Take the next bytes of the stream; the packets they complete, in order."""
+        cdef Py_buffer incoming
+        cdef Py_ssize_t pos = 0, n
+        cdef list packets = []
+        if self._error is not None:
+            raise self._error
+        PyObject_GetBuffer(data, &incoming, PyBUF_SIMPLE)
+        try:
+            while pos < incoming.len:
+                self._make_room()
+                n = min(self._capacity - self._end, incoming.len - pos)
+                memcpy(self._data + self._end, <const char*>incoming.buf + pos, n)
+                pos += n
+                self._end += n
+                self._drain_into(packets)
+        finally:
+            PyBuffer_Release(&incoming)
+        return packets
+
+    def get_buffer(self, sizehint=-1):
+        """A writable view for the next bytes (``asyncio.BufferedProtocol``)."""
+        if self._error is not None:
+            raise self._error
+        self._make_room()
+        return self._view[self._end:]
+
+    cdef int _make_room(self) except -1:
+        cdef Py_ssize_t needed = self._packet_end - self._start if self._packet_end >= 0 else 0
+        if self._end == self._capacity or self._capacity - self._start < needed:
+            self._renew(max(CHUNK, needed))
+        return 0
+
+    cdef int _renew(self, Py_ssize_t capacity) except -1:
+        # Never compact in place: returned packets may hold views of the old buffer.
+        cdef Py_ssize_t pending = self._end - self._start
+        cdef bytearray buffer = bytearray(capacity)
+        memcpy(PyByteArray_AS_STRING(buffer), self._data + self._start, pending)
+        if self._packet_end >= 0:
+            self._packet_end -= self._start
+            self._body_start -= self._start
+        self._buffer = buffer
+        self._view = memoryview(buffer)
+        self._data = <unsigned char*>PyByteArray_AS_STRING(buffer)
+        self._capacity = capacity
+        self._start = 0
+        self._end = pending
+        return 0
+
+    def buffer_updated(self, Py_ssize_t nbytes):
+        """``nbytes`` were written into the last ``get_buffer()``; the packets they complete."""
+        cdef list packets = []
+        if self._error is not None:
+            raise self._error
+        if not 0 <= nbytes <= self._capacity - self._end:
+            raise ValueError("nbytes exceeds the buffer handed out by get_buffer()")
+        self._end += nbytes
+        self._drain_into(packets)
+        return packets
+
+    cdef int _drain_into(self, list packets) except -1:
+        try:
+            self._drain(packets)
+        except Exception as exc:
+            self._error = exc
+            exc.packets = packets
+            raise
+        return 0
+
+    cdef int _drain(self, list packets) except -1:
+        cdef Py_ssize_t start
+        cdef const unsigned char* base = self._data
+        cdef Py_ssize_t end = self._end
+        while self._start < end:
+            start = self._start
+            if self._packet_end < 0:
+                if read_fixed_header(
+                    base, start, end, self.max_packet_size, &self._body_start, &self._packet_end
+                ):
+                    return 0
+            if self._packet_end > end:
+                return 0
+            # The decoder never overwrites received bytes, so lazy user properties are safe.
+            packet = read_packet(
+                self._view, base, start, self._body_start, self._packet_end, self._level, self._copy, False, True
+            )
+            if type(packet) is Connect:
+                if self._connected:
+                    raise ProtocolError("a second CONNECT on the connection [MQTT-3.1.0-2]", start)
+                self._connected = True
+                self._level = (<Connect>packet).protocol_version
+                self.version = self._level
+            packets.append(packet)
+            self._start = self._packet_end
+            self._packet_end = -1
+        return 0

@@ -1,0 +1,423 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
+"""Topic names, topic filters and the subscription matcher, compiled twin of ``_topics_py``.
+
+Same rules, same trie, same exceptions; nodes are ``cdef class`` objects with
+typed fields and the walks are C loops.
+"""
+
+import threading
+
+from cpython.dict cimport PyDict_GetItem
+from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
+from cpython.ref cimport PyObject
+
+from ._errors import InvalidTopicFilter, InvalidTopicName
+
+cdef extern from "Python.h":
+    bint PyUnicode_IS_COMPACT_ASCII(object text)
+    Py_ssize_t PyUnicode_GET_LENGTH(object text)
+
+__all__ = [
+    "validate_topic_name",
+    "validate_topic_filter",
+    "topic_matches",
+    "split_shared",
+    "TopicMatcher",
+]
+
+#: Strings are limited by their 2-byte length prefix (MQTT 5.0 §1.5.4).
+MAX_TOPIC_BYTES = 65_535
+
+cdef str _SHARE_PREFIX = "$share/"
+
+
+cdef int _check_text(object text, object error, str what) except -1:
+    cdef Py_ssize_t index, size
+    if not isinstance(text, str):
+        raise TypeError(f"{what} must be a str, not {type(text).__name__}")
+    if not text:
+        raise error(f"{what} must not be empty [MQTT-4.7.3-1]")
+    index = (<str>text).find("\x00")
+    if index >= 0:
+        raise error(f"{what} contains U+0000 at index {index} [MQTT-1.5.4-2]")
+    # A str of at most 16,383 characters cannot exceed 65,535 bytes; ASCII cannot hold a surrogate.
+    if PyUnicode_IS_COMPACT_ASCII(text):
+        size = PyUnicode_GET_LENGTH(text)
+    else:
+        try:
+            size = len((<str>text).encode("utf-8"))
+        except UnicodeEncodeError as exc:
+            raise error(f"{what} contains a surrogate at index {exc.start} [MQTT-1.5.4-1]") from None
+    if size > MAX_TOPIC_BYTES:
+        raise error(f"{what} is {size} bytes, more than 65,535")
+    return 0
+
+
+cpdef validate_topic_name(name):
+    """Raise ``InvalidTopicName`` unless ``name`` may be published to."""
+    cdef Py_ssize_t index
+    _check_text(name, InvalidTopicName, "topic name")
+    for wildcard in "+#":
+        index = (<str>name).find(wildcard)
+        if index >= 0:
+            raise InvalidTopicName(f"topic name {name!r} has wildcard {wildcard!r} at index {index} [MQTT-3.3.2-2]")
+
+
+cpdef split_shared(str topic_filter):
+    """``(share_name, inner_filter)`` of a shared subscription filter, else None (no validation)."""
+    if not topic_filter.startswith(_SHARE_PREFIX):
+        return None
+    share_name, _, inner = topic_filter[len(_SHARE_PREFIX):].partition("/")
+    return share_name, inner
+
+
+cpdef validate_topic_filter(topic_filter):
+    """Raise ``InvalidTopicFilter`` unless ``topic_filter`` may be subscribed to.
+
+    ``$share/{ShareName}/{filter}`` is a shared subscription: ShareName is at
+    least one character without ``/``, ``+`` or ``#`` and the filter after it
+    is validated as usual [MQTT-4.8.2-1, MQTT-4.8.2-2].
+    """
+    cdef Py_ssize_t index, last
+    cdef str level
+    _check_text(topic_filter, InvalidTopicFilter, "topic filter")
+    inner = topic_filter
+    shared = split_shared(topic_filter)
+    if shared is not None:
+        share_name, inner = shared
+        if not share_name or "+" in share_name or "#" in share_name:
+            raise InvalidTopicFilter(
+                f"shared subscription {topic_filter!r} needs a share name without '+' or '#' [MQTT-4.8.2-1]"
+            )
+        if not inner:
+            raise InvalidTopicFilter(f"shared subscription {topic_filter!r} has no topic filter [MQTT-4.8.2-2]")
+    levels = (<str>inner).split("/")
+    last = len(levels) - 1
+    for index, level in enumerate(levels):
+        if "+" in level and level != "+":
+            raise InvalidTopicFilter(f"'+' must occupy a whole level in {topic_filter!r} [MQTT-4.7.1-2]")
+        if "#" in level and (level != "#" or index != last):
+            raise InvalidTopicFilter(f"'#' must be alone in the last level of {topic_filter!r} [MQTT-4.7.1-1]")
+
+
+def topic_matches(topic_filter, topic):
+    """Whether ``topic_filter`` (a shared one matches as its inner filter) matches the topic name ``topic``."""
+    cdef list filter_levels, topic_levels
+    cdef Py_ssize_t index
+    validate_topic_filter(topic_filter)
+    validate_topic_name(topic)
+    shared = split_shared(topic_filter)
+    filter_levels = (shared[1] if shared is not None else topic_filter).split("/")
+    topic_levels = topic.split("/")
+    # Wildcards in the first level never match '$' topics such as $SYS [MQTT-4.7.2-1].
+    if topic.startswith("$") and filter_levels[0] in ("+", "#"):
+        return False
+    for index, level in enumerate(filter_levels):
+        if level == "#":
+            return True  # also the parent level: 'sport/#' matches 'sport'
+        if index >= len(topic_levels) or (level != "+" and level != topic_levels[index]):
+            return False
+    return len(filter_levels) == len(topic_levels)
+
+
+cdef object _NO_VALUE = object()
+
+
+cdef class _Node:
+    """One level of the trie. Small on purpose: a broker holds millions of them.
+
+    ``plus`` and ``hash`` are the '+' and '#' children, kept out of
+    ``children`` so matching never hashes a wildcard. A node's subscribers are
+    ``value`` (the first) and ``more`` (later ones, an insertion-ordered
+    dict), so the common single-subscriber leaf allocates no container.
+    """
+
+    cdef dict children
+    cdef _Node plus
+    cdef _Node hash
+    cdef object value
+    cdef dict more
+
+    def __cinit__(self):
+        self.value = _NO_VALUE
+
+    cdef bint add(self, object value) except -1:
+        cdef dict more = self.more
+        if more is None:
+            if self.value is _NO_VALUE:
+                self.value = value
+                return True
+            if self.value == value:
+                return False
+            self.more = {value: None}
+            return True
+        if (self.value is not _NO_VALUE and self.value == value) or value in more:
+            return False
+        more[value] = None
+        return True
+
+    cdef bint discard(self, object value) except -1:
+        # Every change is one store or one dict operation, so a concurrent
+        # collect() sees the subscribers either before or after it.
+        if self.value is not _NO_VALUE and self.value == value:
+            self.value = _NO_VALUE
+        elif self.more is not None and value in self.more:
+            del self.more[value]
+        else:
+            return False
+        if not self.more:
+            self.more = None
+        return True
+
+    cdef inline int collect(self, list out) except -1:
+        cdef object value = self.value
+        cdef dict more = self.more
+        if value is not _NO_VALUE:
+            out.append(value)
+        if more:
+            out.extend(more)
+        return 0
+
+    cdef bint empty(self):
+        return self.value is _NO_VALUE and not self.more and not self.children and self.plus is None and self.hash is None
+
+
+cdef class _Trie:
+    """Filters as paths of levels; values stored at the filter's last node."""
+
+    cdef _Node root
+
+    def __cinit__(self):
+        self.root = _Node()
+
+    cdef bint add(self, list levels, object value) except -1:
+        cdef _Node node = self.root
+        cdef _Node child
+        cdef str level
+        for level in levels:
+            if level == "+":
+                if node.plus is None:
+                    node.plus = _Node()
+                node = node.plus
+            elif level == "#":
+                if node.hash is None:
+                    node.hash = _Node()
+                node = node.hash
+            else:
+                if node.children is None:
+                    node.children = {}
+                child = node.children.get(level)
+                if child is None:
+                    child = _Node()
+                    node.children[level] = child
+                node = child
+        return node.add(value)
+
+    cdef bint discard(self, list levels, object value) except -1:
+        cdef list path = []
+        cdef _Node node = self.root
+        cdef _Node child, parent
+        cdef str level
+        for level in levels:
+            if level == "+":
+                child = node.plus
+            elif level == "#":
+                child = node.hash
+            else:
+                child = node.children.get(level) if node.children else None
+            if child is None:
+                return False
+            path.append((node, level))
+            node = child
+        if not node.discard(value):
+            return False
+        # Prune the nodes left empty, deepest first, so memory comes back.
+        while path and node.empty():
+            parent, level = path.pop()
+            if level == "+":
+                parent.plus = None
+            elif level == "#":
+                parent.hash = None
+            else:
+                del parent.children[level]
+                if not parent.children:
+                    parent.children = None
+            node = parent
+        return True
+
+    cdef int match(self, str topic, list out) except -1:
+        """Append the values of every filter matching ``topic`` to ``out``.
+
+        Breadth-first over the levels, so a topic of thousands of levels needs
+        no recursion; the '$' rule applies to wildcards at the first level.
+        """
+        cdef list levels = topic.split("/")
+        cdef bint wildcards_allowed = not topic.startswith("$")
+        cdef list nodes = [self.root]
+        cdef list following
+        cdef Py_ssize_t index, level_index, count
+        cdef _Node node, hash_node, plus
+        cdef dict children
+        cdef PyObject* child
+        cdef object level
+        for level_index in range(PyList_GET_SIZE(levels)):
+            level = <object>PyList_GET_ITEM(levels, level_index)
+            following = []
+            count = PyList_GET_SIZE(nodes)
+            for index in range(count):
+                node = <_Node>PyList_GET_ITEM(nodes, index)
+                if wildcards_allowed:
+                    hash_node = node.hash
+                    plus = node.plus
+                    if hash_node is not None:
+                        hash_node.collect(out)
+                    if plus is not None:
+                        following.append(plus)
+                children = node.children
+                if children is not None:
+                    child = PyDict_GetItem(children, level)
+                    if child != NULL:
+                        following.append(<object>child)
+            nodes = following
+            if not nodes:
+                return 0
+            wildcards_allowed = True
+        for index in range(PyList_GET_SIZE(nodes)):
+            node = <_Node>PyList_GET_ITEM(nodes, index)
+            node.collect(out)
+            hash_node = node.hash
+            if hash_node is not None:
+                hash_node.collect(out)  # '#' matches the parent level too
+        return 0
+
+
+cdef class TopicMatcher:
+    """Subscriptions by topic filter, matched against topic names through a trie.
+
+    ``subscribe(filter, value)`` stores the pair once (values must be
+    hashable; a broker typically uses a client id or session object).
+    ``match(topic)`` returns the values of every non-shared filter matching
+    the topic, once per matching filter: a client subscribed through two
+    overlapping filters appears twice, which lets a broker deliver once per
+    subscription or pick the highest QoS (3.1.1 §3.3.5) and collect every
+    subscription identifier (5.0 §3.3.4). Values of one filter come in
+    subscription order; filters in a fixed order of the trie walk.
+
+    Shared subscriptions ``$share/{group}/{filter}`` are kept per group and
+    never appear in ``match``; ``match_shared(topic)`` returns
+    ``{(group, filter): [members in subscription order]}`` for every group
+    whose filter matches, and the broker delivers to one member of each.
+
+    Thread safety: ``subscribe`` and ``unsubscribe`` are serialised by an
+    internal lock; ``match`` and ``match_shared`` take no lock and may run in
+    any number of threads alongside them. Every change to the trie is a
+    single store or dict operation (atomic under the GIL), so a concurrent
+    match sees each subscription either before or after a change, never a
+    broken trie.
+    """
+
+    cdef _Trie _trie
+    cdef _Trie _shared_trie
+    cdef dict _shared
+    cdef Py_ssize_t _count
+    cdef object _lock
+
+    def __init__(self):
+        self._trie = _Trie()
+        self._shared_trie = _Trie()  # inner filters of shared subscriptions; values are the inner filters
+        self._shared = {}  # inner filter -> {group: {member: None}}
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def subscribe(self, topic_filter, value):
+        """Add ``value`` under ``topic_filter``; False if that pair was already there."""
+        cdef bint added
+        cdef dict groups, members
+        validate_topic_filter(topic_filter)
+        hash(value)  # refuse an unhashable value before touching the trie
+        with self._lock:
+            shared = split_shared(topic_filter)
+            if shared is None:
+                added = self._trie.add(topic_filter.split("/"), value)
+            else:
+                group, inner = shared
+                groups = self._shared.get(inner)
+                if groups is None:
+                    groups = self._shared[inner] = {}
+                    self._shared_trie.add(inner.split("/"), inner)
+                members = groups.setdefault(group, {})
+                added = value not in members
+                members[value] = None
+            if added:
+                self._count += 1
+            return added
+
+    def unsubscribe(self, topic_filter, value):
+        """Remove ``value`` from ``topic_filter``; False if it was not subscribed."""
+        cdef bint removed
+        cdef dict groups, members
+        validate_topic_filter(topic_filter)
+        with self._lock:
+            shared = split_shared(topic_filter)
+            if shared is None:
+                removed = self._trie.discard(topic_filter.split("/"), value)
+            else:
+                group, inner = shared
+                groups = self._shared.get(inner)
+                members = groups.get(group) if groups is not None else None
+                removed = members is not None and value in members
+                if removed:
+                    del members[value]
+                    if not members:
+                        del groups[group]
+                        if not groups:
+                            del self._shared[inner]
+                            self._shared_trie.discard(inner.split("/"), inner)
+            if removed:
+                self._count -= 1
+            return removed
+
+    def match(self, topic):
+        """Values of the non-shared subscriptions matching the topic name ``topic``."""
+        cdef list out = []
+        validate_topic_name(topic)
+        self._trie.match(topic, out)
+        return out
+
+    def match_shared(self, topic):
+        """``{(group, filter): [members]}`` of the shared subscriptions matching ``topic``."""
+        cdef list inners = []
+        cdef dict result = {}
+        validate_topic_name(topic)
+        self._shared_trie.match(topic, inners)
+        for inner in inners:
+            groups = self._shared.get(inner)
+            if groups is not None:
+                for group, members in list(groups.items()):
+                    result[(group, inner)] = list(members)
+        return result
+
+    def __len__(self):
+        """Number of (filter, value) pairs, shared subscriptions included."""
+        return self._count
+
+    def __contains__(self, item):
+        cdef _Node node
+        topic_filter, value = item
+        shared = split_shared(topic_filter)
+        if shared is not None:
+            groups = self._shared.get(shared[1])
+            return groups is not None and value in groups.get(shared[0], ())
+        node = self._trie.root
+        for level in topic_filter.split("/"):
+            if level == "+":
+                node = node.plus
+            elif level == "#":
+                node = node.hash
+            else:
+                node = node.children.get(level) if node.children else None
+            if node is None:
+                return False
+        found = []
+        node.collect(found)
+        return value in found

@@ -1,0 +1,380 @@
+"""Topic names, topic filters and the subscription matcher, pure-Python twin of ``_topics_c``.
+
+The rules are those of MQTT 5.0 §4.7 (topics and wildcards) and §4.8.2
+(shared subscriptions); 3.1.1 §4.7 says the same.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from ._errors import InvalidTopicFilter, InvalidTopicName
+
+__all__ = [
+    "validate_topic_name",
+    "validate_topic_filter",
+    "topic_matches",
+    "split_shared",
+    "TopicMatcher",
+]
+
+#: Strings are limited by their 2-byte length prefix (MQTT 5.0 §1.5.4).
+MAX_TOPIC_BYTES = 65_535
+
+_SHARE_PREFIX = "$share/"
+
+
+def _check_text(text, error, what: str) -> None:
+    if not isinstance(text, str):
+        raise TypeError(f"{what} must be a str, not {type(text).__name__}")
+    if not text:
+        raise error(f"{what} must not be empty [MQTT-4.7.3-1]")
+    index = text.find("\x00")
+    if index >= 0:
+        raise error(f"{what} contains U+0000 at index {index} [MQTT-1.5.4-2]")
+    # A str of at most 16,383 characters cannot exceed 65,535 bytes; ASCII cannot hold a surrogate.
+    if text.isascii():
+        size = len(text)
+    else:
+        try:
+            size = len(text.encode("utf-8"))
+        except UnicodeEncodeError as exc:
+            raise error(f"{what} contains a surrogate at index {exc.start} [MQTT-1.5.4-1]") from None
+    if size > MAX_TOPIC_BYTES:
+        raise error(f"{what} is {size} bytes, more than 65,535")
+
+
+def validate_topic_name(name: str) -> None:
+    """Raise ``InvalidTopicName`` unless ``name`` may be published to."""
+    _check_text(name, InvalidTopicName, "topic name")
+    for wildcard in "+#":
+        index = name.find(wildcard)
+        if index >= 0:
+            raise InvalidTopicName(f"topic name {name!r} has wildcard {wildcard!r} at index {index} [MQTT-3.3.2-2]")
+
+
+def split_shared(topic_filter: str):
+    """``(share_name, inner_filter)`` of a shared subscription filter, else None (no validation)."""
+    if not topic_filter.startswith(_SHARE_PREFIX):
+        return None
+    share_name, _, inner = topic_filter[len(_SHARE_PREFIX) :].partition("/")
+    return share_name, inner
+
+
+def validate_topic_filter(topic_filter: str) -> None:
+    """Raise ``InvalidTopicFilter`` unless ``topic_filter`` may be subscribed to.
+
+    ``$share/{ShareName}/{filter}`` is a shared subscription: ShareName is at
+    least one character without ``/``, ``+`` or ``#`` and the filter after it
+    is validated as usual [MQTT-4.8.2-1, MQTT-4.8.2-2].
+    """
+    _check_text(topic_filter, InvalidTopicFilter, "topic filter")
+    inner = topic_filter
+    shared = split_shared(topic_filter)
+    if shared is not None:
+        share_name, inner = shared
+        if not share_name or "+" in share_name or "#" in share_name:
+            raise InvalidTopicFilter(
+                f"shared subscription {topic_filter!r} needs a share name without '+' or '#' [MQTT-4.8.2-1]"
+            )
+        if not inner:
+            raise InvalidTopicFilter(f"shared subscription {topic_filter!r} has no topic filter [MQTT-4.8.2-2]")
+    levels = inner.split("/")
+    last = len(levels) - 1
+    for index, level in enumerate(levels):
+        if "+" in level and level != "+":
+            raise InvalidTopicFilter(f"'+' must occupy a whole level in {topic_filter!r} [MQTT-4.7.1-2]")
+        if "#" in level and (level != "#" or index != last):
+            raise InvalidTopicFilter(f"'#' must be alone in the last level of {topic_filter!r} [MQTT-4.7.1-1]")
+
+
+def topic_matches(topic_filter: str, topic: str) -> bool:
+    """Whether ``topic_filter`` (a shared one matches as its inner filter) matches the topic name ``topic``."""
+    validate_topic_filter(topic_filter)
+    validate_topic_name(topic)
+    shared = split_shared(topic_filter)
+    filter_levels = (shared[1] if shared is not None else topic_filter).split("/")
+    topic_levels = topic.split("/")
+    # Wildcards in the first level never match '$' topics such as $SYS [MQTT-4.7.2-1].
+    if topic.startswith("$") and filter_levels[0] in ("+", "#"):
+        return False
+    for index, level in enumerate(filter_levels):
+        if level == "#":
+            return True  # also the parent level: 'sport/#' matches 'sport'
+        if index >= len(topic_levels) or (level != "+" and level != topic_levels[index]):
+            return False
+    return len(filter_levels) == len(topic_levels)
+
+
+_NO_VALUE = object()
+
+
+class _Node:
+    """One level of the trie. Small on purpose: a broker holds millions of them.
+
+    ``plus`` and ``hash`` are the '+' and '#' children, kept out of
+    ``children`` so matching never hashes a wildcard. A node's subscribers are
+    ``value`` (the first) and ``more`` (later ones, an insertion-ordered
+    dict), so the common single-subscriber leaf allocates no container.
+    """
+
+    __slots__ = ("children", "plus", "hash", "value", "more")
+
+    def __init__(self) -> None:
+        self.children = None
+        self.plus = None
+        self.hash = None
+        self.value = _NO_VALUE
+        self.more = None
+
+    def add(self, value) -> bool:
+        more = self.more
+        if more is None:
+            if self.value is _NO_VALUE:
+                self.value = value
+                return True
+            if self.value == value:
+                return False
+            self.more = {value: None}
+            return True
+        if (self.value is not _NO_VALUE and self.value == value) or value in more:
+            return False
+        more[value] = None
+        return True
+
+    def discard(self, value) -> bool:
+        # Every change is one store or one dict operation, so a concurrent
+        # collect() sees the subscribers either before or after it.
+        if self.value is not _NO_VALUE and self.value == value:
+            self.value = _NO_VALUE
+        elif self.more is not None and value in self.more:
+            del self.more[value]
+        else:
+            return False
+        if not self.more:
+            self.more = None
+        return True
+
+    def collect(self, out: list) -> None:
+        value = self.value
+        if value is not _NO_VALUE:
+            out.append(value)
+        more = self.more
+        if more:
+            out.extend(more)
+
+    def empty(self) -> bool:
+        return self.value is _NO_VALUE and not self.more and not self.children and self.plus is None and self.hash is None
+
+
+class _Trie:
+    """Filters as paths of levels; values stored at the filter's last node."""
+
+    __slots__ = ("root",)
+
+    def __init__(self) -> None:
+        self.root = _Node()
+
+    def add(self, levels: list, value) -> bool:
+        node = self.root
+        for level in levels:
+            if level == "+":
+                if node.plus is None:
+                    node.plus = _Node()
+                node = node.plus
+            elif level == "#":
+                if node.hash is None:
+                    node.hash = _Node()
+                node = node.hash
+            else:
+                if node.children is None:
+                    node.children = {}
+                child = node.children.get(level)
+                if child is None:
+                    child = node.children[level] = _Node()
+                node = child
+        return node.add(value)
+
+    def discard(self, levels: list, value) -> bool:
+        path = []
+        node = self.root
+        for level in levels:
+            if level == "+":
+                child = node.plus
+            elif level == "#":
+                child = node.hash
+            else:
+                child = node.children.get(level) if node.children else None
+            if child is None:
+                return False
+            path.append((node, level))
+            node = child
+        if not node.discard(value):
+            return False
+        # Prune the nodes left empty, deepest first, so memory comes back.
+        while path and node.empty():
+            parent, level = path.pop()
+            if level == "+":
+                parent.plus = None
+            elif level == "#":
+                parent.hash = None
+            else:
+                del parent.children[level]
+                if not parent.children:
+                    parent.children = None
+            node = parent
+        return True
+
+    def match(self, topic: str, out: list) -> None:
+        """Append the values of every filter matching ``topic`` to ``out``.
+
+        Breadth-first over the levels, so a topic of thousands of levels needs
+        no recursion; the '$' rule applies to wildcards at the first level.
+        """
+        levels = topic.split("/")
+        wildcards_allowed = not topic.startswith("$")
+        nodes = [self.root]
+        for level in levels:
+            following = []
+            for node in nodes:
+                if wildcards_allowed:
+                    hash_node, plus = node.hash, node.plus
+                    if hash_node is not None:
+                        hash_node.collect(out)
+                    if plus is not None:
+                        following.append(plus)
+                children = node.children
+                if children is not None:
+                    child = children.get(level)
+                    if child is not None:
+                        following.append(child)
+            nodes = following
+            if not nodes:
+                return
+            wildcards_allowed = True
+        for node in nodes:
+            node.collect(out)
+            hash_node = node.hash
+            if hash_node is not None:
+                hash_node.collect(out)  # '#' matches the parent level too
+
+
+class TopicMatcher:
+    """Subscriptions by topic filter, matched against topic names through a trie.
+
+    ``subscribe(filter, value)`` stores the pair once (values must be
+    hashable; a broker typically uses a client id or session object).
+    ``match(topic)`` returns the values of every non-shared filter matching
+    the topic, once per matching filter: a client subscribed through two
+    overlapping filters appears twice, which lets a broker deliver once per
+    subscription or pick the highest QoS (3.1.1 §3.3.5) and collect every
+    subscription identifier (5.0 §3.3.4). Values of one filter come in
+    subscription order; filters in a fixed order of the trie walk.
+
+    Shared subscriptions ``$share/{group}/{filter}`` are kept per group and
+    never appear in ``match``; ``match_shared(topic)`` returns
+    ``{(group, filter): [members in subscription order]}`` for every group
+    whose filter matches, and the broker delivers to one member of each.
+
+    Thread safety: ``subscribe`` and ``unsubscribe`` are serialised by an
+    internal lock; ``match`` and ``match_shared`` take no lock and may run in
+    any number of threads alongside them. Every change to the trie is a
+    single store or dict operation (atomic under the GIL), so a concurrent
+    match sees each subscription either before or after a change, never a
+    broken trie.
+    """
+
+    def __init__(self) -> None:
+        self._trie = _Trie()
+        self._shared_trie = _Trie()  # inner filters of shared subscriptions; values are the inner filters
+        self._shared: dict = {}  # inner filter -> {group: {member: None}}
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def subscribe(self, topic_filter: str, value) -> bool:
+        """Add ``value`` under ``topic_filter``; False if that pair was already there."""
+        validate_topic_filter(topic_filter)
+        hash(value)  # refuse an unhashable value before touching the trie
+        with self._lock:
+            shared = split_shared(topic_filter)
+            if shared is None:
+                added = self._trie.add(topic_filter.split("/"), value)
+            else:
+                group, inner = shared
+                groups = self._shared.get(inner)
+                if groups is None:
+                    groups = self._shared[inner] = {}
+                    self._shared_trie.add(inner.split("/"), inner)
+                members = groups.setdefault(group, {})
+                added = value not in members
+                members[value] = None
+            if added:
+                self._count += 1
+            return added
+
+    def unsubscribe(self, topic_filter: str, value) -> bool:
+        """Remove ``value`` from ``topic_filter``; False if it was not subscribed."""
+        validate_topic_filter(topic_filter)
+        with self._lock:
+            shared = split_shared(topic_filter)
+            if shared is None:
+                removed = self._trie.discard(topic_filter.split("/"), value)
+            else:
+                group, inner = shared
+                groups = self._shared.get(inner)
+                members = groups.get(group) if groups is not None else None
+                removed = members is not None and value in members
+                if removed:
+                    del members[value]
+                    if not members:
+                        del groups[group]
+                        if not groups:
+                            del self._shared[inner]
+                            self._shared_trie.discard(inner.split("/"), inner)
+            if removed:
+                self._count -= 1
+            return removed
+
+    def match(self, topic: str) -> list:
+        """Values of the non-shared subscriptions matching the topic name ``topic``."""
+        validate_topic_name(topic)
+        out: list = []
+        self._trie.match(topic, out)
+        return out
+
+    def match_shared(self, topic: str) -> dict:
+        """``{(group, filter): [members]}`` of the shared subscriptions matching ``topic``."""
+        validate_topic_name(topic)
+        inners: list = []
+        self._shared_trie.match(topic, inners)
+        result = {}
+        for inner in inners:
+            groups = self._shared.get(inner)
+            if groups is not None:
+                for group, members in list(groups.items()):
+                    result[(group, inner)] = list(members)
+        return result
+
+    def __len__(self) -> int:
+        """Number of (filter, value) pairs, shared subscriptions included."""
+        return self._count
+
+    def __contains__(self, item) -> bool:
+        topic_filter, value = item
+        shared = split_shared(topic_filter)
+        if shared is not None:
+            groups = self._shared.get(shared[1])
+            return groups is not None and value in groups.get(shared[0], ())
+        node = self._trie.root
+        for level in topic_filter.split("/"):
+            if level == "+":
+                node = node.plus
+            elif level == "#":
+                node = node.hash
+            else:
+                node = node.children.get(level) if node.children else None
+            if node is None:
+                return False
+        found: list = []
+        node.collect(found)
+        return value in found

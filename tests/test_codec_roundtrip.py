@@ -1,0 +1,115 @@
+"""Round trips: every valid packet of every type and version encodes, decodes back equal, and re-encodes identically."""
+
+import mmap
+from array import array
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from strategies import packets
+
+SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@pytest.mark.parametrize("version", [3, 4, 5])
+def test_every_packet_round_trips(api, version):
+    @SETTINGS
+    @given(packets(api, version))
+    def check(packet):
+        wire = api.encode(packet, version)
+        assert api.encoded_size(packet, version) == len(wire)
+        decoded, nbytes = api.decode(wire, None if type(packet) is api.Connect else version)
+        assert nbytes == len(wire)
+        assert decoded == packet
+        assert api.encode(decoded, version) == wire
+        copied, _ = api.decode(wire, version, copy=True)
+        assert copied == packet
+        # A writable input takes the eager paths of the compiled twin.
+        from_bytearray, _ = api.decode(bytearray(wire), None if type(packet) is api.Connect else version)
+        assert from_bytearray == packet
+        assert api.encode(from_bytearray, version) == wire
+
+    check()
+
+
+@pytest.mark.parametrize("version", [3, 4, 5])
+def test_encode_into_writes_the_same_bytes(api, version):
+    @SETTINGS
+    @given(packets(api, version), st.integers(0, 7))
+    def check(packet, offset):
+        wire = api.encode(packet, version)
+        buffer = bytearray(b"\xee" * (offset + len(wire) + 3))
+        assert api.encode_into(packet, buffer, offset, version) == len(wire)
+        assert buffer[offset : offset + len(wire)] == wire
+        assert buffer[:offset] == b"\xee" * offset
+        assert buffer[offset + len(wire) :] == b"\xee\xee\xee"
+
+    check()
+
+
+def test_decode_reads_only_the_first_packet(api):
+    first = api.encode(api.Publish(topic="a", payload=b"1"), 4)
+    second = api.encode(api.Pingreq(), 4)
+    packet, nbytes = api.decode(first + second, 4)
+    assert nbytes == len(first)
+    assert packet.payload == b"1"
+
+
+def test_decode_from_every_kind_of_buffer(api, tmp_path):
+    packet = api.Publish(topic="t/x", payload=b"payload!", qos=1, packet_id=3)
+    wire = api.encode(packet, 5)
+    path = tmp_path / "wire"
+    path.write_bytes(wire)
+    with open(path, "r+b") as file, mmap.mmap(file.fileno(), 0) as mapped:
+        buffers = [wire, bytearray(wire), memoryview(wire), array("B", wire), mapped]
+        for buffer in buffers:
+            decoded, nbytes = api.decode(buffer, 5)
+            assert (decoded, nbytes) == (packet, len(wire))
+            del decoded
+    # A multi-byte format is read as its raw bytes.
+    padded = wire + bytes(-len(wire) % 4)
+    assert api.decode(memoryview(padded).cast("I"), 5)[0] == packet
+
+
+def test_payload_is_a_zero_copy_view_unless_copy_is_asked(api):
+    wire = bytearray(api.encode(api.Publish(topic="t", payload=b"abcdef"), 4))
+    packet, _ = api.decode(wire, 4)
+    assert isinstance(packet.payload, memoryview)
+    assert packet.payload.obj is wire or packet.payload.obj is memoryview(wire).obj
+    wire[-1] = ord("Z")  # the view shares the caller's memory
+    assert bytes(packet.payload) == b"abcdeZ"
+    packet.payload.release()
+    copied, _ = api.decode(wire, 4, copy=True)
+    assert type(copied.payload) is bytes
+    wire[-1] = ord("f")
+    assert copied.payload == b"abcdeZ"
+
+
+def test_binary_fields_are_views_of_the_input(api):
+    connect = api.Connect(client_id="c", password=b"secret", will=api.Will(topic="w", payload=b"gone"))
+    wire = api.encode(connect)
+    decoded, _ = api.decode(wire)
+    for value in (decoded.password, decoded.will.payload):
+        assert isinstance(value, memoryview)
+    copied, _ = api.decode(wire, copy=True)
+    assert type(copied.password) is bytes and type(copied.will.payload) is bytes
+
+
+def test_payload_accepts_any_buffer(api):
+    expected = api.encode(api.Publish(topic="t", payload=b"\x01\x02\x03\x04"), 4)
+    for payload in (bytearray(b"\x01\x02\x03\x04"), memoryview(b"\x01\x02\x03\x04"), array("B", [1, 2, 3, 4])):
+        assert api.encode(api.Publish(topic="t", payload=payload), 4) == expected
+
+
+def test_mqtt5_only_fields_are_left_out_under_3x(api):
+    publish = api.Publish(topic="t", payload=b"x", content_type="c", user_properties=[("a", "b")])
+    assert api.encode(publish, 4) == bytes.fromhex("30 04 0001 74 78")
+    assert api.encode(api.Puback(packet_id=1, reason_code=0x10), 4) == bytes.fromhex("40 02 0001")
+    assert api.encode(api.Disconnect(reason_code=4), 4) == bytes.fromhex("e0 00")
+    assert api.encode(api.Unsuback(packet_id=1, reason_codes=[0]), 4) == bytes.fromhex("b0 02 0001")
+
+
+def test_encode_defaults_to_mqtt5_and_connect_to_its_own_level(api):
+    assert api.encode(api.Publish(topic="t")) == bytes.fromhex("30 04 0001 74 00")
+    assert api.encode(api.Connect(protocol_version=4, client_id="a"))[8] == 4
