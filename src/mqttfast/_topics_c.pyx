@@ -7,9 +7,13 @@ typed fields and the walks are C loops.
 
 import threading
 
+cimport cython
+
 from cpython.dict cimport PyDict_GetItem
+from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.ref cimport PyObject
+from libc.string cimport memcpy
 
 from ._errors import InvalidTopicFilter, InvalidTopicName
 
@@ -123,23 +127,75 @@ def topic_matches(topic_filter, topic):
 cdef object _NO_VALUE = object()
 
 
+@cython.no_gc
 cdef class _Node:
     """One level of the trie. Small on purpose: a broker holds millions of them.
 
-    ``plus`` and ``hash`` are the '+' and '#' children, kept out of
-    ``children`` so matching never hashes a wildcard. A node's subscribers are
-    ``value`` (the first) and ``more`` (later ones, an insertion-ordered
-    dict), so the common single-subscriber leaf allocates no container.
+    ``children`` is None, the only child itself (most nodes of a real trie
+    have one; its ``key`` says which level it stands for), or a dict from
+    level to child once there are several. ``plus`` and ``hash`` are the '+'
+    and '#' children, kept apart so matching never hashes a wildcard. A node's
+    subscribers are ``value`` (the first) and ``more`` (later ones, an
+    insertion-ordered dict), so the common single-subscriber leaf allocates
+    no container.
+
+    Every change is one store or one dict operation, and readers read each
+    field once, so a concurrent match sees a change either whole or not at all.
+
+    Nodes are not tracked by the cycle collector (``no_gc``): they only point
+    down the trie, and millions of them would make every full collection walk
+    the whole trie. The cost: a subscribed value that refers back to its
+    matcher forms a cycle that is never collected.
     """
 
-    cdef dict children
+    cdef object key
+    cdef object children
     cdef _Node plus
     cdef _Node hash
     cdef object value
     cdef dict more
 
-    def __cinit__(self):
+    def __cinit__(self, key=None):
+        self.key = key
         self.value = _NO_VALUE
+
+    cdef inline _Node child(self, object level):
+        cdef object children = self.children
+        cdef PyObject* found
+        if children is None:
+            return None
+        if type(children) is dict:
+            found = PyDict_GetItem(children, level)
+            return <_Node>found if found != NULL else None
+        return <_Node>children if (<_Node>children).key == level else None
+
+    cdef _Node add_child(self, str level):
+        cdef object children = self.children
+        cdef _Node child
+        if children is None:
+            child = _Node(level)
+            self.children = child
+        elif type(children) is dict:
+            child = (<dict>children).get(level)
+            if child is None:
+                child = _Node(level)
+                (<dict>children)[level] = child
+        elif (<_Node>children).key == level:
+            child = <_Node>children
+        else:
+            child = _Node(level)
+            self.children = {(<_Node>children).key: children, level: child}
+        return child
+
+    cdef int remove_child(self, str level) except -1:
+        cdef object children = self.children
+        if type(children) is not dict:
+            self.children = None
+            return 0
+        del (<dict>children)[level]
+        if len(<dict>children) == 1:
+            self.children = next(iter((<dict>children).values()))
+        return 0
 
     cdef bint add(self, object value) except -1:
         cdef dict more = self.more
@@ -157,8 +213,6 @@ cdef class _Node:
         return True
 
     cdef bint discard(self, object value) except -1:
-        # Every change is one store or one dict operation, so a concurrent
-        # collect() sees the subscribers either before or after it.
         if self.value is not _NO_VALUE and self.value == value:
             self.value = _NO_VALUE
         elif self.more is not None and value in self.more:
@@ -179,7 +233,55 @@ cdef class _Node:
         return 0
 
     cdef bint empty(self):
-        return self.value is _NO_VALUE and not self.more and not self.children and self.plus is None and self.hash is None
+        return (
+            self.value is _NO_VALUE
+            and not self.more
+            and self.children is None
+            and self.plus is None
+            and self.hash is None
+        )
+
+
+DEF INLINE_FRONTIER = 32
+
+
+cdef struct Frontier:
+    # Borrowed pointers to trie nodes: match() runs no Python code (str keys
+    # hash and compare in C), so under the GIL no other thread can free a node
+    # while it is listed here. Starts in ``inline``, moves to the heap if it grows.
+    PyObject** nodes
+    Py_ssize_t size
+    Py_ssize_t capacity
+    PyObject* inline[INLINE_FRONTIER]
+
+
+cdef inline void _init(Frontier* frontier):
+    frontier.nodes = frontier.inline
+    frontier.size = 0
+    frontier.capacity = INLINE_FRONTIER
+
+
+cdef inline void _release(Frontier* frontier):
+    if frontier.nodes != frontier.inline:
+        PyMem_Free(frontier.nodes)
+
+
+cdef int _push(Frontier* frontier, _Node node) except -1:
+    cdef PyObject** grown
+    if frontier.size == frontier.capacity:
+        if frontier.nodes == frontier.inline:
+            grown = <PyObject**>PyMem_Malloc(2 * frontier.capacity * sizeof(PyObject*))
+            if grown != NULL:
+                memcpy(grown, frontier.inline, frontier.size * sizeof(PyObject*))
+        else:
+            grown = <PyObject**>PyMem_Realloc(frontier.nodes, 2 * frontier.capacity * sizeof(PyObject*))
+        if grown == NULL:
+            raise MemoryError()
+        frontier.nodes = grown
+        frontier.capacity *= 2
+    frontier.nodes[frontier.size] = <PyObject*>node
+    frontier.size += 1
+    return 0
 
 
 cdef class _Trie:
@@ -192,7 +294,6 @@ cdef class _Trie:
 
     cdef bint add(self, list levels, object value) except -1:
         cdef _Node node = self.root
-        cdef _Node child
         cdef str level
         for level in levels:
             if level == "+":
@@ -204,14 +305,23 @@ cdef class _Trie:
                     node.hash = _Node()
                 node = node.hash
             else:
-                if node.children is None:
-                    node.children = {}
-                child = node.children.get(level)
-                if child is None:
-                    child = _Node()
-                    node.children[level] = child
-                node = child
+                node = node.add_child(level)
         return node.add(value)
+
+    cdef _Node find(self, list levels):
+        """The node of the filter made of ``levels``, or None."""
+        cdef _Node node = self.root
+        cdef str level
+        for level in levels:
+            if level == "+":
+                node = node.plus
+            elif level == "#":
+                node = node.hash
+            else:
+                node = node.child(level)
+            if node is None:
+                return None
+        return node
 
     cdef bint discard(self, list levels, object value) except -1:
         cdef list path = []
@@ -224,7 +334,7 @@ cdef class _Trie:
             elif level == "#":
                 child = node.hash
             else:
-                child = node.children.get(level) if node.children else None
+                child = node.child(level)
             if child is None:
                 return False
             path.append((node, level))
@@ -239,9 +349,7 @@ cdef class _Trie:
             elif level == "#":
                 parent.hash = None
             else:
-                del parent.children[level]
-                if not parent.children:
-                    parent.children = None
+                parent.remove_child(level)
             node = parent
         return True
 
@@ -253,41 +361,44 @@ cdef class _Trie:
         """
         cdef list levels = topic.split("/")
         cdef bint wildcards_allowed = not topic.startswith("$")
-        cdef list nodes = [self.root]
-        cdef list following
-        cdef Py_ssize_t index, level_index, count
-        cdef _Node node, hash_node, plus
-        cdef dict children
-        cdef PyObject* child
+        cdef Frontier frontiers[2]
+        cdef Frontier* current = &frontiers[0]
+        cdef Frontier* following = &frontiers[1]
+        cdef Frontier* swap
+        cdef Py_ssize_t index, level_index
+        cdef _Node node, child
         cdef object level
-        for level_index in range(PyList_GET_SIZE(levels)):
-            level = <object>PyList_GET_ITEM(levels, level_index)
-            following = []
-            count = PyList_GET_SIZE(nodes)
-            for index in range(count):
-                node = <_Node>PyList_GET_ITEM(nodes, index)
-                if wildcards_allowed:
-                    hash_node = node.hash
-                    plus = node.plus
-                    if hash_node is not None:
-                        hash_node.collect(out)
-                    if plus is not None:
-                        following.append(plus)
-                children = node.children
-                if children is not None:
-                    child = PyDict_GetItem(children, level)
-                    if child != NULL:
-                        following.append(<object>child)
-            nodes = following
-            if not nodes:
-                return 0
-            wildcards_allowed = True
-        for index in range(PyList_GET_SIZE(nodes)):
-            node = <_Node>PyList_GET_ITEM(nodes, index)
-            node.collect(out)
-            hash_node = node.hash
-            if hash_node is not None:
-                hash_node.collect(out)  # '#' matches the parent level too
+        _init(current)
+        _init(following)
+        try:
+            _push(current, self.root)
+            for level_index in range(PyList_GET_SIZE(levels)):
+                level = <object>PyList_GET_ITEM(levels, level_index)
+                following.size = 0
+                for index in range(current.size):
+                    node = <_Node>current.nodes[index]
+                    if wildcards_allowed:
+                        if node.hash is not None:
+                            node.hash.collect(out)
+                        if node.plus is not None:
+                            _push(following, node.plus)
+                    child = node.child(level)
+                    if child is not None:
+                        _push(following, child)
+                swap = current
+                current = following
+                following = swap
+                if current.size == 0:
+                    return 0
+                wildcards_allowed = True
+            for index in range(current.size):
+                node = <_Node>current.nodes[index]
+                node.collect(out)
+                if node.hash is not None:
+                    node.hash.collect(out)  # '#' matches the parent level too
+        finally:
+            _release(current)
+            _release(following)
         return 0
 
 
@@ -408,16 +519,9 @@ cdef class TopicMatcher:
         if shared is not None:
             groups = self._shared.get(shared[1])
             return groups is not None and value in groups.get(shared[0], ())
-        node = self._trie.root
-        for level in topic_filter.split("/"):
-            if level == "+":
-                node = node.plus
-            elif level == "#":
-                node = node.hash
-            else:
-                node = node.children.get(level) if node.children else None
-            if node is None:
-                return False
+        node = self._trie.find(topic_filter.split("/"))
+        if node is None:
+            return False
         found = []
         node.collect(found)
         return value in found

@@ -112,20 +112,59 @@ _NO_VALUE = object()
 class _Node:
     """One level of the trie. Small on purpose: a broker holds millions of them.
 
-    ``plus`` and ``hash`` are the '+' and '#' children, kept out of
-    ``children`` so matching never hashes a wildcard. A node's subscribers are
-    ``value`` (the first) and ``more`` (later ones, an insertion-ordered
-    dict), so the common single-subscriber leaf allocates no container.
+    ``children`` is None, the only child itself (most nodes of a real trie
+    have one; its ``key`` says which level it stands for), or a dict from
+    level to child once there are several. ``plus`` and ``hash`` are the '+'
+    and '#' children, kept apart so matching never hashes a wildcard. A node's
+    subscribers are ``value`` (the first) and ``more`` (later ones, an
+    insertion-ordered dict), so the common single-subscriber leaf allocates
+    no container.
+
+    Every change is one store or one dict operation, and readers read each
+    field once, so a concurrent match sees a change either whole or not at all.
     """
 
-    __slots__ = ("children", "plus", "hash", "value", "more")
+    __slots__ = ("key", "children", "plus", "hash", "value", "more")
 
-    def __init__(self) -> None:
+    def __init__(self, key=None) -> None:
+        self.key = key
         self.children = None
         self.plus = None
         self.hash = None
         self.value = _NO_VALUE
         self.more = None
+
+    def child(self, level):
+        children = self.children
+        if children is None:
+            return None
+        if type(children) is dict:
+            return children.get(level)
+        return children if children.key == level else None
+
+    def add_child(self, level):
+        children = self.children
+        if children is None:
+            child = self.children = _Node(level)
+        elif type(children) is dict:
+            child = children.get(level)
+            if child is None:
+                child = children[level] = _Node(level)
+        elif children.key == level:
+            child = children
+        else:
+            child = _Node(level)
+            self.children = {children.key: children, level: child}
+        return child
+
+    def remove_child(self, level) -> None:
+        children = self.children
+        if type(children) is not dict:
+            self.children = None
+            return
+        del children[level]
+        if len(children) == 1:
+            self.children = next(iter(children.values()))
 
     def add(self, value) -> bool:
         more = self.more
@@ -143,8 +182,6 @@ class _Node:
         return True
 
     def discard(self, value) -> bool:
-        # Every change is one store or one dict operation, so a concurrent
-        # collect() sees the subscribers either before or after it.
         if self.value is not _NO_VALUE and self.value == value:
             self.value = _NO_VALUE
         elif self.more is not None and value in self.more:
@@ -164,7 +201,13 @@ class _Node:
             out.extend(more)
 
     def empty(self) -> bool:
-        return self.value is _NO_VALUE and not self.more and not self.children and self.plus is None and self.hash is None
+        return (
+            self.value is _NO_VALUE
+            and not self.more
+            and self.children is None
+            and self.plus is None
+            and self.hash is None
+        )
 
 
 class _Trie:
@@ -187,13 +230,22 @@ class _Trie:
                     node.hash = _Node()
                 node = node.hash
             else:
-                if node.children is None:
-                    node.children = {}
-                child = node.children.get(level)
-                if child is None:
-                    child = node.children[level] = _Node()
-                node = child
+                node = node.add_child(level)
         return node.add(value)
+
+    def find(self, levels: list):
+        """The node of the filter made of ``levels``, or None."""
+        node = self.root
+        for level in levels:
+            if level == "+":
+                node = node.plus
+            elif level == "#":
+                node = node.hash
+            else:
+                node = node.child(level)
+            if node is None:
+                return None
+        return node
 
     def discard(self, levels: list, value) -> bool:
         path = []
@@ -204,7 +256,7 @@ class _Trie:
             elif level == "#":
                 child = node.hash
             else:
-                child = node.children.get(level) if node.children else None
+                child = node.child(level)
             if child is None:
                 return False
             path.append((node, level))
@@ -219,9 +271,7 @@ class _Trie:
             elif level == "#":
                 parent.hash = None
             else:
-                del parent.children[level]
-                if not parent.children:
-                    parent.children = None
+                parent.remove_child(level)
             node = parent
         return True
 
@@ -243,11 +293,9 @@ class _Trie:
                         hash_node.collect(out)
                     if plus is not None:
                         following.append(plus)
-                children = node.children
-                if children is not None:
-                    child = children.get(level)
-                    if child is not None:
-                        following.append(child)
+                child = node.child(level)
+                if child is not None:
+                    following.append(child)
             nodes = following
             if not nodes:
                 return
@@ -365,16 +413,9 @@ class TopicMatcher:
         if shared is not None:
             groups = self._shared.get(shared[1])
             return groups is not None and value in groups.get(shared[0], ())
-        node = self._trie.root
-        for level in topic_filter.split("/"):
-            if level == "+":
-                node = node.plus
-            elif level == "#":
-                node = node.hash
-            else:
-                node = node.children.get(level) if node.children else None
-            if node is None:
-                return False
+        node = self._trie.find(topic_filter.split("/"))
+        if node is None:
+            return False
         found: list = []
         node.collect(found)
         return value in found
