@@ -13,13 +13,18 @@ from cpython.dict cimport PyDict_GetItem
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.ref cimport PyObject
-from libc.string cimport memcpy
+from libc.string cimport memcmp, memcpy
 
 from ._errors import InvalidTopicFilter, InvalidTopicName
 
 cdef extern from "Python.h":
     bint PyUnicode_IS_COMPACT_ASCII(object text)
     Py_ssize_t PyUnicode_GET_LENGTH(object text)
+    int PyUnicode_KIND(object text)
+    void* PyUnicode_DATA(object text)
+    Py_UCS4 PyUnicode_READ(int kind, void* data, Py_ssize_t index)
+    Py_ssize_t PyUnicode_FindChar(object text, Py_UCS4 ch, Py_ssize_t start, Py_ssize_t end, int direction) except -2
+    object PyUnicode_Substring(object text, Py_ssize_t start, Py_ssize_t end)
 
 __all__ = [
     "validate_topic_name",
@@ -242,6 +247,27 @@ cdef class _Node:
         )
 
 
+cdef bint _equals_slice(object key, object text, Py_ssize_t start, Py_ssize_t end):
+    """``key == text[start:end]`` without building the slice."""
+    cdef Py_ssize_t size = end - start
+    cdef Py_ssize_t index
+    cdef int kind = PyUnicode_KIND(key)
+    cdef int text_kind = PyUnicode_KIND(text)
+    cdef void* key_data
+    cdef void* text_data
+    if PyUnicode_GET_LENGTH(key) != size:
+        return False
+    key_data = PyUnicode_DATA(key)
+    text_data = PyUnicode_DATA(text)
+    if kind == text_kind:
+        return memcmp(key_data, <char*>text_data + start * kind, size * kind) == 0
+    # A slice of a wide string can hold only narrow characters: compare code points.
+    for index in range(size):
+        if PyUnicode_READ(kind, key_data, index) != PyUnicode_READ(text_kind, text_data, start + index):
+            return False
+    return True
+
+
 DEF INLINE_FRONTIER = 32
 
 
@@ -359,21 +385,28 @@ cdef class _Trie:
         Breadth-first over the levels, so a topic of thousands of levels needs
         no recursion; the '$' rule applies to wildcards at the first level.
         """
-        cdef list levels = topic.split("/")
+        cdef Py_ssize_t length = PyUnicode_GET_LENGTH(topic)
+        cdef Py_ssize_t start = 0, end
         cdef bint wildcards_allowed = not topic.startswith("$")
+        cdef object children
+        cdef PyObject* found
         cdef Frontier frontiers[2]
         cdef Frontier* current = &frontiers[0]
         cdef Frontier* following = &frontiers[1]
         cdef Frontier* swap
-        cdef Py_ssize_t index, level_index
-        cdef _Node node, child
+        cdef Py_ssize_t index
+        cdef _Node node
         cdef object level
         _init(current)
         _init(following)
         try:
             _push(current, self.root)
-            for level_index in range(PyList_GET_SIZE(levels)):
-                level = <object>PyList_GET_ITEM(levels, level_index)
+            while start <= length:
+                # The level is topic[start:end]; it is built as a str only if a dict needs it.
+                end = PyUnicode_FindChar(topic, 0x2F, start, length, 1)
+                if end < 0:
+                    end = length
+                level = None
                 following.size = 0
                 for index in range(current.size):
                     node = <_Node>current.nodes[index]
@@ -382,9 +415,18 @@ cdef class _Trie:
                             node.hash.collect(out)
                         if node.plus is not None:
                             _push(following, node.plus)
-                    child = node.child(level)
-                    if child is not None:
-                        _push(following, child)
+                    children = node.children
+                    if children is None:
+                        continue
+                    if type(children) is dict:
+                        if level is None:
+                            level = PyUnicode_Substring(topic, start, end)
+                        found = PyDict_GetItem(children, level)
+                        if found != NULL:
+                            _push(following, <_Node>found)
+                    elif _equals_slice((<_Node>children).key, topic, start, end):
+                        _push(following, <_Node>children)
+                start = end + 1
                 swap = current
                 current = following
                 following = swap
