@@ -144,11 +144,10 @@ def test_errors_carry_the_offset(api):
     assert "(at byte 5)" in str(info.value)
 
 
-@pytest.mark.parametrize("cut", range(1, 20))
+@pytest.mark.parametrize("cut", range(1, 19))
 def test_every_truncation_is_incomplete(api, cut):
     wire = api.encode(api.Publish(topic="a/b", payload=b"0123456789", qos=1, packet_id=9), 4)
-    if cut >= len(wire):
-        pytest.skip("not a truncation")
+    assert len(wire) == 19
     with pytest.raises(api.Incomplete) as info:
         api.decode(wire[:cut], 4)
     if cut >= 2:

@@ -164,9 +164,21 @@ def test_a_leading_bom_is_kept_not_stripped(api):
     assert api.encode(packet, 4) == wire
 
 
-def test_properties_decode_in_any_order(api):
-    # The specification fixes no property order; the encoder writes identifier order.
+def test_properties_decode_in_any_order_and_keep_it(api):
+    # The specification fixes no property order. New packets are written in identifier
+    # order; a decoded packet keeps its peer's order, so forwarding changes no byte.
     wire = H("20 09 00 00 06 24 01 12 0001 78")
     packet, _ = api.decode(wire, 5)
     assert packet == api.Connack(maximum_qos=1, assigned_client_identifier="x")
-    assert api.encode(packet, 5) == H("20 09 00 00 06 12 0001 78 24 01")
+    assert api.encode(packet, 5) == wire
+    assert api.encode(api.Connack(maximum_qos=1, assigned_client_identifier="x"), 5) == H("20 09 00 00 06 12 0001 78 24 01")
+
+
+def test_a_changed_packet_keeps_the_peer_order_for_what_remains(api):
+    # User property, Content Type, User property, Message Expiry Interval: not identifier order.
+    wire = H("30 1c 0001 74 17 26 0001 61 0001 62 03 0001 63 26 0001 64 0001 65 02 00000005 7a")
+    packet, _ = api.decode(wire, 5)
+    assert api.encode(packet, 5) == wire
+    packet.content_type = None
+    packet.topic_alias = 9
+    assert api.encode(packet, 5) == H("30 1b 0001 74 16 26 0001 61 0001 62 26 0001 64 0001 65 02 00000005 23 0009 7a")

@@ -360,6 +360,8 @@ cdef int _properties(Reader* r, object view, int packet_type, _WithUserPropertie
     cdef str name
     cdef Publish publish
     cdef bint lazy_pairs = False
+    cdef bint in_order = True
+    cdef long last_pid = 0
     cdef Py_ssize_t block_start
     if stop > r.end:
         raise MalformedPacket("property length runs past the end of the packet", r.pos)
@@ -369,6 +371,9 @@ cdef int _properties(Reader* r, object view, int packet_type, _WithUserPropertie
     while r.pos < stop:
         start = r.pos
         pid = _varint(r, "property identifier")
+        if pid < last_pid:
+            in_order = False
+        last_pid = pid
         kind = _property_kind[pid] if pid < 64 else 0
         if kind == 0:
             raise MalformedPacket(f"unknown property identifier 0x{pid:02X}", start)
@@ -419,6 +424,9 @@ cdef int _properties(Reader* r, object view, int packet_type, _WithUserPropertie
             value = number
         _set_property(target, packet_type, pid, value)
     r.end = outer_end
+    if not in_order:
+        # Kept so that re-encoding gives the peer's bytes back (the specification fixes no order).
+        target._wire_order = _property_ids(r.base + block_start, length)
     if lazy_pairs:
         target._raw_owner = view
         target._raw_block = r.base + block_start
@@ -1081,31 +1089,46 @@ cdef int _put_property(Writer* w, int pid, object value, str name) except -1:
     return 0
 
 
+cdef Py_ssize_t _skip_property(const unsigned char* block, Py_ssize_t pos, int kind):
+    """Position after the value of kind ``kind`` at ``pos`` of a validated block."""
+    if kind == K_STRING_PAIR:
+        pos += 2 + (block[pos] << 8 | block[pos + 1])
+        return pos + 2 + (block[pos] << 8 | block[pos + 1])
+    if kind == K_BYTE:
+        return pos + 1
+    if kind == K_TWO_BYTE_INT:
+        return pos + 2
+    if kind == K_FOUR_BYTE_INT:
+        return pos + 4
+    if kind == K_VARINT:
+        while block[pos] & 0x80:
+            pos += 1
+        return pos + 1
+    return pos + 2 + (block[pos] << 8 | block[pos + 1])
+
+
+cdef tuple _property_ids(const unsigned char* block, Py_ssize_t size):
+    """The identifiers of a validated property block, in wire order."""
+    cdef list ids = []
+    cdef Py_ssize_t pos = 0
+    cdef int pid
+    while pos < size:
+        pid = block[pos]
+        ids.append(pid)
+        pos = _skip_property(block, pos + 1, _property_kind[pid & 63])
+    return tuple(ids)
+
+
 cdef int _put_raw_user_properties(Writer* w, const unsigned char* block, Py_ssize_t size) except -1:
     # Forwarding a decoded packet: its user properties are copied as they came.
-    cdef Py_ssize_t pos = 0, start, length
-    cdef int pid, kind
+    cdef Py_ssize_t pos = 0, start
+    cdef int kind
     while pos < size:
         start = pos
-        pid = block[pos]
-        pos += 1
-        kind = _property_kind[pid & 63]
+        kind = _property_kind[block[pos] & 63]
+        pos = _skip_property(block, pos + 1, kind)
         if kind == K_STRING_PAIR:
-            pos += 2 + (block[pos] << 8 | block[pos + 1])
-            pos += 2 + (block[pos] << 8 | block[pos + 1])
             _put_bytes(w, <const char*>block + start, pos - start)
-        elif kind == K_BYTE:
-            pos += 1
-        elif kind == K_TWO_BYTE_INT:
-            pos += 2
-        elif kind == K_FOUR_BYTE_INT:
-            pos += 4
-        elif kind == K_VARINT:
-            while block[pos] & 0x80:
-                pos += 1
-            pos += 1
-        else:
-            pos += 2 + (block[pos] << 8 | block[pos + 1])
     return 0
 
 
@@ -1151,22 +1174,63 @@ cdef int _put_generic_properties(Writer* w, _WithUserProperties packet, int pack
     return 0
 
 
+cdef int _put_ordered_properties(Writer* w, _WithUserProperties packet, int packet_type) except -1:
+    """Properties in the peer's order, then any added since in identifier order (rare path)."""
+    cdef list entries = []
+    cdef list remaining
+    cdef int pid
+    cdef Py_ssize_t index
+    for pid in range(1, 64):
+        if not (_allowed_properties[packet_type] >> pid) & 1:
+            continue
+        if pid == P_USER_PROPERTY:
+            entries.extend((pid, pair) for pair in packet.user_properties)
+        elif pid == P_SUBSCRIPTION_IDENTIFIER and packet_type == T_PUBLISH:
+            entries.extend((pid, identifier) for identifier in (<Publish>packet).subscription_identifiers)
+        else:
+            value = getattr(packet, <str>_property_names[pid])
+            if value is not None:
+                entries.append((pid, value))
+    remaining, entries = entries, []
+    for wire_pid in packet._wire_order:
+        for index in range(len(remaining)):
+            if remaining[index][0] == wire_pid:
+                entries.append(remaining.pop(index))
+                break
+    entries += remaining
+    for pid, value in entries:
+        if pid == P_USER_PROPERTY:
+            if w.out == NULL and (not isinstance(value, tuple) or len(value) != 2):
+                raise TypeError(f"user_properties must hold (name, value) pairs, not {value!r}")
+            _put_byte(w, P_USER_PROPERTY)
+            _put_string(w, value[0], "user property name")
+            _put_string(w, value[1], "user property value")
+        elif pid == P_SUBSCRIPTION_IDENTIFIER and packet_type == T_PUBLISH:
+            _put_property(w, pid, value, "subscription_identifiers")
+        else:
+            _put_property(w, pid, value, <str>_property_names[pid])
+    return 0
+
+
+cdef int _put_any_properties(Writer* w, _WithUserProperties packet, int packet_type) except -1:
+    if packet._wire_order is not None:
+        return _put_ordered_properties(w, packet, packet_type)
+    if packet_type == T_PUBLISH:
+        return _put_publish_properties(w, <Publish>packet)
+    return _put_generic_properties(w, packet, packet_type)
+
+
 cdef int _put_properties(Writer* w, _WithUserProperties packet, int packet_type) except -1:
     cdef Writer measure
     measure.out = NULL
     measure.pos = 0
     measure.capacity = 0
-    if packet_type == T_PUBLISH:
-        _put_publish_properties(&measure, <Publish>packet)
-    else:
-        _put_generic_properties(&measure, packet, packet_type)
+    _put_any_properties(&measure, packet, packet_type)
     _put_raw_varint(w, measure.pos)
     if w.out == NULL:
         w.pos += measure.pos
         return 0
-    if packet_type == T_PUBLISH:
-        return _put_publish_properties(w, <Publish>packet)
-    return _put_generic_properties(w, packet, packet_type)
+    return _put_any_properties(w, packet, packet_type)
 
 
 cdef bint _has_properties(_WithUserProperties packet, int packet_type) except -1:
@@ -1262,7 +1326,7 @@ cdef int _plan_publish(PublishPlan* plan, Publish packet, int version) except -1
         measure.out = NULL
         measure.pos = 0
         measure.capacity = 0
-        _put_publish_properties(&measure, packet)
+        _put_any_properties(&measure, packet, T_PUBLISH)
         plan.properties_size = measure.pos
     if not plan.topic_size:
         _check_publish_topic_present(packet, version, None)
@@ -1299,7 +1363,7 @@ cdef int _write_publish(PublishPlan* plan, Publish packet, unsigned char* out, b
         _put_raw_u16(&w, plan.packet_id)
     if plan.properties_size >= 0:
         _put_raw_varint(&w, plan.properties_size)
-        _put_publish_properties(&w, packet)
+        _put_any_properties(&w, packet, T_PUBLISH)
     if with_payload:
         _put_bytes(&w, <const char*>plan.payload.buf, plan.payload.len)
     if w.pos != w.capacity:
@@ -1631,6 +1695,7 @@ def encode_forward(
     outgoing._raw_owner = incoming._raw_owner
     outgoing._raw_block = incoming._raw_block
     outgoing._raw_size = incoming._raw_size
+    outgoing._wire_order = incoming._wire_order
     _plan_publish(&plan, outgoing, level)
     try:
         header = PyBytes_FromStringAndSize(NULL, _total_size(plan.body_size) - plan.payload.len)

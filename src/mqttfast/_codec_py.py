@@ -185,9 +185,14 @@ class _Reader:
         outer_end, self.end = self.end, stop
         allowed = ALLOWED_PROPERTIES[packet_type]
         seen = 0
+        order = []
+        in_order = True
         while self.pos < stop:
             start = self.pos
             pid = self.varint("property identifier")
+            if order and pid < order[-1]:
+                in_order = False
+            order.append(pid)
             kind = PROPERTY_TYPES.get(pid)
             if kind is None:
                 raise MalformedPacket(f"unknown property identifier 0x{pid:02X}", start)
@@ -222,6 +227,9 @@ class _Reader:
             _check_property_value(pid, value, start)
             setattr(target, name, value)
         self.end = outer_end
+        if not in_order:
+            # Kept so that re-encoding gives the peer's bytes back (the specification fixes no order).
+            target._wire_order = tuple(order)
 
 
 def _read_connect(r: _Reader, flags: int, version):
@@ -647,23 +655,41 @@ def _property_plan(packet_type: int):
 _PROPERTY_PLANS = {packet_type: _property_plan(packet_type) for packet_type in ALLOWED_PROPERTIES}
 
 
-def _put_properties(out: bytearray, packet, packet_type: int) -> None:
-    block = bytearray()
+def _property_entries(packet, packet_type: int) -> list:
+    """(pid, name, kind, value) of each property to write, one per occurrence.
+
+    Identifier order, user properties at 0x26 among them (the order paho-mqtt
+    writes), unless the packet was decoded from a peer that used another
+    order: then the peer's order, and properties added since after them.
+    """
+    entries = []
     for pid, name, kind in _PROPERTY_PLANS[packet_type]:
         value = getattr(packet, name)
-        if kind == PropertyType.STRING_PAIR:
-            for pair in value:
-                if not isinstance(pair, tuple) or len(pair) != 2:
-                    raise TypeError(f"user_properties must hold (name, value) pairs, not {pair!r}")
-                block.append(pid)
-                _put_string(block, pair[0], "user property name")
-                _put_string(block, pair[1], "user property value")
-        elif name == "subscription_identifiers":
-            for identifier in value:
-                _check_property_value(pid, identifier)
-                block.append(pid)
-                _put_varint(block, identifier, name)
+        if kind == PropertyType.STRING_PAIR or name == "subscription_identifiers":
+            entries.extend((pid, name, kind, item) for item in value or ())
         elif value is not None:
+            entries.append((pid, name, kind, value))
+    if packet._wire_order:
+        remaining, entries = entries, []
+        for wire_pid in packet._wire_order:
+            for index, entry in enumerate(remaining):
+                if entry[0] == wire_pid:
+                    entries.append(remaining.pop(index))
+                    break
+        entries += remaining
+    return entries
+
+
+def _put_properties(out: bytearray, packet, packet_type: int) -> None:
+    block = bytearray()
+    for pid, name, kind, value in _property_entries(packet, packet_type):
+        if kind == PropertyType.STRING_PAIR:
+            if not isinstance(value, tuple) or len(value) != 2:
+                raise TypeError(f"user_properties must hold (name, value) pairs, not {value!r}")
+            block.append(pid)
+            _put_string(block, value[0], "user property name")
+            _put_string(block, value[1], "user property value")
+        else:
             block.append(pid)
             _PUT_BY_KIND[kind](block, value, name)
             _check_property_value(pid, value)
@@ -1112,5 +1138,6 @@ def encode_forward(
         topic_alias=topic_alias,
         user_properties=packet.user_properties,
     )
+    outgoing._wire_order = packet._wire_order
     header, body, payload = _write(outgoing, version)
     return bytes(header + body), packet.payload

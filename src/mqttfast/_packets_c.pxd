@@ -12,6 +12,8 @@ cdef class _WithUserProperties(_Packet):
     cdef object _raw_owner
     cdef const unsigned char* _raw_block
     cdef Py_ssize_t _raw_size
+    # The order the peer sent the properties in, when it was not identifier order.
+    cdef public object _wire_order
 
 cdef class Will(_WithUserProperties):
     cdef public object topic, payload, qos, retain

@@ -42,6 +42,7 @@ class _Packet:
 
     __slots__ = ()
     _fields: tuple[tuple[str, object], ...] = ()
+    _has_properties = False
     packet_type: int
 
     def __init__(self, **fields: object) -> None:
@@ -53,6 +54,8 @@ class _Packet:
         if fields:
             name = next(iter(fields))
             raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument {name!r}")
+        if self._has_properties:
+            self._wire_order = None
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
@@ -78,7 +81,9 @@ class Will(_Packet):
     """The will message of a CONNECT: published by the server if the client vanishes."""
 
     _fields = FIELDS["Will"]
-    __slots__ = tuple(name for name, _ in _fields)
+    _has_properties = True
+    # The order the peer sent the properties in, when it was not identifier order.
+    __slots__ = tuple(name for name, _ in _fields) + ("_wire_order",)
 
 
 class Connect(_Packet):
@@ -86,7 +91,9 @@ class Connect(_Packet):
 
     packet_type = PacketType.CONNECT
     _fields = FIELDS["Connect"]
-    __slots__ = tuple(name for name, _ in _fields)
+    _has_properties = True
+    # The order the peer sent the properties in, when it was not identifier order.
+    __slots__ = tuple(name for name, _ in _fields) + ("_wire_order",)
 
 
 class Connack(_Packet):
@@ -94,7 +101,9 @@ class Connack(_Packet):
 
     packet_type = PacketType.CONNACK
     _fields = FIELDS["Connack"]
-    __slots__ = tuple(name for name, _ in _fields)
+    _has_properties = True
+    # The order the peer sent the properties in, when it was not identifier order.
+    __slots__ = tuple(name for name, _ in _fields) + ("_wire_order",)
 
 
 class Publish(_Packet):
@@ -102,7 +111,9 @@ class Publish(_Packet):
 
     packet_type = PacketType.PUBLISH
     _fields = FIELDS["Publish"]
-    __slots__ = tuple(name for name, _ in _fields)
+    _has_properties = True
+    # The order the peer sent the properties in, when it was not identifier order.
+    __slots__ = tuple(name for name, _ in _fields) + ("_wire_order",)
 
 
 class Puback(_Packet):
@@ -110,7 +121,9 @@ class Puback(_Packet):
 
     packet_type = PacketType.PUBACK
     _fields = FIELDS["Puback"]
-    __slots__ = tuple(name for name, _ in _fields)
+    _has_properties = True
+    # The order the peer sent the properties in, when it was not identifier order.
+    __slots__ = tuple(name for name, _ in _fields) + ("_wire_order",)
 
 
 class Pubrec(_Packet):
@@ -118,7 +131,9 @@ class Pubrec(_Packet):
 
     packet_type = PacketType.PUBREC
     _fields = FIELDS["Pubrec"]
-    __slots__ = tuple(name for name, _ in _fields)
+    _has_properties = True
+    # The order the peer sent the properties in, when it was not identifier order.
+    __slots__ = tuple(name for name, _ in _fields) + ("_wire_order",)
 
 
 class Pubrel(_Packet):
@@ -126,7 +141,9 @@ class Pubrel(_Packet):
 
     packet_type = PacketType.PUBREL
     _fields = FIELDS["Pubrel"]
-    __slots__ = tuple(name for name, _ in _fields)
+    _has_properties = True
+    # The order the peer sent the properties in, when it was not identifier order.
+    __slots__ = tuple(name for name, _ in _fields) + ("_wire_order",)
 
 
 class Pubcomp(_Packet):
@@ -134,7 +151,9 @@ class Pubcomp(_Packet):
 
     packet_type = PacketType.PUBCOMP
     _fields = FIELDS["Pubcomp"]
-    __slots__ = tuple(name for name, _ in _fields)
+    _has_properties = True
+    # The order the peer sent the properties in, when it was not identifier order.
+    __slots__ = tuple(name for name, _ in _fields) + ("_wire_order",)
 
 
 class Subscription(_Packet):
@@ -149,7 +168,9 @@ class Subscribe(_Packet):
 
     packet_type = PacketType.SUBSCRIBE
     _fields = FIELDS["Subscribe"]
-    __slots__ = tuple(name for name, _ in _fields)
+    _has_properties = True
+    # The order the peer sent the properties in, when it was not identifier order.
+    __slots__ = tuple(name for name, _ in _fields) + ("_wire_order",)
 
 
 class Suback(_Packet):
@@ -157,7 +178,9 @@ class Suback(_Packet):
 
     packet_type = PacketType.SUBACK
     _fields = FIELDS["Suback"]
-    __slots__ = tuple(name for name, _ in _fields)
+    _has_properties = True
+    # The order the peer sent the properties in, when it was not identifier order.
+    __slots__ = tuple(name for name, _ in _fields) + ("_wire_order",)
 
 
 class Unsubscribe(_Packet):
@@ -165,7 +188,9 @@ class Unsubscribe(_Packet):
 
     packet_type = PacketType.UNSUBSCRIBE
     _fields = FIELDS["Unsubscribe"]
-    __slots__ = tuple(name for name, _ in _fields)
+    _has_properties = True
+    # The order the peer sent the properties in, when it was not identifier order.
+    __slots__ = tuple(name for name, _ in _fields) + ("_wire_order",)
 
 
 class Unsuback(_Packet):
@@ -173,7 +198,9 @@ class Unsuback(_Packet):
 
     packet_type = PacketType.UNSUBACK
     _fields = FIELDS["Unsuback"]
-    __slots__ = tuple(name for name, _ in _fields)
+    _has_properties = True
+    # The order the peer sent the properties in, when it was not identifier order.
+    __slots__ = tuple(name for name, _ in _fields) + ("_wire_order",)
 
 
 class Pingreq(_Packet):
@@ -197,7 +224,9 @@ class Disconnect(_Packet):
 
     packet_type = PacketType.DISCONNECT
     _fields = FIELDS["Disconnect"]
-    __slots__ = tuple(name for name, _ in _fields)
+    _has_properties = True
+    # The order the peer sent the properties in, when it was not identifier order.
+    __slots__ = tuple(name for name, _ in _fields) + ("_wire_order",)
 
 
 class Auth(_Packet):
@@ -205,4 +234,6 @@ class Auth(_Packet):
 
     packet_type = PacketType.AUTH
     _fields = FIELDS["Auth"]
-    __slots__ = tuple(name for name, _ in _fields)
+    _has_properties = True
+    # The order the peer sent the properties in, when it was not identifier order.
+    __slots__ = tuple(name for name, _ in _fields) + ("_wire_order",)

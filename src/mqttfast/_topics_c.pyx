@@ -5,6 +5,7 @@ Same rules, same trie, same exceptions; nodes are ``cdef class`` objects with
 typed fields and the walks are C loops.
 """
 
+import sys
 import threading
 
 cimport cython
@@ -38,6 +39,12 @@ __all__ = [
 MAX_TOPIC_BYTES = 65_535
 
 cdef str _SHARE_PREFIX = "$share/"
+
+# Filters repeat their levels ('sensors', 'temperature', ...): one str per
+# distinct level instead of one per trie node saves memory and cache misses
+# in match(). Not on 3.12.0 to 3.12.5, where interned strings are immortal and
+# the levels of filters unsubscribed long ago would leak (CPython gh-113993).
+_intern = str if (3, 12) <= sys.version_info[:3] < (3, 12, 6) else sys.intern
 
 
 cdef int _check_text(object text, object error, str what) except -1:
@@ -87,26 +94,44 @@ cpdef validate_topic_filter(topic_filter):
     least one character without ``/``, ``+`` or ``#`` and the filter after it
     is validated as usual [MQTT-4.8.2-1, MQTT-4.8.2-2].
     """
-    cdef Py_ssize_t index, last
+    cdef Py_ssize_t index, last, start
     cdef str level
     _check_text(topic_filter, InvalidTopicFilter, "topic filter")
     inner = topic_filter
     shared = split_shared(topic_filter)
     if shared is not None:
         share_name, inner = shared
-        if not share_name or "+" in share_name or "#" in share_name:
+        if not share_name:
             raise InvalidTopicFilter(
-                f"shared subscription {topic_filter!r} needs a share name without '+' or '#' [MQTT-4.8.2-1]"
+                f"shared subscription {topic_filter!r} has an empty share name at index 7 [MQTT-4.8.2-1]"
             )
+        for wildcard in "+#":
+            index = (<str>share_name).find(wildcard)
+            if index >= 0:
+                raise InvalidTopicFilter(
+                    f"shared subscription {topic_filter!r} has {wildcard!r} in its share name "
+                    f"at index {7 + index} [MQTT-4.8.2-2]"
+                )
         if not inner:
-            raise InvalidTopicFilter(f"shared subscription {topic_filter!r} has no topic filter [MQTT-4.8.2-2]")
+            raise InvalidTopicFilter(
+                f"shared subscription {topic_filter!r} has no topic filter after index {len(topic_filter) - 1} "
+                "[MQTT-4.7.3-1]"
+            )
+    start = len(topic_filter) - len(inner)  # index of the current level in topic_filter
     levels = (<str>inner).split("/")
     last = len(levels) - 1
     for index, level in enumerate(levels):
         if "+" in level and level != "+":
-            raise InvalidTopicFilter(f"'+' must occupy a whole level in {topic_filter!r} [MQTT-4.7.1-2]")
+            raise InvalidTopicFilter(
+                f"topic filter {topic_filter!r} has '+' at index {start + level.index('+')} "
+                "not occupying a whole level [MQTT-4.7.1-2]"
+            )
         if "#" in level and (level != "#" or index != last):
-            raise InvalidTopicFilter(f"'#' must be alone in the last level of {topic_filter!r} [MQTT-4.7.1-1]")
+            raise InvalidTopicFilter(
+                f"topic filter {topic_filter!r} has '#' at index {start + level.index('#')} "
+                "not alone in the last level [MQTT-4.7.1-1]"
+            )
+        start += len(level) + 1
 
 
 def topic_matches(topic_filter, topic):
@@ -178,16 +203,18 @@ cdef class _Node:
         cdef object children = self.children
         cdef _Node child
         if children is None:
-            child = _Node(level)
+            child = _Node(_intern(level))
             self.children = child
         elif type(children) is dict:
             child = (<dict>children).get(level)
             if child is None:
+                level = _intern(level)
                 child = _Node(level)
                 (<dict>children)[level] = child
         elif (<_Node>children).key == level:
             child = <_Node>children
         else:
+            level = _intern(level)
             child = _Node(level)
             self.children = {(<_Node>children).key: children, level: child}
         return child
@@ -208,17 +235,17 @@ cdef class _Node:
             if self.value is _NO_VALUE:
                 self.value = value
                 return True
-            if self.value == value:
+            if self.value is value or self.value == value:  # as a dict compares keys
                 return False
             self.more = {value: None}
             return True
-        if (self.value is not _NO_VALUE and self.value == value) or value in more:
+        if (self.value is not _NO_VALUE and (self.value is value or self.value == value)) or value in more:
             return False
         more[value] = None
         return True
 
     cdef bint discard(self, object value) except -1:
-        if self.value is not _NO_VALUE and self.value == value:
+        if self.value is not _NO_VALUE and (self.value is value or self.value == value):
             self.value = _NO_VALUE
         elif self.more is not None and value in self.more:
             del self.more[value]
@@ -236,6 +263,22 @@ cdef class _Node:
         if more:
             out.extend(more)
         return 0
+
+    cdef list branches(self):
+        """``(level, child)`` of every child, wildcards included."""
+        cdef object children = self.children
+        cdef list branches
+        if children is None:
+            branches = []
+        elif type(children) is dict:
+            branches = list((<dict>children).items())
+        else:
+            branches = [((<_Node>children).key, children)]
+        if self.plus is not None:
+            branches.append(("+", self.plus))
+        if self.hash is not None:
+            branches.append(("#", self.hash))
+        return branches
 
     cdef bint empty(self):
         return (
@@ -379,6 +422,32 @@ cdef class _Trie:
             node = parent
         return True
 
+    cdef int items(self, list out) except -1:
+        """Append ``(filter, value)`` of every stored pair to ``out`` (depth first, no recursion)."""
+        cdef list stack = [(self.root, None)]
+        cdef list values
+        cdef _Node node
+        while stack:
+            node, prefix = stack.pop()
+            if prefix is not None:
+                values = []
+                node.collect(values)
+                out.extend([(prefix, value) for value in values])
+            for level, child in node.branches():
+                stack.append((child, level if prefix is None else prefix + "/" + level))
+        return 0
+
+    cdef Py_ssize_t node_count(self) except -1:
+        """Number of nodes, the root included."""
+        cdef Py_ssize_t count = 0
+        cdef list stack = [self.root]
+        cdef _Node node
+        while stack:
+            node = stack.pop()
+            count += 1
+            stack.extend([child for _, child in node.branches()])
+        return count
+
     cdef int match(self, str topic, list out) except -1:
         """Append the values of every filter matching ``topic`` to ``out``.
 
@@ -454,19 +523,29 @@ cdef class TopicMatcher:
     overlapping filters appears twice, which lets a broker deliver once per
     subscription or pick the highest QoS (3.1.1 §3.3.5) and collect every
     subscription identifier (5.0 §3.3.4). Values of one filter come in
-    subscription order; filters in a fixed order of the trie walk.
+    subscription order; filters in a fixed order of the trie walk (level by
+    level; at each level '#' before '+' before the exact level), the same for
+    both twins.
 
     Shared subscriptions ``$share/{group}/{filter}`` are kept per group and
     never appear in ``match``; ``match_shared(topic)`` returns
     ``{(group, filter): [members in subscription order]}`` for every group
     whose filter matches, and the broker delivers to one member of each.
 
-    Thread safety: ``subscribe`` and ``unsubscribe`` are serialised by an
-    internal lock; ``match`` and ``match_shared`` take no lock and may run in
-    any number of threads alongside them. Every change to the trie is a
-    single store or dict operation (atomic under the GIL), so a concurrent
-    match sees each subscription either before or after a change, never a
-    broken trie.
+    ``len()`` counts the (filter, value) pairs, shared ones included;
+    ``(filter, value) in matcher`` tests one; iterating yields every pair
+    (shared ones as ``$share/{group}/{filter}``) from a snapshot, in no
+    promised order.
+
+    Thread safety: ``subscribe``, ``unsubscribe`` and the snapshot taken by
+    iteration are serialised by an internal lock; ``match`` and
+    ``match_shared`` take no lock and may run in any number of threads
+    alongside them. Every change to the trie is a single store or dict
+    operation, and a match never iterates a live dict except through one C
+    call (``list.extend``, ``list(d.items())``), all atomic under the GIL,
+    so a concurrent match sees each subscription either before or after a
+    change, never a broken trie nor "dictionary changed size during
+    iteration".
     """
 
     cdef _Trie _trie
@@ -554,7 +633,23 @@ cdef class TopicMatcher:
         """Number of (filter, value) pairs, shared subscriptions included."""
         return self._count
 
+    def __iter__(self):
+        """Every stored ``(filter, value)`` pair, from a snapshot taken under the lock."""
+        cdef list pairs = []
+        with self._lock:
+            self._trie.items(pairs)
+            for inner, groups in self._shared.items():
+                for group, members in groups.items():
+                    prefix = f"{_SHARE_PREFIX}{group}/{inner}"
+                    pairs.extend([(prefix, member) for member in members])
+        return iter(pairs)
+
+    def _node_count(self):
+        """Trie nodes in use, both roots included (2 when empty); for tests of pruning."""
+        return self._trie.node_count() + self._shared_trie.node_count()
+
     def __contains__(self, item):
+        """Whether the ``(filter, value)`` pair is stored."""
         cdef _Node node
         topic_filter, value = item
         shared = split_shared(topic_filter)
