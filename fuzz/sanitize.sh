@@ -12,9 +12,14 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
 venv=$(mktemp -d)/asan
 python3 -m venv "$venv"
 "$venv/bin/python" -m pip install -q "Cython>=3.0.11" "setuptools>=77" pytest hypothesis paho-mqtt
+# Build from a copy without any earlier build products, so that every extension is compiled with the
+# sanitizers and nothing is written into the working tree.
+tree=$(mktemp -d)/tree
+mkdir -p "$tree"
+tar --exclude=./.venv --exclude=./build --exclude='*.so' --exclude='./src/mqttfast/*_c.c' -cf - . | tar -xf - -C "$tree"
 flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -O1 -g"
-CFLAGS="$flags" LDFLAGS="-fsanitize=address,undefined" \
-    "$venv/bin/python" -m pip install -q --no-build-isolation --no-cache-dir .
+(cd "$tree" && CFLAGS="$flags" LDFLAGS="-fsanitize=address,undefined" \
+    "$venv/bin/python" -m pip install -q --no-build-isolation --no-cache-dir .)
 cc=${CC:-gcc}
 runtime="$($cc -print-file-name=libasan.so) $($cc -print-file-name=libubsan.so)"
 # CPython keeps objects alive until exit by design, and ASan holds freed memory in quarantine:

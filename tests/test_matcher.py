@@ -8,6 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import _implementation_params, load_implementation
+
 LEVELS = ["a", "b", "", "$x", "é"]
 topic_levels = st.lists(st.sampled_from(LEVELS), min_size=1, max_size=4)
 topics = topic_levels.map("/".join).filter(bool)
@@ -50,7 +52,8 @@ def test_unsubscribing_everything_empties_the_matcher(api, subscriptions, data):
             assert Counter(matcher.match(topic)) == reference(api, remaining, topic)
     assert len(matcher) == 0
     assert matcher.match("a/b") == []
-    assert matcher._trie.root.children is None if hasattr(matcher, "_trie") else True
+    assert list(matcher) == []
+    assert matcher._node_count() == 2  # the two empty roots: every other node was pruned
 
 
 def test_a_value_is_stored_once_per_filter(api):
@@ -156,3 +159,139 @@ def test_threads_hammering_subscribe_unsubscribe_and_match(api):
         for value in range(8)
     )
     assert len(matcher) == stored + 1
+
+
+def test_unsubscribing_everything_returns_memory(api):
+    matcher = api.TopicMatcher()
+    pairs = [
+        (topic_filter, value)
+        for topic_filter in [
+            *["a/b/c", "a/b", "a/+/c", "a/#", "#", "+", "a//"],
+            *["$share/g/a/b", "$share/h/a/b", "$share/g/+"],
+        ]
+        for value in range(3)
+    ]
+    for pair in pairs:
+        assert matcher.subscribe(*pair)
+    assert matcher._node_count() > 2
+    assert sorted(matcher) == sorted(pairs)
+    for pair in reversed(pairs):
+        assert matcher.unsubscribe(*pair)
+    assert len(matcher) == 0
+    assert matcher._node_count() == 2
+    assert matcher.match_shared("a/b") == {}
+
+
+def test_iteration_yields_every_pair_once(api):
+    matcher = api.TopicMatcher()
+    pairs = {("a/+/c", 1), ("a/+/c", 2), ("a", 1), ("a/#", 1), ("/", 3), ("$SYS/#", 6)}
+    pairs |= {("$share/g/a", 4), ("$share/g/a", 5)}
+    for pair in pairs:
+        matcher.subscribe(*pair)
+    listed = list(matcher)
+    assert len(listed) == len(pairs) == len(matcher)
+    assert set(listed) == pairs
+    assert all(pair in matcher for pair in pairs)
+
+
+def test_values_compare_as_dict_keys(api):
+    # The first value of a filter is kept outside a dict; it must still compare as a dict key would.
+    nan = float("nan")
+    matcher = api.TopicMatcher()
+    assert matcher.subscribe("a", nan)
+    assert not matcher.subscribe("a", nan)
+    assert matcher.subscribe("a", 1)
+    assert not matcher.subscribe("a", 1.0)
+    assert len(matcher) == 2
+    assert matcher.unsubscribe("a", nan)
+    assert matcher.match("a") == [1]
+
+
+def test_overlapping_filters_deliver_once_per_filter_in_walk_order(api):
+    matcher = api.TopicMatcher()
+    for topic_filter in ["a/b", "a/+", "a/#", "#", "+/b", "+/+"]:
+        matcher.subscribe(topic_filter, topic_filter)
+    assert matcher.match("a/b") == ["#", "a/#", "+/+", "+/b", "a/+", "a/b"]
+    assert matcher.match("$a/b") == []
+
+
+# Cross-twin parity: the same random (often invalid) input gives the same results, order and errors.
+
+def _both(config):
+    if "c-extension" not in _implementation_params(config):
+        pytest.skip("C extensions disabled: nothing to compare the pure-Python twin with")
+    return load_implementation("c-extension"), load_implementation("pure-python")
+
+
+PIECES = ["a", "b", "/", "+", "#", "$", "\x00", "é", "\ud800", "$share/"]
+TEXT = st.lists(st.sampled_from(PIECES), max_size=8).map("".join)
+
+
+def _outcome(function, *args):
+    try:
+        return ("ok", function(*args))
+    except Exception as exc:  # noqa: BLE001 - the class and message are what we compare
+        return (type(exc).__name__, str(exc))
+
+
+@settings(max_examples=400, deadline=None)
+@given(TEXT, TEXT)
+def test_twins_validate_and_match_alike(pytestconfig, topic_filter, topic):
+    compiled, python = _both(pytestconfig)
+    for name, args in [
+        ("validate_topic_name", (topic,)),
+        ("validate_topic_filter", (topic_filter,)),
+        ("topic_matches", (topic_filter, topic)),
+    ]:
+        assert _outcome(getattr(compiled, name), *args) == _outcome(getattr(python, name), *args)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.one_of(filters, filters.map(lambda f: "$share/g/" + f), TEXT), st.integers(0, 3)),
+        max_size=25,
+    ),
+    st.lists(st.one_of(topics, TEXT), min_size=1, max_size=6),
+)
+def test_twin_matchers_agree_exactly(pytestconfig, subscriptions, probe_topics):
+    compiled, python = _both(pytestconfig)
+    matchers = (compiled.TopicMatcher(), python.TopicMatcher())
+    for index, pair in enumerate(subscriptions):
+        results = [_outcome(matcher.subscribe, *pair) for matcher in matchers]
+        assert results[0] == results[1]
+        if index % 3 == 2:  # unsubscribe now and then
+            old = subscriptions[index // 2]
+            assert _outcome(matchers[0].unsubscribe, *old) == _outcome(matchers[1].unsubscribe, *old)
+    assert len(matchers[0]) == len(matchers[1])
+    assert sorted(matchers[0]) == sorted(matchers[1])
+    assert matchers[0]._node_count() == matchers[1]._node_count()
+    for topic in probe_topics:
+        assert _outcome(matchers[0].match, topic) == _outcome(matchers[1].match, topic)
+        assert _outcome(matchers[0].match_shared, topic) == _outcome(matchers[1].match_shared, topic)
+
+
+def test_many_siblings_grow_and_shrink_the_children(api):
+    # Hundreds of children under one level, added and removed in random order:
+    # exercises the compiled twin's children table (growth, deletion, back to one child).
+    rng = random.Random(7)
+    levels = [f"l{i}" for i in range(150)] + [f"é{i}" for i in range(50)] + ["", "€", "\U0001f600"]
+    matcher = api.TopicMatcher()
+    live = set()
+    for _ in range(3000):
+        level = rng.choice(levels)
+        if level in live:
+            assert matcher.unsubscribe(f"root/{level}", level)
+            live.discard(level)
+        else:
+            assert matcher.subscribe(f"root/{level}", level)
+            live.add(level)
+        probe = rng.choice(levels)
+        assert matcher.match(f"root/{probe}") == ([probe] if probe in live else [])
+    for level in levels:
+        assert matcher.match(f"root/{level}") == ([level] if level in live else [])
+        assert ((f"root/{level}", level) in matcher) is (level in live)
+    assert len(matcher) == len(live)
+    for level in list(live):
+        assert matcher.unsubscribe(f"root/{level}", level)
+    assert matcher._node_count() == 2

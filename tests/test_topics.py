@@ -133,3 +133,54 @@ def test_topic_matches_validates_both(api):
         api.topic_matches("a#", "a")
     with pytest.raises(api.InvalidTopicName):
         api.topic_matches("a/#", "a/+")
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        ("a/b+", "'+' at index 3"),
+        ("ab/#", "'#' at index 3"),
+        ("ab\x00", "U+0000 at index 2"),
+        ("é/\udc00", "surrogate at index 2"),
+    ],
+)
+def test_topic_name_errors_give_the_character_index(api, name, words):
+    with pytest.raises(api.InvalidTopicName, match=re.escape(words)):
+        api.validate_topic_name(name)
+
+
+@pytest.mark.parametrize(
+    ("topic_filter", "words"),
+    [
+        ("sport/tennis#", "'#' at index 12 not alone in the last level [MQTT-4.7.1-1]"),
+        ("sport/tennis/#/ranking", "'#' at index 13"),
+        ("sport+", "'+' at index 5 not occupying a whole level [MQTT-4.7.1-2]"),
+        ("a//b/c+", "'+' at index 6"),
+        ("$share/g/a/x+", "'+' at index 12"),
+        ("$share//a", "empty share name at index 7 [MQTT-4.8.2-1]"),
+        ("$share/ab+c/a", "'+' in its share name at index 9 [MQTT-4.8.2-2]"),
+        ("$share/a#/x", "'#' in its share name at index 8"),
+        ("$share/g", "no topic filter after index 7"),
+        ("$share/g/", "no topic filter after index 8"),
+        ("a\x00", "U+0000 at index 1"),
+        ("a/\ud800", "surrogate at index 2"),
+    ],
+)
+def test_topic_filter_errors_give_the_character_index(api, topic_filter, words):
+    with pytest.raises(api.InvalidTopicFilter, match=re.escape(words)):
+        api.validate_topic_filter(topic_filter)
+
+
+def test_length_limit_counts_utf8_bytes_not_characters(api):
+    api.validate_topic_name("é" * 32767 + "a")  # 65,535 bytes
+    api.validate_topic_filter("€" * 21845)  # 65,535 bytes
+    with pytest.raises(api.InvalidTopicFilter, match="is 65536 bytes, more than 65,535"):
+        api.validate_topic_filter("€" * 21845 + "a")
+
+
+def test_shared_prefix_needs_the_slash(api):
+    # '$share' alone and '$sharex/...' are ordinary filters, matched as such.
+    assert api.topic_matches("$share", "$share")
+    assert api.topic_matches("$sharex/+", "$sharex/a")
+    assert not api.topic_matches("+/a", "$sharex/a")
+    assert api.topic_matches("$share/g//x", "/x")

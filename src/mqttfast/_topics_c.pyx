@@ -1,8 +1,13 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
 """Topic names, topic filters and the subscription matcher, compiled twin of ``_topics_py``.
 
-Same rules, same trie, same exceptions; nodes are ``cdef class`` objects with
-typed fields and the walks are C loops.
+Same rules, same trie, same results in the same order, same exceptions and
+messages. What differs is cost: nodes are ``cdef class`` objects with typed
+fields; a node's children live in an open-addressing table of (hash, node)
+slots instead of a dict, so ``match`` compares and hashes each level in place
+in the topic without building a str; ``match`` walks the levels in a C loop
+over a frontier of borrowed node pointers, and accepts a plain ASCII topic
+name with one scan before falling back to ``validate_topic_name``.
 """
 
 import sys
@@ -10,13 +15,15 @@ import threading
 
 cimport cython
 
-from cpython.dict cimport PyDict_GetItem
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.ref cimport PyObject
 from libc.string cimport memcmp, memcpy
 
 from ._errors import InvalidTopicFilter, InvalidTopicName
+
+cdef extern from *:
+    void __builtin_prefetch(const void* address)
 
 cdef extern from "Python.h":
     bint PyUnicode_IS_COMPACT_ASCII(object text)
@@ -26,6 +33,10 @@ cdef extern from "Python.h":
     Py_UCS4 PyUnicode_READ(int kind, void* data, Py_ssize_t index)
     Py_ssize_t PyUnicode_FindChar(object text, Py_UCS4 ch, Py_ssize_t start, Py_ssize_t end, int direction) except -2
     object PyUnicode_Substring(object text, Py_ssize_t start, Py_ssize_t end)
+    Py_hash_t _Py_HashBytes(const void* data, Py_ssize_t size)
+    void* PyMem_Calloc(size_t nelem, size_t elsize)
+    void _incref "Py_INCREF"(PyObject* obj)
+    void _decref "Py_DECREF"(PyObject* obj)
 
 __all__ = [
     "validate_topic_name",
@@ -37,6 +48,7 @@ __all__ = [
 
 #: Strings are limited by their 2-byte length prefix (MQTT 5.0 §1.5.4).
 MAX_TOPIC_BYTES = 65_535
+DEF _MAX_TOPIC_BYTES = 65535
 
 cdef str _SHARE_PREFIX = "$share/"
 
@@ -77,6 +89,27 @@ cpdef validate_topic_name(name):
         index = (<str>name).find(wildcard)
         if index >= 0:
             raise InvalidTopicName(f"topic name {name!r} has wildcard {wildcard!r} at index {index} [MQTT-3.3.2-2]")
+
+
+cdef inline bint _plain_ascii_name(object topic):
+    """The quick test of the matcher: an exact str of 1..65,535 ASCII characters
+    without NUL, '+' or '#' is a valid topic name. Anything else goes through
+    ``validate_topic_name``, which accepts or raises exactly as the Python twin.
+    """
+    cdef Py_ssize_t size, index
+    cdef const unsigned char* data
+    cdef unsigned char c
+    if type(topic) is not str or not PyUnicode_IS_COMPACT_ASCII(topic):
+        return False
+    size = PyUnicode_GET_LENGTH(topic)
+    if size == 0 or size > _MAX_TOPIC_BYTES:
+        return False
+    data = <const unsigned char*>PyUnicode_DATA(topic)
+    for index in range(size):
+        c = data[index]
+        if c == 0 or c == 0x2B or c == 0x23:  # NUL, '+', '#'
+            return False
+    return True
 
 
 cpdef split_shared(str topic_filter):
@@ -154,6 +187,124 @@ def topic_matches(topic_filter, topic):
     return len(filter_levels) == len(topic_levels)
 
 
+cdef inline bint _equals_slice(object key, object text, Py_ssize_t start, Py_ssize_t end):
+    """``key == text[start:end]`` without building the slice."""
+    cdef Py_ssize_t size = end - start
+    cdef Py_ssize_t index
+    cdef int kind = PyUnicode_KIND(key)
+    cdef int text_kind = PyUnicode_KIND(text)
+    cdef void* key_data
+    cdef void* text_data
+    if PyUnicode_GET_LENGTH(key) != size:
+        return False
+    key_data = PyUnicode_DATA(key)
+    text_data = PyUnicode_DATA(text)
+    if kind == text_kind:
+        if kind == 1:  # levels are short: a loop beats a call to memcmp
+            for index in range(size):
+                if (<const char*>key_data)[index] != (<const char*>text_data)[start + index]:
+                    return False
+            return True
+        return memcmp(key_data, <char*>text_data + start * kind, size * kind) == 0
+    # A slice of a wide string can hold only narrow characters: compare code points.
+    for index in range(size):
+        if PyUnicode_READ(kind, key_data, index) != PyUnicode_READ(text_kind, text_data, start + index):
+            return False
+    return True
+
+
+
+# The children of a node with several are an open-addressing table (linear
+# probing) of (hash, node) slots rather than a dict: match() finds a level by
+# hashing and comparing it in place in the topic, without building a str, and
+# reads one array instead of a dict, its keys table and its entries. The hash
+# is the str hash of the level, so it is randomised as a dict's is.
+
+ctypedef struct Slot:
+    Py_hash_t hash
+    PyObject* node  # a strong reference; NULL when the slot is free
+
+ctypedef struct Table:
+    Py_ssize_t mask  # capacity - 1, the capacity a power of two
+    Py_ssize_t used
+    # followed by capacity Slots
+
+
+cdef inline Slot* _slots(Table* table):
+    return <Slot*>(table + 1)
+
+
+cdef Table* _table_new(Py_ssize_t capacity) except NULL:
+    cdef Table* table = <Table*>PyMem_Calloc(1, sizeof(Table) + capacity * sizeof(Slot))
+    if table == NULL:
+        raise MemoryError()
+    table.mask = capacity - 1
+    return table
+
+
+cdef inline void _table_put(Table* table, Py_hash_t hash, PyObject* node):
+    """Store ``node`` (a reference the table takes over) in a table with room for it."""
+    cdef Slot* slots = _slots(table)
+    cdef Py_ssize_t index = <size_t>hash & <size_t>table.mask
+    while slots[index].node != NULL:
+        index = (index + 1) & table.mask
+    slots[index].hash = hash
+    slots[index].node = node
+    table.used += 1
+
+
+cdef inline Py_ssize_t _table_index(Table* table, Py_hash_t hash, object text, Py_ssize_t start, Py_ssize_t end):
+    """Slot of the child whose key is ``text[start:end]``, or -1."""
+    cdef Slot* slots = _slots(table)
+    cdef Py_ssize_t index = <size_t>hash & <size_t>table.mask
+    cdef PyObject* node
+    while True:
+        node = slots[index].node
+        if node == NULL:
+            return -1
+        if slots[index].hash == hash and _equals_slice((<_Node>node).key, text, start, end):
+            return index
+        index = (index + 1) & table.mask
+
+
+cdef Table* _table_grown(Table* table) except NULL:
+    """A table of twice the capacity holding the same slots; ``table`` is freed."""
+    cdef Table* grown = _table_new(2 * (table.mask + 1))
+    cdef Slot* slots = _slots(table)
+    cdef Py_ssize_t index
+    for index in range(table.mask + 1):
+        if slots[index].node != NULL:
+            _table_put(grown, slots[index].hash, slots[index].node)
+    PyMem_Free(table)
+    return grown
+
+
+cdef void _table_delete(Table* table, Py_ssize_t index):
+    """Empty slot ``index`` (its reference passes to the caller), shifting back the slots probed past it."""
+    cdef Slot* slots = _slots(table)
+    cdef Py_ssize_t mask = table.mask
+    cdef Py_ssize_t probe = index
+    cdef Py_ssize_t home
+    slots[index].node = NULL
+    table.used -= 1
+    while True:
+        probe = (probe + 1) & mask
+        if slots[probe].node == NULL:
+            return
+        home = <size_t>slots[probe].hash & <size_t>mask
+        # The slot stays if its home lies cyclically in (index, probe].
+        if (index < probe and index < home <= probe) or (index > probe and (home > index or home <= probe)):
+            continue
+        slots[index] = slots[probe]
+        slots[probe].node = NULL
+        index = probe
+
+
+# The str hash of an ASCII str is that of its bytes (CPython's unicode_hash);
+# checked here so that another hashing scheme only costs the fast path.
+cdef const char* _PROBE = b"sensor/level"
+cdef bint _HASH_SLICES = _Py_HashBytes(_PROBE + 7, 5) == hash("level") and _Py_HashBytes(_PROBE, 0) == hash("")
+
 cdef object _NO_VALUE = object()
 
 
@@ -161,16 +312,17 @@ cdef object _NO_VALUE = object()
 cdef class _Node:
     """One level of the trie. Small on purpose: a broker holds millions of them.
 
-    ``children`` is None, the only child itself (most nodes of a real trie
-    have one; its ``key`` says which level it stands for), or a dict from
-    level to child once there are several. ``plus`` and ``hash`` are the '+'
+    ``children`` is None or the only child (most nodes of a real trie have
+    one; its ``key`` says which level it stands for); once there are several
+    they move to ``table`` (where the Python twin uses a dict) and back to
+    ``children`` when one is left. ``plus`` and ``hash`` are the '+'
     and '#' children, kept apart so matching never hashes a wildcard. A node's
     subscribers are ``value`` (the first) and ``more`` (later ones, an
     insertion-ordered dict), so the common single-subscriber leaf allocates
     no container.
 
-    Every change is one store or one dict operation, and readers read each
-    field once, so a concurrent match sees a change either whole or not at all.
+    Changes run in C under the GIL and a match calls no Python code, so a
+    concurrent match sees a change either whole or not at all.
 
     Nodes are not tracked by the cycle collector (``no_gc``): they only point
     down the trie, and millions of them would make every full collection walk
@@ -179,54 +331,86 @@ cdef class _Node:
     """
 
     cdef object key
-    cdef object children
+    cdef _Node children  # the only child, when there is one
+    cdef Table* table  # the children, when there are several
     cdef _Node plus
     cdef _Node hash
     cdef object value
     cdef dict more
 
-    def __cinit__(self, key=None):
+    def __cinit__(self, key=""):
         self.key = key
         self.value = _NO_VALUE
 
-    cdef inline _Node child(self, object level):
-        cdef object children = self.children
-        cdef PyObject* found
-        if children is None:
-            return None
-        if type(children) is dict:
-            found = PyDict_GetItem(children, level)
-            return <_Node>found if found != NULL else None
-        return <_Node>children if (<_Node>children).key == level else None
+    def __dealloc__(self):
+        cdef Table* table = self.table
+        cdef Slot* slots
+        cdef Py_ssize_t index
+        if table != NULL:
+            self.table = NULL
+            slots = _slots(table)
+            for index in range(table.mask + 1):
+                if slots[index].node != NULL:
+                    _decref(slots[index].node)
+            PyMem_Free(table)
+
+    cdef inline _Node child(self, str level):
+        cdef Py_ssize_t index
+        if self.table != NULL:
+            index = _table_index(self.table, hash(level), level, 0, PyUnicode_GET_LENGTH(level))
+            return <_Node>_slots(self.table)[index].node if index >= 0 else None
+        if self.children is not None and self.children.key == level:
+            return self.children
+        return None
 
     cdef _Node add_child(self, str level):
-        cdef object children = self.children
-        cdef _Node child
-        if children is None:
-            child = _Node(_intern(level))
+        cdef _Node child = self.child(level)
+        cdef Table* table
+        if child is not None:
+            return child
+        level = _intern(level)
+        child = _Node(level)
+        if self.table != NULL:
+            if (self.table.used + 1) * 3 > (self.table.mask + 1) * 2:
+                self.table = _table_grown(self.table)
+            _incref(<PyObject*>child)
+            _table_put(self.table, hash(level), <PyObject*>child)
+        elif self.children is None:
             self.children = child
-        elif type(children) is dict:
-            child = (<dict>children).get(level)
-            if child is None:
-                level = _intern(level)
-                child = _Node(level)
-                (<dict>children)[level] = child
-        elif (<_Node>children).key == level:
-            child = <_Node>children
         else:
-            level = _intern(level)
-            child = _Node(level)
-            self.children = {(<_Node>children).key: children, level: child}
+            table = _table_new(4)
+            _incref(<PyObject*>self.children)
+            _table_put(table, hash(self.children.key), <PyObject*>self.children)
+            _incref(<PyObject*>child)
+            _table_put(table, hash(level), <PyObject*>child)
+            self.table = table
+            self.children = None
         return child
 
     cdef int remove_child(self, str level) except -1:
-        cdef object children = self.children
-        if type(children) is not dict:
+        cdef Table* table = self.table
+        cdef Slot* slots
+        cdef PyObject* removed
+        cdef Py_ssize_t index
+        if table == NULL:
             self.children = None
             return 0
-        del (<dict>children)[level]
-        if len(<dict>children) == 1:
-            self.children = next(iter((<dict>children).values()))
+        slots = _slots(table)
+        index = _table_index(table, hash(level), level, 0, PyUnicode_GET_LENGTH(level))
+        if index < 0:
+            return 0
+        removed = slots[index].node
+        _table_delete(table, index)
+        if table.used == 1:
+            # Back to a single child, as a dict of one would be.
+            for index in range(table.mask + 1):
+                if slots[index].node != NULL:
+                    self.children = <_Node>slots[index].node
+                    self.table = NULL
+                    _decref(slots[index].node)
+                    PyMem_Free(table)
+                    break
+        _decref(removed)
         return 0
 
     cdef bint add(self, object value) except -1:
@@ -266,14 +450,16 @@ cdef class _Node:
 
     cdef list branches(self):
         """``(level, child)`` of every child, wildcards included."""
-        cdef object children = self.children
-        cdef list branches
-        if children is None:
-            branches = []
-        elif type(children) is dict:
-            branches = list((<dict>children).items())
-        else:
-            branches = [((<_Node>children).key, children)]
+        cdef list branches = []
+        cdef Slot* slots
+        cdef Py_ssize_t index
+        if self.table != NULL:
+            slots = _slots(self.table)
+            for index in range(self.table.mask + 1):
+                if slots[index].node != NULL:
+                    branches.append(((<_Node>slots[index].node).key, <_Node>slots[index].node))
+        elif self.children is not None:
+            branches.append((self.children.key, self.children))
         if self.plus is not None:
             branches.append(("+", self.plus))
         if self.hash is not None:
@@ -285,30 +471,10 @@ cdef class _Node:
             self.value is _NO_VALUE
             and not self.more
             and self.children is None
+            and self.table == NULL
             and self.plus is None
             and self.hash is None
         )
-
-
-cdef bint _equals_slice(object key, object text, Py_ssize_t start, Py_ssize_t end):
-    """``key == text[start:end]`` without building the slice."""
-    cdef Py_ssize_t size = end - start
-    cdef Py_ssize_t index
-    cdef int kind = PyUnicode_KIND(key)
-    cdef int text_kind = PyUnicode_KIND(text)
-    cdef void* key_data
-    cdef void* text_data
-    if PyUnicode_GET_LENGTH(key) != size:
-        return False
-    key_data = PyUnicode_DATA(key)
-    text_data = PyUnicode_DATA(text)
-    if kind == text_kind:
-        return memcmp(key_data, <char*>text_data + start * kind, size * kind) == 0
-    # A slice of a wide string can hold only narrow characters: compare code points.
-    for index in range(size):
-        if PyUnicode_READ(kind, key_data, index) != PyUnicode_READ(text_kind, text_data, start + index):
-            return False
-    return True
 
 
 DEF INLINE_FRONTIER = 32
@@ -335,21 +501,29 @@ cdef inline void _release(Frontier* frontier):
         PyMem_Free(frontier.nodes)
 
 
-cdef int _push(Frontier* frontier, _Node node) except -1:
+cdef int _grow(Frontier* frontier) except -1:
     cdef PyObject** grown
+    if frontier.nodes == frontier.inline:
+        grown = <PyObject**>PyMem_Malloc(2 * frontier.capacity * sizeof(PyObject*))
+        if grown != NULL:
+            memcpy(grown, frontier.inline, frontier.size * sizeof(PyObject*))
+    else:
+        grown = <PyObject**>PyMem_Realloc(frontier.nodes, 2 * frontier.capacity * sizeof(PyObject*))
+    if grown == NULL:
+        raise MemoryError()
+    frontier.nodes = grown
+    frontier.capacity *= 2
+    return 0
+
+
+cdef inline int _push(Frontier* frontier, _Node node) except -1:
     if frontier.size == frontier.capacity:
-        if frontier.nodes == frontier.inline:
-            grown = <PyObject**>PyMem_Malloc(2 * frontier.capacity * sizeof(PyObject*))
-            if grown != NULL:
-                memcpy(grown, frontier.inline, frontier.size * sizeof(PyObject*))
-        else:
-            grown = <PyObject**>PyMem_Realloc(frontier.nodes, 2 * frontier.capacity * sizeof(PyObject*))
-        if grown == NULL:
-            raise MemoryError()
-        frontier.nodes = grown
-        frontier.capacity *= 2
+        _grow(frontier)
     frontier.nodes[frontier.size] = <PyObject*>node
     frontier.size += 1
+    # The walk of the next level reads this node: start fetching it now, so the
+    # cache misses of a level's nodes overlap instead of adding up.
+    __builtin_prefetch(<void*>node)
     return 0
 
 
@@ -457,25 +631,28 @@ cdef class _Trie:
         cdef Py_ssize_t length = PyUnicode_GET_LENGTH(topic)
         cdef Py_ssize_t start = 0, end
         cdef bint wildcards_allowed = not topic.startswith("$")
-        cdef object children
-        cdef PyObject* found
+        # An ASCII topic's level hashes in place, as the str of the level would.
+        cdef bint hash_in_place = _HASH_SLICES and PyUnicode_IS_COMPACT_ASCII(topic)
+        cdef const char* data = <const char*>PyUnicode_DATA(topic)
+        cdef Py_hash_t level_hash = 0
+        cdef bint hashed
+        cdef Py_ssize_t slot
         cdef Frontier frontiers[2]
         cdef Frontier* current = &frontiers[0]
         cdef Frontier* following = &frontiers[1]
         cdef Frontier* swap
         cdef Py_ssize_t index
         cdef _Node node
-        cdef object level
         _init(current)
         _init(following)
         try:
             _push(current, self.root)
             while start <= length:
-                # The level is topic[start:end]; it is built as a str only if a dict needs it.
+                # The level is topic[start:end], compared in place; hashed once, if a table needs it.
                 end = PyUnicode_FindChar(topic, 0x2F, start, length, 1)
                 if end < 0:
                     end = length
-                level = None
+                hashed = False
                 following.size = 0
                 for index in range(current.size):
                     node = <_Node>current.nodes[index]
@@ -484,17 +661,18 @@ cdef class _Trie:
                             node.hash.collect(out)
                         if node.plus is not None:
                             _push(following, node.plus)
-                    children = node.children
-                    if children is None:
-                        continue
-                    if type(children) is dict:
-                        if level is None:
-                            level = PyUnicode_Substring(topic, start, end)
-                        found = PyDict_GetItem(children, level)
-                        if found != NULL:
-                            _push(following, <_Node>found)
-                    elif _equals_slice((<_Node>children).key, topic, start, end):
-                        _push(following, <_Node>children)
+                    if node.table != NULL:
+                        if not hashed:
+                            if hash_in_place:
+                                level_hash = _Py_HashBytes(data + start, end - start)
+                            else:
+                                level_hash = hash(PyUnicode_Substring(topic, start, end))
+                            hashed = True
+                        slot = _table_index(node.table, level_hash, topic, start, end)
+                        if slot >= 0:
+                            _push(following, <_Node>_slots(node.table)[slot].node)
+                    elif node.children is not None and _equals_slice(node.children.key, topic, start, end):
+                        _push(following, node.children)
                 start = end + 1
                 swap = current
                 current = following
@@ -545,7 +723,9 @@ cdef class TopicMatcher:
     call (``list.extend``, ``list(d.items())``), all atomic under the GIL,
     so a concurrent match sees each subscription either before or after a
     change, never a broken trie nor "dictionary changed size during
-    iteration".
+    iteration". Here the walk of ``match`` runs in C and calls no Python
+    code, so under the GIL no change can even interleave with it (a
+    free-threaded build would need a lock).
     """
 
     cdef _Trie _trie
@@ -612,7 +792,8 @@ cdef class TopicMatcher:
     def match(self, topic):
         """Values of the non-shared subscriptions matching the topic name ``topic``."""
         cdef list out = []
-        validate_topic_name(topic)
+        if not _plain_ascii_name(topic):
+            validate_topic_name(topic)
         self._trie.match(topic, out)
         return out
 
@@ -620,7 +801,8 @@ cdef class TopicMatcher:
         """``{(group, filter): [members]}`` of the shared subscriptions matching ``topic``."""
         cdef list inners = []
         cdef dict result = {}
-        validate_topic_name(topic)
+        if not _plain_ascii_name(topic):
+            validate_topic_name(topic)
         self._shared_trie.match(topic, inners)
         for inner in inners:
             groups = self._shared.get(inner)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from typing import Any, Callable, Iterator, Optional, Union, cast
 
 from ._errors import InvalidTopicFilter, InvalidTopicName
 
@@ -28,10 +29,10 @@ _SHARE_PREFIX = "$share/"
 # distinct level instead of one per trie node saves memory and cache misses
 # in match(). Not on 3.12.0 to 3.12.5, where interned strings are immortal and
 # the levels of filters unsubscribed long ago would leak (CPython gh-113993).
-_intern = str if (3, 12) <= sys.version_info[:3] < (3, 12, 6) else sys.intern
+_intern: Callable[[str], str] = str if (3, 12) <= sys.version_info[:3] < (3, 12, 6) else sys.intern
 
 
-def _check_text(text, error, what: str) -> None:
+def _check_text(text: object, error: type[Exception], what: str) -> None:
     if not isinstance(text, str):
         raise TypeError(f"{what} must be a str, not {type(text).__name__}")
     if not text:
@@ -60,7 +61,7 @@ def validate_topic_name(name: str) -> None:
             raise InvalidTopicName(f"topic name {name!r} has wildcard {wildcard!r} at index {index} [MQTT-3.3.2-2]")
 
 
-def split_shared(topic_filter: str):
+def split_shared(topic_filter: str) -> Optional[tuple[str, str]]:
     """``(share_name, inner_filter)`` of a shared subscription filter, else None (no validation)."""
     if not topic_filter.startswith(_SHARE_PREFIX):
         return None
@@ -151,7 +152,14 @@ class _Node:
 
     __slots__ = ("key", "children", "plus", "hash", "value", "more")
 
-    def __init__(self, key=None) -> None:
+    key: str
+    children: Union[None, _Node, dict[str, _Node]]
+    plus: Optional[_Node]
+    hash: Optional[_Node]
+    value: Any
+    more: Optional[dict[Any, None]]
+
+    def __init__(self, key: str = "") -> None:
         self.key = key
         self.children = None
         self.plus = None
@@ -159,23 +167,24 @@ class _Node:
         self.value = _NO_VALUE
         self.more = None
 
-    def child(self, level):
+    def child(self, level: str) -> Optional[_Node]:
         children = self.children
         if children is None:
             return None
-        if type(children) is dict:
+        if isinstance(children, dict):
             return children.get(level)
         return children if children.key == level else None
 
-    def add_child(self, level):
+    def add_child(self, level: str) -> _Node:
         children = self.children
         if children is None:
             child = self.children = _Node(_intern(level))
-        elif type(children) is dict:
-            child = children.get(level)
-            if child is None:
+        elif isinstance(children, dict):
+            found = children.get(level)
+            if found is None:
                 level = _intern(level)
-                child = children[level] = _Node(level)
+                found = children[level] = _Node(level)
+            child = found
         elif children.key == level:
             child = children
         else:
@@ -184,16 +193,16 @@ class _Node:
             self.children = {children.key: children, level: child}
         return child
 
-    def remove_child(self, level) -> None:
+    def remove_child(self, level: str) -> None:
         children = self.children
-        if type(children) is not dict:
+        if not isinstance(children, dict):
             self.children = None
             return
         del children[level]
         if len(children) == 1:
             self.children = next(iter(children.values()))
 
-    def add(self, value) -> bool:
+    def add(self, value: Any) -> bool:
         more = self.more
         if more is None:
             if self.value is _NO_VALUE:
@@ -208,7 +217,7 @@ class _Node:
         more[value] = None
         return True
 
-    def discard(self, value) -> bool:
+    def discard(self, value: Any) -> bool:
         if self.value is not _NO_VALUE and (self.value is value or self.value == value):
             self.value = _NO_VALUE
         elif self.more is not None and value in self.more:
@@ -219,7 +228,7 @@ class _Node:
             self.more = None
         return True
 
-    def collect(self, out: list) -> None:
+    def collect(self, out: list[Any]) -> None:
         value = self.value
         if value is not _NO_VALUE:
             out.append(value)
@@ -227,12 +236,13 @@ class _Node:
         if more:
             out.extend(more)
 
-    def branches(self) -> list:
+    def branches(self) -> list[tuple[str, _Node]]:
         """``(level, child)`` of every child, wildcards included."""
         children = self.children
+        branches: list[tuple[str, _Node]]
         if children is None:
             branches = []
-        elif type(children) is dict:
+        elif isinstance(children, dict):
             branches = list(children.items())
         else:
             branches = [(children.key, children)]
@@ -260,7 +270,7 @@ class _Trie:
     def __init__(self) -> None:
         self.root = _Node()
 
-    def add(self, levels: list, value) -> bool:
+    def add(self, levels: list[str], value: Any) -> bool:
         node = self.root
         for level in levels:
             if level == "+":
@@ -275,10 +285,11 @@ class _Trie:
                 node = node.add_child(level)
         return node.add(value)
 
-    def find(self, levels: list):
+    def find(self, levels: list[str]) -> Optional[_Node]:
         """The node of the filter made of ``levels``, or None."""
-        node = self.root
+        node: Optional[_Node] = self.root
         for level in levels:
+            assert node is not None
             if level == "+":
                 node = node.plus
             elif level == "#":
@@ -289,8 +300,8 @@ class _Trie:
                 return None
         return node
 
-    def discard(self, levels: list, value) -> bool:
-        path = []
+    def discard(self, levels: list[str], value: Any) -> bool:
+        path: list[tuple[_Node, str]] = []
         node = self.root
         for level in levels:
             if level == "+":
@@ -317,13 +328,13 @@ class _Trie:
             node = parent
         return True
 
-    def items(self, out: list) -> None:
+    def items(self, out: list[tuple[str, Any]]) -> None:
         """Append ``(filter, value)`` of every stored pair to ``out`` (depth first, no recursion)."""
-        stack = [(self.root, None)]
+        stack: list[tuple[_Node, Optional[str]]] = [(self.root, None)]
         while stack:
             node, prefix = stack.pop()
             if prefix is not None:
-                values: list = []
+                values: list[Any] = []
                 node.collect(values)
                 out.extend([(prefix, value) for value in values])
             for level, child in node.branches():
@@ -339,7 +350,7 @@ class _Trie:
             stack.extend([child for _, child in node.branches()])
         return count
 
-    def match(self, topic: str, out: list) -> None:
+    def match(self, topic: str, out: list[Any]) -> None:
         """Append the values of every filter matching ``topic`` to ``out``.
 
         Breadth-first over the levels, so a topic of thousands of levels needs
@@ -349,7 +360,7 @@ class _Trie:
         wildcards_allowed = not topic.startswith("$")
         nodes = [self.root]
         for level in levels:
-            following = []
+            following: list[_Node] = []
             for node in nodes:
                 if wildcards_allowed:
                     hash_node, plus = node.hash, node.plus
@@ -409,11 +420,11 @@ class TopicMatcher:
     def __init__(self) -> None:
         self._trie = _Trie()
         self._shared_trie = _Trie()  # inner filters of shared subscriptions; values are the inner filters
-        self._shared: dict = {}  # inner filter -> {group: {member: None}}
+        self._shared: dict[str, dict[str, dict[Any, None]]] = {}  # inner filter -> {group: {member: None}}
         self._count = 0
         self._lock = threading.Lock()
 
-    def subscribe(self, topic_filter: str, value) -> bool:
+    def subscribe(self, topic_filter: str, value: Any) -> bool:
         """Add ``value`` under ``topic_filter``; False if that pair was already there."""
         validate_topic_filter(topic_filter)
         hash(value)  # refuse an unhashable value before touching the trie
@@ -434,7 +445,7 @@ class TopicMatcher:
                 self._count += 1
             return added
 
-    def unsubscribe(self, topic_filter: str, value) -> bool:
+    def unsubscribe(self, topic_filter: str, value: Any) -> bool:
         """Remove ``value`` from ``topic_filter``; False if it was not subscribed."""
         validate_topic_filter(topic_filter)
         with self._lock:
@@ -447,6 +458,7 @@ class TopicMatcher:
                 members = groups.get(group) if groups is not None else None
                 removed = members is not None and value in members
                 if removed:
+                    assert groups is not None and members is not None
                     del members[value]
                     if not members:
                         del groups[group]
@@ -457,19 +469,19 @@ class TopicMatcher:
                 self._count -= 1
             return removed
 
-    def match(self, topic: str) -> list:
+    def match(self, topic: str) -> list[Any]:
         """Values of the non-shared subscriptions matching the topic name ``topic``."""
         validate_topic_name(topic)
-        out: list = []
+        out: list[Any] = []
         self._trie.match(topic, out)
         return out
 
-    def match_shared(self, topic: str) -> dict:
+    def match_shared(self, topic: str) -> dict[tuple[str, str], list[Any]]:
         """``{(group, filter): [members]}`` of the shared subscriptions matching ``topic``."""
         validate_topic_name(topic)
-        inners: list = []
+        inners: list[str] = []
         self._shared_trie.match(topic, inners)
-        result = {}
+        result: dict[tuple[str, str], list[Any]] = {}
         for inner in inners:
             groups = self._shared.get(inner)
             if groups is not None:
@@ -481,9 +493,9 @@ class TopicMatcher:
         """Number of (filter, value) pairs, shared subscriptions included."""
         return self._count
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[tuple[str, Any]]:
         """Every stored ``(filter, value)`` pair, from a snapshot taken under the lock."""
-        pairs: list = []
+        pairs: list[tuple[str, Any]] = []
         with self._lock:
             self._trie.items(pairs)
             for inner, groups in self._shared.items():
@@ -496,9 +508,9 @@ class TopicMatcher:
         """Trie nodes in use, both roots included (2 when empty); for tests of pruning."""
         return self._trie.node_count() + self._shared_trie.node_count()
 
-    def __contains__(self, item) -> bool:
+    def __contains__(self, item: object) -> bool:
         """Whether the ``(filter, value)`` pair is stored."""
-        topic_filter, value = item
+        topic_filter, value = cast("tuple[str, Any]", item)
         shared = split_shared(topic_filter)
         if shared is not None:
             groups = self._shared.get(shared[1])
@@ -506,6 +518,6 @@ class TopicMatcher:
         node = self._trie.find(topic_filter.split("/"))
         if node is None:
             return False
-        found: list = []
+        found: list[Any] = []
         node.collect(found)
         return value in found
