@@ -109,8 +109,24 @@ def test_invalid_input_is_refused(api):
     assert len(matcher) == 0
 
 
-def test_deep_topics_need_no_recursion(api):
+def test_filter_depth_is_limited_but_topic_depth_is_not(api):
     matcher = api.TopicMatcher()
+    assert matcher.max_levels == 128
+    matcher.subscribe("/".join(["x"] * 128), 1)
+    matcher.subscribe("$share/g/" + "/".join(["x"] * 128), 2)
+    with pytest.raises(api.InvalidTopicFilter, match="129 levels"):
+        matcher.subscribe("/".join(["x"] * 129), 1)
+    with pytest.raises(api.InvalidTopicFilter):
+        matcher.subscribe("/" * 65534, 1)
+    matcher.subscribe("x/#", 3)
+    assert matcher.match("/".join(["x"] * 5000)) == [3]
+    assert len(matcher) == 3
+    with pytest.raises(ValueError):
+        api.TopicMatcher(max_levels=0)
+
+
+def test_deep_topics_need_no_recursion(api):
+    matcher = api.TopicMatcher(max_levels=20000)
     deep = "/".join(["x"] * 20000)
     matcher.subscribe(deep, 1)
     matcher.subscribe("x/#", 2)

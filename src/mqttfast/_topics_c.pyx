@@ -48,6 +48,10 @@ __all__ = [
 
 #: Strings are limited by their 2-byte length prefix (MQTT 5.0 §1.5.4).
 MAX_TOPIC_BYTES = 65_535
+
+#: Default limit on the levels of a subscribed filter: far above any real hierarchy,
+#: low enough that one hostile SUBSCRIBE cannot make the trie grow by megabytes.
+DEFAULT_MAX_LEVELS = 128
 DEF _MAX_TOPIC_BYTES = 65535
 
 cdef str _SHARE_PREFIX = "$share/"
@@ -715,6 +719,9 @@ cdef class TopicMatcher:
     (shared ones as ``$share/{group}/{filter}``) from a snapshot, in no
     promised order.
 
+    ``max_levels`` (default 128) bounds the levels of a subscribed filter
+    (``InvalidTopicFilter`` beyond it); topics of any depth can be matched.
+
     Thread safety: ``subscribe``, ``unsubscribe`` and the snapshot taken by
     iteration are serialised by an internal lock; ``match`` and
     ``match_shared`` take no lock and may run in any number of threads
@@ -733,8 +740,12 @@ cdef class TopicMatcher:
     cdef dict _shared
     cdef Py_ssize_t _count
     cdef object _lock
+    cdef readonly Py_ssize_t max_levels
 
-    def __init__(self):
+    def __init__(self, *, Py_ssize_t max_levels=DEFAULT_MAX_LEVELS):
+        if max_levels < 1:
+            raise ValueError("max_levels must be at least 1")
+        self.max_levels = max_levels
         self._trie = _Trie()
         self._shared_trie = _Trie()  # inner filters of shared subscriptions; values are the inner filters
         self._shared = {}  # inner filter -> {group: {member: None}}
@@ -746,6 +757,10 @@ cdef class TopicMatcher:
         cdef bint added
         cdef dict groups, members
         validate_topic_filter(topic_filter)
+        # Each level is a node: a 65,535-byte filter of slashes would otherwise cost megabytes.
+        levels = topic_filter.count("/") + 1 - (2 if topic_filter.startswith("$share/") else 0)
+        if levels > self.max_levels:
+            raise InvalidTopicFilter(f"topic filter has {levels} levels, more than max_levels={self.max_levels}")
         hash(value)  # refuse an unhashable value before touching the trie
         with self._lock:
             shared = split_shared(topic_filter)

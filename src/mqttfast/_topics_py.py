@@ -23,6 +23,10 @@ __all__ = [
 #: Strings are limited by their 2-byte length prefix (MQTT 5.0 §1.5.4).
 MAX_TOPIC_BYTES = 65_535
 
+#: Default limit on the levels of a subscribed filter: far above any real hierarchy,
+#: low enough that one hostile SUBSCRIBE cannot make the trie grow by megabytes.
+DEFAULT_MAX_LEVELS = 128
+
 _SHARE_PREFIX = "$share/"
 
 # Filters repeat their levels ('sensors', 'temperature', ...): one str per
@@ -406,6 +410,9 @@ class TopicMatcher:
     (shared ones as ``$share/{group}/{filter}``) from a snapshot, in no
     promised order.
 
+    ``max_levels`` (default 128) bounds the levels of a subscribed filter
+    (``InvalidTopicFilter`` beyond it); topics of any depth can be matched.
+
     Thread safety: ``subscribe``, ``unsubscribe`` and the snapshot taken by
     iteration are serialised by an internal lock; ``match`` and
     ``match_shared`` take no lock and may run in any number of threads
@@ -417,7 +424,10 @@ class TopicMatcher:
     iteration".
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_levels: int = DEFAULT_MAX_LEVELS) -> None:
+        if max_levels < 1:
+            raise ValueError("max_levels must be at least 1")
+        self.max_levels = max_levels
         self._trie = _Trie()
         self._shared_trie = _Trie()  # inner filters of shared subscriptions; values are the inner filters
         self._shared: dict[str, dict[str, dict[Any, None]]] = {}  # inner filter -> {group: {member: None}}
@@ -427,6 +437,10 @@ class TopicMatcher:
     def subscribe(self, topic_filter: str, value: Any) -> bool:
         """Add ``value`` under ``topic_filter``; False if that pair was already there."""
         validate_topic_filter(topic_filter)
+        # Each level is a node: a 65,535-byte filter of slashes would otherwise cost megabytes.
+        levels = topic_filter.count("/") + 1 - (2 if topic_filter.startswith("$share/") else 0)
+        if levels > self.max_levels:
+            raise InvalidTopicFilter(f"topic filter has {levels} levels, more than max_levels={self.max_levels}")
         hash(value)  # refuse an unhashable value before touching the trie
         with self._lock:
             shared = split_shared(topic_filter)
