@@ -13,7 +13,7 @@ from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyOb
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.bytearray cimport PyByteArray_AS_STRING
 from cpython.unicode cimport PyUnicode_DecodeUTF8
-from libc.string cimport memchr, memcpy
+from libc.string cimport memchr, memcpy, memmove
 
 from ._constants import (
     ALLOWED_PROPERTIES,
@@ -34,7 +34,7 @@ from ._errors import (
     ProtocolError,
     UnsupportedProtocolVersion,
 )
-from ._topics_c import validate_topic_filter
+from ._topics_c cimport validate_topic_filter
 
 from ._packets_c cimport (
     Auth,
@@ -921,11 +921,19 @@ cdef struct Writer:
     unsigned char* out  # NULL while measuring
     Py_ssize_t pos
     Py_ssize_t capacity
+    # Writing into a scratch buffer in one pass: running out of room turns the
+    # writer into a measurer (out = NULL) instead of failing.
+    bint scratch
+    # Off only in the second pass over an exactly sized buffer: the first one checked everything.
+    bint validate
 
 
 cdef inline int _reserve(Writer* w, Py_ssize_t n) except -1:
-    # The measuring pass fixed the size; a packet mutated since then must not overflow it.
     if w.out != NULL and w.pos + n > w.capacity:
+        if w.scratch:
+            w.out = NULL
+            return 0
+        # The measuring pass fixed the size; a packet mutated since then must not overflow it.
         raise RuntimeError("packet changed while it was being encoded")
     return 0
 
@@ -1017,7 +1025,7 @@ cdef const char* _utf8(object text, str field, Py_ssize_t* size, bint check=True
 
 cdef int _put_string(Writer* w, object text, str field) except -1:
     cdef Py_ssize_t size
-    cdef const char* data = _utf8(text, field, &size, w.out == NULL)
+    cdef const char* data = _utf8(text, field, &size, w.validate)
     _put_raw_u16(w, size)
     return _put_bytes(w, data, size)
 
@@ -1066,7 +1074,7 @@ cdef int _put_property(Writer* w, int pid, object value, str name) except -1:
     _put_byte(w, pid)
     if kind == K_UTF8_STRING:
         _put_string(w, value, name)
-        if w.out == NULL:
+        if w.validate:
             _check_string_property(pid, value, None)
         return 0
     if kind == K_BINARY:
@@ -1084,7 +1092,7 @@ cdef int _put_property(Writer* w, int pid, object value, str name) except -1:
     else:
         number = _int(value, name, MAX_VARINT)
         _put_raw_varint(w, number)
-    if w.out == NULL:
+    if w.validate:
         _check_int_property(pid, number, None)
     return 0
 
@@ -1138,7 +1146,7 @@ cdef int _put_user_properties(Writer* w, _WithUserProperties packet) except -1:
             _put_raw_user_properties(w, packet._raw_block, packet._raw_size)
         return 0
     for pair in packet._user_properties:
-        if w.out == NULL and (not isinstance(pair, tuple) or len(pair) != 2):
+        if w.validate and (not isinstance(pair, tuple) or len(pair) != 2):
             raise TypeError(f"user_properties must hold (name, value) pairs, not {pair!r}")
         _put_byte(w, P_USER_PROPERTY)
         _put_string(w, pair[0], "user property name")
@@ -1200,7 +1208,7 @@ cdef int _put_ordered_properties(Writer* w, _WithUserProperties packet, int pack
     entries += remaining
     for pid, value in entries:
         if pid == P_USER_PROPERTY:
-            if w.out == NULL and (not isinstance(value, tuple) or len(value) != 2):
+            if w.validate and (not isinstance(value, tuple) or len(value) != 2):
                 raise TypeError(f"user_properties must hold (name, value) pairs, not {value!r}")
             _put_byte(w, P_USER_PROPERTY)
             _put_string(w, value[0], "user property name")
@@ -1221,16 +1229,32 @@ cdef int _put_any_properties(Writer* w, _WithUserProperties packet, int packet_t
 
 
 cdef int _put_properties(Writer* w, _WithUserProperties packet, int packet_type) except -1:
+    """A property block: its length (a variable byte integer), then the properties."""
     cdef Writer measure
-    measure.out = NULL
-    measure.pos = 0
-    measure.capacity = 0
-    _put_any_properties(&measure, packet, packet_type)
-    _put_raw_varint(w, measure.pos)
-    if w.out == NULL:
-        w.pos += measure.pos
-        return 0
-    return _put_any_properties(w, packet, packet_type)
+    cdef Py_ssize_t start, size, length_size
+    if w.out != NULL and not w.scratch:
+        # An exactly sized buffer: measure the block, then write it.
+        measure.out = NULL
+        measure.pos = 0
+        measure.capacity = 0
+        measure.scratch = False
+        measure.validate = False
+        _put_any_properties(&measure, packet, packet_type)
+        _put_raw_varint(w, measure.pos)
+        return _put_any_properties(w, packet, packet_type)
+    # One pass: leave room for the longest length, write the block, then close the gap.
+    start = w.pos
+    _reserve(w, 4)
+    w.pos += 4
+    _put_any_properties(w, packet, packet_type)
+    size = w.pos - start - 4
+    length_size = _varint_size(size)
+    if w.out != NULL:
+        memmove(w.out + start + length_size, w.out + start + 4, size)
+        w.pos = start
+        _put_raw_varint(w, size)
+    w.pos = start + length_size + size
+    return 0
 
 
 cdef bint _has_properties(_WithUserProperties packet, int packet_type) except -1:
@@ -1326,6 +1350,8 @@ cdef int _plan_publish(PublishPlan* plan, Publish packet, int version) except -1
         measure.out = NULL
         measure.pos = 0
         measure.capacity = 0
+        measure.scratch = False
+        measure.validate = True
         _put_any_properties(&measure, packet, T_PUBLISH)
         plan.properties_size = measure.pos
     if not plan.topic_size:
@@ -1353,6 +1379,8 @@ cdef int _write_publish(PublishPlan* plan, Publish packet, unsigned char* out, b
     w.out = out
     w.pos = 0
     w.capacity = 1 + _varint_size(plan.body_size) + plan.body_size
+    w.scratch = False
+    w.validate = False
     if not with_payload:
         w.capacity -= plan.payload.len
     _put_byte(&w, plan.first)
@@ -1537,10 +1565,16 @@ cdef Py_ssize_t _measure_body(object packet, int version) except -1:
     w.out = NULL
     w.pos = 0
     w.capacity = 0
+    w.scratch = False
+    w.validate = True
     _write_body(&w, packet, version)
     if w.pos > MAX_VARINT:
         raise PacketTooLarge(f"packet body of {w.pos} bytes exceeds the protocol's {MAX_VARINT}")
     return w.pos
+
+
+#: Size of the stack buffer encode() writes small packets into.
+DEF SCRATCH = 1024
 
 
 cdef inline Py_ssize_t _total_size(Py_ssize_t body_size):
@@ -1552,6 +1586,8 @@ cdef int _write(object packet, int version, unsigned char* out, Py_ssize_t body_
     w.out = out
     w.pos = 1
     w.capacity = _total_size(body_size)
+    w.scratch = False
+    w.validate = False
     _put_raw_varint(&w, body_size)
     out[0] = _write_body(&w, packet, version)
     if w.pos != w.capacity:
@@ -1570,6 +1606,10 @@ def encode(packet, version=None):
     cdef Py_ssize_t body_size
     cdef bytes out
     cdef PublishPlan plan
+    cdef Writer w
+    cdef unsigned char scratch[SCRATCH]
+    cdef unsigned char* header
+    cdef int first
     if type(packet) is Publish:
         _plan_publish(&plan, <Publish>packet, level)
         try:
@@ -1578,7 +1618,25 @@ def encode(packet, version=None):
         finally:
             PyBuffer_Release(&plan.payload)
         return out
-    body_size = _measure_body(packet, level)
+    # Most packets fit the scratch buffer: validated and written in one pass, then copied once.
+    w.out = scratch + 5
+    w.pos = 0
+    w.capacity = SCRATCH - 5
+    w.scratch = True
+    w.validate = True
+    first = _write_body(&w, packet, level)
+    body_size = w.pos
+    if body_size > MAX_VARINT:
+        raise PacketTooLarge(f"packet body of {body_size} bytes exceeds the protocol's {MAX_VARINT}")
+    if w.out != NULL:
+        header = scratch + 5 - 1 - _varint_size(body_size)
+        w.out = header
+        w.pos = 0
+        w.capacity = 5
+        w.scratch = False
+        _put_byte(&w, first)
+        _put_raw_varint(&w, body_size)
+        return PyBytes_FromStringAndSize(<const char*>header, _total_size(body_size))
     out = PyBytes_FromStringAndSize(NULL, _total_size(body_size))
     _write(packet, level, <unsigned char*>PyBytes_AS_STRING(out), body_size)
     return out

@@ -8,8 +8,14 @@ created on first access: a broker forwarding a message rarely reads them, and
 building a list of tuples of strings per decoded packet is measurable. The
 decoder validates them eagerly, so errors are raised exactly where the
 pure-Python twin raises them; only the objects are built late.
+
+Packets are not tracked by the cycle collector (``no_gc``): a decoder makes
+millions of them, each would count towards every collection, and what they
+hold (strings, numbers, buffers, lists of pairs) cannot refer back to them.
+A packet made to contain itself, directly or not, is therefore never freed.
 """
 
+cimport cython
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 
 from ._constants import PROPERTY_TYPES, PacketType
@@ -122,6 +128,7 @@ cdef list _user_properties_from(const unsigned char* block, Py_ssize_t size):
     return pairs
 
 
+@cython.no_gc
 cdef class _WithUserProperties(_Packet):
     @property
     def user_properties(self):
@@ -140,12 +147,14 @@ cdef class _WithUserProperties(_Packet):
         self._raw_owner = None
 
 
+@cython.no_gc
 cdef class Will(_WithUserProperties):
     """The will message of a CONNECT: published by the server if the client vanishes."""
 
     _fields = FIELDS["Will"]
 
 
+@cython.no_gc
 cdef class Connect(_WithUserProperties):
     """CONNECT (MQTT 5.0 §3.1). ``protocol_version`` is 3 (3.1), 4 (3.1.1) or 5 (5.0)."""
 
@@ -153,6 +162,7 @@ cdef class Connect(_WithUserProperties):
     _fields = FIELDS["Connect"]
 
 
+@cython.no_gc
 cdef class Connack(_WithUserProperties):
     """CONNACK (MQTT 5.0 §3.2). Under 3.x ``reason_code`` is the return code 0..5."""
 
@@ -160,6 +170,7 @@ cdef class Connack(_WithUserProperties):
     _fields = FIELDS["Connack"]
 
 
+@cython.no_gc
 cdef class Publish(_WithUserProperties):
     """PUBLISH (MQTT 5.0 §3.3). ``packet_id`` is None for QoS 0 and required otherwise."""
 
@@ -178,10 +189,12 @@ cdef class Publish(_WithUserProperties):
         self._subscription_identifiers = [] if value is None else value
 
 
+@cython.no_gc
 cdef class _Ack(_WithUserProperties):
     pass
 
 
+@cython.no_gc
 cdef class Puback(_Ack):
     """PUBACK (MQTT 5.0 §3.4): QoS 1 acknowledgement."""
 
@@ -189,6 +202,7 @@ cdef class Puback(_Ack):
     _fields = FIELDS["Puback"]
 
 
+@cython.no_gc
 cdef class Pubrec(_Ack):
     """PUBREC (MQTT 5.0 §3.5): QoS 2 delivery, part 1."""
 
@@ -196,6 +210,7 @@ cdef class Pubrec(_Ack):
     _fields = FIELDS["Pubrec"]
 
 
+@cython.no_gc
 cdef class Pubrel(_Ack):
     """PUBREL (MQTT 5.0 §3.6): QoS 2 delivery, part 2."""
 
@@ -203,6 +218,7 @@ cdef class Pubrel(_Ack):
     _fields = FIELDS["Pubrel"]
 
 
+@cython.no_gc
 cdef class Pubcomp(_Ack):
     """PUBCOMP (MQTT 5.0 §3.7): QoS 2 delivery, part 3."""
 
@@ -210,12 +226,14 @@ cdef class Pubcomp(_Ack):
     _fields = FIELDS["Pubcomp"]
 
 
+@cython.no_gc
 cdef class Subscription(_Packet):
     """One topic filter of a SUBSCRIBE with its options (MQTT 5.0 §3.8.3.1)."""
 
     _fields = FIELDS["Subscription"]
 
 
+@cython.no_gc
 cdef class Subscribe(_WithUserProperties):
     """SUBSCRIBE (MQTT 5.0 §3.8): ``subscriptions`` is a list of ``Subscription``."""
 
@@ -223,6 +241,7 @@ cdef class Subscribe(_WithUserProperties):
     _fields = FIELDS["Subscribe"]
 
 
+@cython.no_gc
 cdef class Suback(_WithUserProperties):
     """SUBACK (MQTT 5.0 §3.9): one reason code per requested filter."""
 
@@ -230,6 +249,7 @@ cdef class Suback(_WithUserProperties):
     _fields = FIELDS["Suback"]
 
 
+@cython.no_gc
 cdef class Unsubscribe(_WithUserProperties):
     """UNSUBSCRIBE (MQTT 5.0 §3.10): ``topic_filters`` is a list of str."""
 
@@ -237,6 +257,7 @@ cdef class Unsubscribe(_WithUserProperties):
     _fields = FIELDS["Unsubscribe"]
 
 
+@cython.no_gc
 cdef class Unsuback(_WithUserProperties):
     """UNSUBACK (MQTT 5.0 §3.11): reason codes exist in MQTT 5 only (empty under 3.x)."""
 
@@ -244,6 +265,7 @@ cdef class Unsuback(_WithUserProperties):
     _fields = FIELDS["Unsuback"]
 
 
+@cython.no_gc
 cdef class Pingreq(_Packet):
     """PINGREQ (MQTT 5.0 §3.12)."""
 
@@ -251,6 +273,7 @@ cdef class Pingreq(_Packet):
     _fields = FIELDS["Pingreq"]
 
 
+@cython.no_gc
 cdef class Pingresp(_Packet):
     """PINGRESP (MQTT 5.0 §3.13)."""
 
@@ -258,6 +281,7 @@ cdef class Pingresp(_Packet):
     _fields = FIELDS["Pingresp"]
 
 
+@cython.no_gc
 cdef class Disconnect(_WithUserProperties):
     """DISCONNECT (MQTT 5.0 §3.14). The reason code and properties exist in MQTT 5 only."""
 
@@ -265,6 +289,7 @@ cdef class Disconnect(_WithUserProperties):
     _fields = FIELDS["Disconnect"]
 
 
+@cython.no_gc
 cdef class Auth(_WithUserProperties):
     """AUTH (MQTT 5.0 §3.15), MQTT 5 only: extended authentication exchange."""
 
