@@ -13,7 +13,7 @@ from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyOb
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.bytearray cimport PyByteArray_AS_STRING
 from cpython.unicode cimport PyUnicode_DecodeUTF8
-from libc.string cimport memchr, memcpy, memmove
+from libc.string cimport memchr, memcmp, memcpy, memmove
 
 from ._constants import (
     ALLOWED_PROPERTIES,
@@ -21,7 +21,6 @@ from ._constants import (
     DEFAULT_MAX_PACKET_SIZE,
     PROPERTY_NAMES,
     PROPERTY_TYPES,
-    PROTOCOL_NAMES,
     V3_SUBACK_CODES,
     PacketType,
 )
@@ -326,8 +325,31 @@ cdef long _packet_id(Reader* r) except -1:
     return packet_id
 
 
+cdef int _set_connect_property(Connect connect, int pid, object value) except -1:
+    if pid == 0x11:
+        connect.session_expiry_interval = value
+    elif pid == 0x15:
+        connect.authentication_method = value
+    elif pid == 0x16:
+        connect.authentication_data = value
+    elif pid == 0x17:
+        connect.request_problem_information = value
+    elif pid == 0x19:
+        connect.request_response_information = value
+    elif pid == P_RECEIVE_MAXIMUM:
+        connect.receive_maximum = value
+    elif pid == 0x22:
+        connect.topic_alias_maximum = value
+    elif pid == P_MAXIMUM_PACKET_SIZE:
+        connect.maximum_packet_size = value
+    return 0
+
+
 cdef int _set_property(object target, int packet_type, int pid, object value) except -1:
+    # PUBLISH and CONNECT, the packets a broker reads most, get direct stores; the rest go by name.
     cdef Publish publish
+    if packet_type == T_CONNECT:
+        return _set_connect_property(<Connect>target, pid, value)
     if packet_type != T_PUBLISH:
         setattr(target, <str>_property_names[pid], value)
         return 0
@@ -466,14 +488,25 @@ cdef Subscription _new_subscription(str topic_filter, int qos):
 
 cdef object _read_connect(Reader* r, object view, int flags, int version):
     cdef Py_ssize_t start = r.pos
-    cdef str name = _string(r, "protocol name")
-    cdef long level = _u8(r, "protocol level")
+    cdef Py_ssize_t name_size = _u16(r, "protocol name")
+    cdef const char* name_data = <const char*>(r.base + _take(r, name_size, "protocol name"))
+    cdef bint mqtt = name_size == 4 and memcmp(name_data, b"MQTT", 4) == 0
+    cdef bint mqisdp = name_size == 6 and memcmp(name_data, b"MQIsdp", 6) == 0
+    cdef str name = None
+    cdef long level
+    if not (mqtt or mqisdp):
+        r.pos = start
+        name = _string(r, "protocol name")  # any other name is read (and refused) as a string
+    level = _u8(r, "protocol level")
     cdef Py_ssize_t pos
     cdef long connect_flags, will_qos
     cdef bint has_will, will_retain, has_password, has_username
     cdef Connect packet
     cdef Will will
-    if not MQTT_3_1 <= level <= MQTT_5 or PROTOCOL_NAMES[level] != name:
+    # The name must be the one of the level: "MQIsdp" for 3.1, "MQTT" after.
+    if not ((level == MQTT_3_1 and mqisdp) or ((level == MQTT_3_1_1 or level == MQTT_5) and mqtt)):
+        if name is None:
+            name = "MQTT" if mqtt else "MQIsdp"
         raise UnsupportedProtocolVersion(f"unsupported protocol {name!r} level {level} [MQTT-3.1.2-2]", start)
     pos = r.pos
     connect_flags = _u8(r, "connect flags")
@@ -519,6 +552,8 @@ cdef object _read_connect(Reader* r, object view, int flags, int version):
 
 cdef int _check_client_id(Connect packet, object offset) except -1:
     client_id = packet.client_id
+    if packet.protocol_version == MQTT_5:
+        return 0
     if packet.protocol_version == MQTT_3_1:
         if not 1 <= len(client_id.encode("utf-8")) <= 23:
             raise ClientIdentifierNotValid("MQTT 3.1 client identifier must be 1 to 23 bytes", offset)
@@ -656,17 +691,20 @@ cdef object _read_subscribe(Reader* r, object view, int flags, int version):
         validate_topic_filter(topic_filter)
         pos = r.pos
         options = _u8(r, "subscription options")
+        if options & (0xC0 if version == MQTT_5 else 0xFC):
+            raise MalformedPacket("reserved subscription option bits are set [MQTT-3.8.3-5]", pos)
+        # The checks of _check_subscription, on the option bits themselves.
+        if options & 3 == 3:
+            raise MalformedPacket("subscription QoS is 3", pos)
+        if options >> 4 & 3 == 3:
+            raise MalformedPacket("retain handling is 3", pos)
+        if options & 0x04 and topic_filter.startswith("$share/"):
+            raise ProtocolError("No Local on a shared subscription [MQTT-3.8.3-4]", pos)
         subscription = _new_subscription(topic_filter, options & 3)
         if version == MQTT_5:
             subscription.no_local = bool(options & 0x04)
             subscription.retain_as_published = bool(options & 0x08)
             subscription.retain_handling = options >> 4 & 3
-            reserved = options & 0xC0
-        else:
-            reserved = options & 0xFC
-        if reserved:
-            raise MalformedPacket("reserved subscription option bits are set [MQTT-3.8.3-5]", pos)
-        _check_subscription(subscription, pos)
         subscriptions.append(subscription)
     if not subscriptions:
         raise ProtocolError("SUBSCRIBE without a topic filter [MQTT-3.8.3-3]", r.pos)
@@ -1220,11 +1258,26 @@ cdef int _put_ordered_properties(Writer* w, _WithUserProperties packet, int pack
     return 0
 
 
+cdef int _put_connect_properties(Writer* w, Connect packet) except -1:
+    # Identifier order, user properties at 0x26 among them, as _put_generic_properties writes.
+    _put_property(w, 0x11, packet.session_expiry_interval, "session_expiry_interval")
+    _put_property(w, 0x15, packet.authentication_method, "authentication_method")
+    _put_property(w, 0x16, packet.authentication_data, "authentication_data")
+    _put_property(w, 0x17, packet.request_problem_information, "request_problem_information")
+    _put_property(w, 0x19, packet.request_response_information, "request_response_information")
+    _put_property(w, P_RECEIVE_MAXIMUM, packet.receive_maximum, "receive_maximum")
+    _put_property(w, 0x22, packet.topic_alias_maximum, "topic_alias_maximum")
+    _put_user_properties(w, packet)
+    return _put_property(w, P_MAXIMUM_PACKET_SIZE, packet.maximum_packet_size, "maximum_packet_size")
+
+
 cdef int _put_any_properties(Writer* w, _WithUserProperties packet, int packet_type) except -1:
     if packet._wire_order is not None:
         return _put_ordered_properties(w, packet, packet_type)
     if packet_type == T_PUBLISH:
         return _put_publish_properties(w, <Publish>packet)
+    if packet_type == T_CONNECT:
+        return _put_connect_properties(w, <Connect>packet)
     return _put_generic_properties(w, packet, packet_type)
 
 
@@ -1285,7 +1338,10 @@ cdef int _write_connect(Writer* w, Connect packet, int version) except -1:
         flags |= 0x40
     if packet.username is not None:
         flags |= 0x80
-    _put_string(w, PROTOCOL_NAMES[version], "protocol name")
+    if version == MQTT_3_1:
+        _put_bytes(w, b"\x00\x06MQIsdp", 8)
+    else:
+        _put_bytes(w, b"\x00\x04MQTT", 6)
     _put_byte(w, version)
     _put_byte(w, flags)
     _put_u16(w, packet.keep_alive, "keep_alive")

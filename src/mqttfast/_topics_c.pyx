@@ -124,6 +124,37 @@ cpdef split_shared(str topic_filter):
     return share_name, inner
 
 
+cdef inline bint _plain_ascii_filter(object topic_filter):
+    """The quick test of the codec and the matcher: one scan of an ASCII filter.
+
+    True only for a filter that is certainly valid (no NUL, wildcards in
+    whole levels, '#' last, not a shared subscription); everything else goes
+    through the full rules, which accept or raise exactly as the Python twin.
+    """
+    cdef Py_ssize_t size, index
+    cdef const unsigned char* data
+    cdef unsigned char c
+    if type(topic_filter) is not str or not PyUnicode_IS_COMPACT_ASCII(topic_filter):
+        return False
+    size = PyUnicode_GET_LENGTH(topic_filter)
+    if size == 0 or size > _MAX_TOPIC_BYTES:
+        return False
+    data = <const unsigned char*>PyUnicode_DATA(topic_filter)
+    if data[0] == 0x24:  # '$': maybe $share/, leave it to the full rules
+        return False
+    for index in range(size):
+        c = data[index]
+        if c == 0:
+            return False
+        if c == 0x2B:  # '+' must stand alone between separators
+            if (index > 0 and data[index - 1] != 0x2F) or (index + 1 < size and data[index + 1] != 0x2F):
+                return False
+        elif c == 0x23:  # '#' must be the whole last level
+            if index + 1 != size or (index > 0 and data[index - 1] != 0x2F):
+                return False
+    return True
+
+
 cpdef validate_topic_filter(topic_filter):
     """Raise ``InvalidTopicFilter`` unless ``topic_filter`` may be subscribed to.
 
@@ -133,6 +164,8 @@ cpdef validate_topic_filter(topic_filter):
     """
     cdef Py_ssize_t index, last, start
     cdef str level
+    if _plain_ascii_filter(topic_filter):
+        return
     _check_text(topic_filter, InvalidTopicFilter, "topic filter")
     inner = topic_filter
     shared = split_shared(topic_filter)
