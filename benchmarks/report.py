@@ -103,7 +103,8 @@ def header(args) -> list[str]:
         + ", ".join(
             f"{d} {version(d)}" for d in ("mqttfast", "Cython", "mqtt5", "amqtt", "mqttools", "paho-mqtt", "pytest-benchmark")
         ),
-        "- times are the mean per operation; `x` columns are how many times faster mqttfast-compiled is "
+        "- times are the median per operation (robust to the noise of a shared machine); `x` columns are how many "
+        "times faster mqttfast-compiled is "
         "(peer time / compiled time); `—` means the contender cannot express the case.",
         "",
     ]
@@ -156,7 +157,7 @@ def load(json_path: str):
         info = b.get("extra_info") or {}
         if "op" not in info:
             continue
-        per_op = b["stats"]["mean"] / info.get("ops_per_call", 1)
+        per_op = b["stats"]["median"] / info.get("ops_per_call", 1)
         results[(info["op"], info["case"])][info["contender"]] = (per_op, info)
     return results
 

@@ -90,3 +90,65 @@ def test_valid_packets_encode_identically(twins, version):
         assert repr(twin) == repr(packet)
 
     check()
+
+
+# Field values, valid or hostile, for the encoder differential test.
+_ANY_INT = st.sampled_from([0, 1, 2, 3, 7, 255, 65535, 65536, 2**32 - 1, 2**32, 2**70, -1, True, "1", None, 1.0])
+_ANY_TEXT = st.sampled_from(["", "a", "a/b", "a/+", "#", "a\x00b", "a\ud800", "é", "$share/g/a", "x" * 65536, b"a", None, 5])
+_ANY_BINARY = st.sampled_from([b"", b"x", bytearray(b"yz"), memoryview(b"m"), bytes(65536), "text", None, 3])
+_FIELDS = {
+    "Publish": dict(
+        topic=_ANY_TEXT,
+        payload=_ANY_BINARY,
+        qos=_ANY_INT,
+        retain=st.booleans(),
+        dup=st.booleans(),
+        packet_id=_ANY_INT,
+        topic_alias=_ANY_INT,
+        message_expiry_interval=_ANY_INT,
+        payload_format_indicator=_ANY_INT,
+        content_type=_ANY_TEXT,
+        response_topic=_ANY_TEXT,
+        correlation_data=_ANY_BINARY,
+        subscription_identifiers=st.lists(_ANY_INT, max_size=2),
+        user_properties=st.lists(st.tuples(_ANY_TEXT, _ANY_TEXT), max_size=2),
+    ),
+    "Connect": dict(
+        protocol_version=st.sampled_from([3, 4, 5, 6]),
+        client_id=_ANY_TEXT,
+        clean_start=st.booleans(),
+        keep_alive=_ANY_INT,
+        username=_ANY_TEXT,
+        password=_ANY_BINARY,
+        session_expiry_interval=_ANY_INT,
+        receive_maximum=_ANY_INT,
+        maximum_packet_size=_ANY_INT,
+        authentication_method=_ANY_TEXT,
+    ),
+    "Puback": dict(packet_id=_ANY_INT, reason_code=_ANY_INT, reason_string=_ANY_TEXT),
+    "Suback": dict(packet_id=_ANY_INT, reason_codes=st.lists(_ANY_INT, max_size=3), reason_string=_ANY_TEXT),
+    "Unsubscribe": dict(packet_id=_ANY_INT, topic_filters=st.lists(_ANY_TEXT, max_size=3)),
+    "Disconnect": dict(reason_code=_ANY_INT, session_expiry_interval=_ANY_INT, server_reference=_ANY_TEXT),
+    "Auth": dict(reason_code=_ANY_INT, authentication_method=_ANY_TEXT, authentication_data=_ANY_BINARY),
+}
+
+
+def encode_outcome(api, name, fields, version):
+    try:
+        return ("bytes", api.encode(getattr(api, name)(**fields), version))
+    except (api.MQTTError, TypeError, ValueError) as exc:
+        return ("error", type(exc).__name__, str(exc))
+
+
+@pytest.mark.parametrize("name", sorted(_FIELDS))
+def test_hostile_packet_objects_encode_identically(twins, name):
+    compiled, python = twins
+
+    @SETTINGS
+    @given(st.fixed_dictionaries({}, optional=_FIELDS[name]), st.sampled_from([None, 3, 4, 5]))
+    def check(fields, version):
+        if name == "Connect" and version is not None:
+            version = None  # a CONNECT carries its own level
+        assert encode_outcome(compiled, name, fields, version) == encode_outcome(python, name, fields, version)
+
+    check()

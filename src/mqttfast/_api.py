@@ -11,6 +11,7 @@ SHARED_NAMES = tuple(_errors.__all__) + (
     "MQTT_5",
     "MAX_VARINT",
     "DEFAULT_MAX_PACKET_SIZE",
+    "DEFAULT_MAX_PROPERTIES",
     "PacketType",
     "ReasonCode",
     "PropertyId",

@@ -19,6 +19,7 @@ from ._constants import (
     ALLOWED_PROPERTIES,
     ALLOWED_REASON_CODES,
     DEFAULT_MAX_PACKET_SIZE,
+    DEFAULT_MAX_PROPERTIES,
     PROPERTY_NAMES,
     PROPERTY_TYPES,
     V3_SUBACK_CODES,
@@ -205,6 +206,7 @@ cdef struct Reader:
     # The input cannot change under us (read-only, or a Decoder's own buffer),
     # so user properties may be built from it on first access.
     bint lazy
+    Py_ssize_t max_properties
 
 
 cdef inline Py_ssize_t _take(Reader* r, Py_ssize_t n, str field) except -1:
@@ -384,6 +386,7 @@ cdef int _properties(Reader* r, object view, int packet_type, _WithUserPropertie
     cdef bint lazy_pairs = False
     cdef bint in_order = True
     cdef long last_pid = 0
+    cdef Py_ssize_t count = 0
     cdef Py_ssize_t block_start
     if stop > r.end:
         raise MalformedPacket("property length runs past the end of the packet", r.pos)
@@ -392,6 +395,9 @@ cdef int _properties(Reader* r, object view, int packet_type, _WithUserPropertie
     block_start = r.pos
     while r.pos < stop:
         start = r.pos
+        if count == r.max_properties:
+            raise PacketTooLarge(f"more than max_properties={r.max_properties} properties", start)
+        count += 1
         pid = _varint(r, "property identifier")
         if pid < last_pid:
             in_order = False
@@ -871,7 +877,7 @@ cdef int read_fixed_header(
 
 cdef object read_packet(
     object view, const unsigned char* base, Py_ssize_t start, Py_ssize_t body_start, Py_ssize_t end,
-    int version, bint copy, bint own_view=False, bint lazy=False,
+    int version, bint copy, bint own_view=False, bint lazy=False, Py_ssize_t max_properties=DEFAULT_MAX_PROPERTIES,
 ):
     """The packet whose fixed header starts at ``start`` and whose body is ``body_start:end``."""
     cdef unsigned char byte0 = base[start]
@@ -889,6 +895,7 @@ cdef object read_packet(
     reader.copy = copy
     reader.own_view = own_view
     reader.lazy = lazy and not copy
+    reader.max_properties = max_properties
     if packet_type == T_PUBLISH:
         packet = _read_publish(&reader, view, flags, version)
     elif packet_type == T_CONNECT:
@@ -927,13 +934,22 @@ cdef Py_ssize_t _size_limit(object max_packet_size) except? -1:
     return max_packet_size
 
 
-def decode(data, version=None, *, max_packet_size=DEFAULT_MAX_PACKET_SIZE, bint copy=False):
+def decode(
+    data,
+    version=None,
+    *,
+    max_packet_size=DEFAULT_MAX_PACKET_SIZE,
+    Py_ssize_t max_properties=DEFAULT_MAX_PROPERTIES,
+    bint copy=False,
+):
     """Decode the first packet of ``data`` (any buffer): ``(packet, nbytes)``.
 
     ``version`` is the protocol level of the connection (3, 4 or 5); ``None``
     is allowed only for a CONNECT, which carries its own. Binary fields are
     zero-copy ``memoryview`` slices of ``data`` unless ``copy`` is true.
-    Raises ``Incomplete`` when ``data`` ends before the packet does.
+    Raises ``Incomplete`` when ``data`` ends before the packet does, and
+    ``PacketTooLarge`` beyond ``max_packet_size`` bytes or ``max_properties``
+    properties in one property block.
     """
     cdef int level = _version_argument(version)
     cdef object view = _as_view(data)
@@ -947,7 +963,10 @@ def decode(data, version=None, *, max_packet_size=DEFAULT_MAX_PACKET_SIZE, bint 
         raise Incomplete("buffer ends inside the fixed header", 0)
     if packet_end > end:
         raise Incomplete(f"packet needs {packet_end} bytes, buffer has {end}", 0, needed=packet_end)
-    return read_packet(view, base, 0, body_start, packet_end, level, copy, True, buffer.readonly), packet_end
+    return (
+        read_packet(view, base, 0, body_start, packet_end, level, copy, True, buffer.readonly, max_properties),
+        packet_end,
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -1075,7 +1094,7 @@ cdef int _put_buffer(Writer* w, object data, str field, bint prefixed) except -1
     try:
         PyObject_GetBuffer(data, &buffer, PyBUF_SIMPLE)
     except (TypeError, BufferError):
-        raise TypeError(f"{field} must be a contiguous bytes-like object, not {type(data).__name__}") from None
+        raise TypeError(f"{field} must be bytes-like, not {type(data).__name__}") from None
     try:
         if prefixed:
             if buffer.len > 0xFFFF:
@@ -1201,6 +1220,8 @@ cdef int _put_publish_properties(Writer* w, Publish packet) except -1:
     _put_property(w, P_CORRELATION_DATA, packet.correlation_data, "correlation_data")
     if packet._subscription_identifiers is not None:
         for identifier in packet._subscription_identifiers:
+            if identifier is None:  # an item, unlike a field, is never "absent"
+                _int(identifier, "subscription_identifiers", MAX_VARINT)
             _put_property(w, P_SUBSCRIPTION_IDENTIFIER, identifier, "subscription_identifiers")
     _put_property(w, P_TOPIC_ALIAS, packet.topic_alias, "topic_alias")
     return _put_user_properties(w, packet)
@@ -1252,6 +1273,8 @@ cdef int _put_ordered_properties(Writer* w, _WithUserProperties packet, int pack
             _put_string(w, value[0], "user property name")
             _put_string(w, value[1], "user property value")
         elif pid == P_SUBSCRIPTION_IDENTIFIER and packet_type == T_PUBLISH:
+            if value is None:  # an item, unlike a field, is never "absent"
+                _int(value, "subscription_identifiers", MAX_VARINT)
             _put_property(w, pid, value, "subscription_identifiers")
         else:
             _put_property(w, pid, value, <str>_property_names[pid])
@@ -1419,7 +1442,7 @@ cdef int _plan_publish(PublishPlan* plan, Publish packet, int version) except -1
     try:
         PyObject_GetBuffer(payload, &plan.payload, PyBUF_SIMPLE)
     except (TypeError, BufferError):
-        raise TypeError(f"payload must be a contiguous bytes-like object, not {type(payload).__name__}") from None
+        raise TypeError(f"payload must be bytes-like, not {type(payload).__name__}") from None
     plan.body_size = 2 + plan.topic_size + (2 if qos else 0) + plan.payload.len
     if plan.properties_size >= 0:
         plan.body_size += _varint_size(plan.properties_size) + plan.properties_size
@@ -1840,7 +1863,9 @@ cdef class Decoder:
     unfinished packet there, so the payload views of returned packets stay
     valid for as long as they are referenced (pass ``copy=True`` for ``bytes``).
     A header announcing more than ``max_packet_size`` bytes raises
-    ``PacketTooLarge`` before any of the body is buffered. After an error the
+    ``PacketTooLarge`` before any of the body is buffered, so the bytes held
+    never exceed the larger of 64 KiB and ``max_packet_size``; so does a
+    property block of more than ``max_properties`` properties. After an error the
     decoder is poisoned: every later call raises the same error, since MQTT
     requires the connection to be closed. Packets decoded in the same call
     before the error are attached to the exception as ``packets``.
@@ -1850,6 +1875,7 @@ cdef class Decoder:
 
     cdef public object version
     cdef readonly Py_ssize_t max_packet_size
+    cdef readonly Py_ssize_t max_properties
     cdef bint _copy
     cdef bint _connected
     cdef int _level
@@ -1859,12 +1885,20 @@ cdef class Decoder:
     cdef Py_ssize_t _capacity, _start, _end, _body_start, _packet_end
     cdef object _error
 
-    def __init__(self, version=None, *, max_packet_size=DEFAULT_MAX_PACKET_SIZE, bint copy=False):
+    def __init__(
+        self,
+        version=None,
+        *,
+        max_packet_size=DEFAULT_MAX_PACKET_SIZE,
+        Py_ssize_t max_properties=DEFAULT_MAX_PROPERTIES,
+        bint copy=False,
+    ):
         self._level = _version_argument(version)
         if max_packet_size < 2:
             raise ValueError("max_packet_size must be at least 2")
         self.version = version
         self.max_packet_size = _size_limit(max_packet_size)
+        self.max_properties = max_properties
         self._copy = copy
         self._connected = False  # a connection carries one CONNECT [MQTT-3.1.0-2]
         self._buffer = bytearray(0)
@@ -1966,7 +2000,8 @@ cdef class Decoder:
                 return 0
             # The decoder never overwrites received bytes, so lazy user properties are safe.
             packet = read_packet(
-                self._view, base, start, self._body_start, self._packet_end, self._level, self._copy, False, True
+                self._view, base, start, self._body_start, self._packet_end, self._level, self._copy, False, True,
+                self.max_properties,
             )
             if type(packet) is Connect:
                 if self._connected:

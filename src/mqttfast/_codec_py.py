@@ -14,6 +14,7 @@ from ._constants import (
     ALLOWED_PROPERTIES,
     ALLOWED_REASON_CODES,
     DEFAULT_MAX_PACKET_SIZE,
+    DEFAULT_MAX_PROPERTIES,
     MAX_VARINT,
     MQTT_3_1,
     MQTT_3_1_1,
@@ -104,13 +105,14 @@ def _check_property_value(pid: int, value: object, offset: int | None = None) ->
 class _Reader:
     """A cursor over one packet's body; every read checks the packet's end."""
 
-    __slots__ = ("view", "pos", "end", "copy")
+    __slots__ = ("view", "pos", "end", "copy", "max_properties")
 
-    def __init__(self, view: memoryview, pos: int, end: int, copy: bool) -> None:
+    def __init__(self, view: memoryview, pos: int, end: int, copy: bool, max_properties: int) -> None:
         self.view = view
         self.pos = pos
         self.end = end
         self.copy = copy
+        self.max_properties = max_properties
 
     def _take(self, n: int, field: str) -> int:
         pos = self.pos
@@ -189,6 +191,8 @@ class _Reader:
         in_order = True
         while self.pos < stop:
             start = self.pos
+            if len(order) == self.max_properties:
+                raise PacketTooLarge(f"more than max_properties={self.max_properties} properties", start)
             pid = self.varint("property identifier")
             if order and pid < order[-1]:
                 in_order = False
@@ -535,7 +539,15 @@ def read_fixed_header(view: memoryview, start: int, end: int, max_packet_size: i
     return pos, packet_end
 
 
-def read_packet(view: memoryview, start: int, body_start: int, end: int, version, copy: bool):
+def read_packet(
+    view: memoryview,
+    start: int,
+    body_start: int,
+    end: int,
+    version,
+    copy: bool,
+    max_properties: int = DEFAULT_MAX_PROPERTIES,
+):
     """The packet whose fixed header starts at ``start`` and whose body is ``body_start:end``."""
     byte0 = view[start]
     packet_type = byte0 >> 4
@@ -544,20 +556,29 @@ def read_packet(view: memoryview, start: int, body_start: int, end: int, version
             raise ProtocolError("the first packet of a connection must be CONNECT [MQTT-3.1.0-1]", start)
     elif packet_type == _PT.AUTH and version < MQTT_5:
         raise MalformedPacket("AUTH exists only in MQTT 5", start)
-    reader = _Reader(view, body_start, end, copy)
+    reader = _Reader(view, body_start, end, copy, max_properties)
     packet = _READERS[packet_type](reader, byte0 & 0x0F, version)
     if reader.pos != end:
         raise MalformedPacket(f"{end - reader.pos} bytes left over after the last field", reader.pos)
     return packet
 
 
-def decode(data, version=None, *, max_packet_size: int = DEFAULT_MAX_PACKET_SIZE, copy: bool = False):
+def decode(
+    data,
+    version=None,
+    *,
+    max_packet_size: int = DEFAULT_MAX_PACKET_SIZE,
+    max_properties: int = DEFAULT_MAX_PROPERTIES,
+    copy: bool = False,
+):
     """Decode the first packet of ``data`` (any buffer): ``(packet, nbytes)``.
 
     ``version`` is the protocol level of the connection (3, 4 or 5); ``None``
     is allowed only for a CONNECT, which carries its own. Binary fields are
     zero-copy ``memoryview`` slices of ``data`` unless ``copy`` is true.
-    Raises ``Incomplete`` when ``data`` ends before the packet does.
+    Raises ``Incomplete`` when ``data`` ends before the packet does, and
+    ``PacketTooLarge`` beyond ``max_packet_size`` bytes or ``max_properties``
+    properties in one property block.
     """
     _check_version(version)
     view = _as_view(data)
@@ -565,7 +586,7 @@ def decode(data, version=None, *, max_packet_size: int = DEFAULT_MAX_PACKET_SIZE
     body_start, packet_end = read_fixed_header(view, 0, end, max_packet_size)
     if packet_end > end:
         raise Incomplete(f"packet needs {packet_end} bytes, buffer has {end}", 0, needed=packet_end)
-    return read_packet(view, 0, body_start, packet_end, version, copy), packet_end
+    return read_packet(view, 0, body_start, packet_end, version, copy, max_properties), packet_end
 
 
 # ---------------------------------------------------------------------------
@@ -774,7 +795,10 @@ def _write_publish(packet: Publish, version: int):
     if isinstance(payload, str):
         raise TypeError("payload must be bytes-like, not str")
     first = 0x30 | qos << 1 | (0x08 if packet.dup else 0) | (0x01 if packet.retain else 0)
-    return first, out, _as_view(payload)
+    try:
+        return first, out, _as_view(payload)
+    except TypeError:
+        raise TypeError(f"payload must be bytes-like, not {type(payload).__name__}") from None
 
 
 def _write_reason_and_properties(out: bytearray, packet, packet_type: int) -> None:
@@ -980,7 +1004,9 @@ class Decoder:
     unfinished packet there, so the payload views of returned packets stay
     valid for as long as they are referenced (pass ``copy=True`` for ``bytes``).
     A header announcing more than ``max_packet_size`` bytes raises
-    ``PacketTooLarge`` before any of the body is buffered. After an error the
+    ``PacketTooLarge`` before any of the body is buffered, so the bytes held
+    never exceed the larger of 64 KiB and ``max_packet_size``; so does a
+    property block of more than ``max_properties`` properties. After an error the
     decoder is poisoned: every later call raises the same error, since MQTT
     requires the connection to be closed. Packets decoded in the same call
     before the error are attached to the exception as ``packets``.
@@ -988,12 +1014,20 @@ class Decoder:
     Not thread-safe: one decoder belongs to one connection and one reader.
     """
 
-    def __init__(self, version=None, *, max_packet_size: int = DEFAULT_MAX_PACKET_SIZE, copy: bool = False):
+    def __init__(
+        self,
+        version=None,
+        *,
+        max_packet_size: int = DEFAULT_MAX_PACKET_SIZE,
+        max_properties: int = DEFAULT_MAX_PROPERTIES,
+        copy: bool = False,
+    ):
         _check_version(version)
         if max_packet_size < 2:
             raise ValueError("max_packet_size must be at least 2")
         self.version = version
         self.max_packet_size = max_packet_size
+        self.max_properties = max_properties
         self._copy = copy
         self._connected = False  # a connection carries one CONNECT [MQTT-3.1.0-2]
         self._buffer = bytearray(0)
@@ -1075,7 +1109,9 @@ class Decoder:
                     return
             if self._packet_end > end:
                 return
-            packet = read_packet(view, start, self._body_start, self._packet_end, self.version, self._copy)
+            packet = read_packet(
+                view, start, self._body_start, self._packet_end, self.version, self._copy, self.max_properties
+            )
             if type(packet) is Connect:
                 if self._connected:
                     raise ProtocolError("a second CONNECT on the connection [MQTT-3.1.0-2]", start)

@@ -15,6 +15,7 @@ __all__ = [
     "PROTOCOL_NAMES",
     "MAX_VARINT",
     "DEFAULT_MAX_PACKET_SIZE",
+    "DEFAULT_MAX_PROPERTIES",
     "PacketType",
     "ReasonCode",
     "PropertyId",
@@ -42,6 +43,11 @@ MAX_VARINT = 268_435_455
 #: Decoder: large enough for any ordinary message, small enough that a hostile
 #: length field cannot make a broker commit the protocol's 256 MiB per peer.
 DEFAULT_MAX_PACKET_SIZE = 16 * 1024 * 1024
+
+#: Default ceiling on the properties of one property block (user properties and
+#: subscription identifiers are the ones that repeat): each costs objects, so a
+#: packet of tiny properties would otherwise turn 16 MiB into gigabytes.
+DEFAULT_MAX_PROPERTIES = 1024
 
 
 class PacketType(IntEnum):

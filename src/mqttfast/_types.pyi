@@ -3,6 +3,7 @@ from typing_extensions import Buffer as _Buffer
 from typing import Any, ClassVar, Iterator, Optional, Union
 
 from ._constants import DEFAULT_MAX_PACKET_SIZE as DEFAULT_MAX_PACKET_SIZE
+from ._constants import DEFAULT_MAX_PROPERTIES as DEFAULT_MAX_PROPERTIES
 from ._constants import MAX_VARINT as MAX_VARINT
 from ._constants import MQTT_3_1 as MQTT_3_1
 from ._constants import MQTT_3_1_1 as MQTT_3_1_1
@@ -199,6 +200,7 @@ def decode(
     version: Optional[int] = None,
     *,
     max_packet_size: int = ...,
+    max_properties: int = ...,
     copy: bool = False,
 ) -> tuple[Packet, int]: ...
 def encode(packet: Packet, version: Optional[int] = None) -> bytes: ...
@@ -222,7 +224,10 @@ class Decoder:
     max_packet_size: int
     @property
     def pending(self) -> int: ...
-    def __init__(self, version: Optional[int] = None, *, max_packet_size: int = ..., copy: bool = False) -> None: ...
+    max_properties: int
+    def __init__(
+        self, version: Optional[int] = None, *, max_packet_size: int = ..., max_properties: int = ..., copy: bool = False
+    ) -> None: ...
     def feed(self, data: _Buffer) -> list[Packet]: ...
     def get_buffer(self, sizehint: int = -1) -> memoryview: ...
     def buffer_updated(self, nbytes: int) -> list[Packet]: ...
