@@ -376,7 +376,7 @@ def _read_subscribe(r: _Reader, flags: int, version: int):
         validate_topic_filter(topic_filter)
         pos = r.pos
         options = r.u8("subscription options")
-        subscription = Subscription(topic_filter=topic_filter, qos=options & 3)
+        subscription = _new_subscription(topic_filter, options & 3)
         if version == MQTT_5:
             subscription.no_local = bool(options & 0x04)
             subscription.retain_as_published = bool(options & 0x08)
@@ -391,6 +391,17 @@ def _read_subscribe(r: _Reader, flags: int, version: int):
     if not packet.subscriptions:
         raise ProtocolError("SUBSCRIBE without a topic filter [MQTT-3.8.3-3]", r.pos)
     return packet
+
+
+def _new_subscription(topic_filter: str, qos: int) -> Subscription:
+    # Slots set directly: the keyword constructor is measurable in a loop over filters.
+    subscription = Subscription.__new__(Subscription)
+    subscription.topic_filter = topic_filter
+    subscription.qos = qos
+    subscription.no_local = False
+    subscription.retain_as_published = False
+    subscription.retain_handling = 0
+    return subscription
 
 
 def _check_subscription(subscription: Subscription, offset: int | None = None) -> None:
@@ -795,6 +806,8 @@ def _write_publish(packet: Publish, version: int):
     if isinstance(payload, str):
         raise TypeError("payload must be bytes-like, not str")
     first = 0x30 | qos << 1 | (0x08 if packet.dup else 0) | (0x01 if packet.retain else 0)
+    if type(payload) is bytes:
+        return first, out, payload
     try:
         return first, out, _as_view(payload)
     except TypeError:
@@ -939,8 +952,8 @@ def _write(packet, version):
     remaining = len(body) + (len(payload) if payload is not None else 0)
     if remaining > MAX_VARINT:
         raise PacketTooLarge(f"packet body of {remaining} bytes exceeds the protocol's {MAX_VARINT}")
-    header = bytearray((first,))
-    header += encode_varint(remaining)
+    # Most packets are short: a one-byte remaining length needs no varint loop.
+    header = bytes((first, remaining)) if remaining < 0x80 else bytes((first,)) + encode_varint(remaining)
     return header, body, payload
 
 

@@ -81,6 +81,8 @@ def validate_topic_filter(topic_filter: str) -> None:
     is validated as usual [MQTT-4.8.2-1, MQTT-4.8.2-2].
     """
     _check_text(topic_filter, InvalidTopicFilter, "topic filter")
+    if "+" not in topic_filter and "#" not in topic_filter and not topic_filter.startswith(_SHARE_PREFIX):
+        return  # no wildcard to place, no share name to check
     inner = topic_filter
     shared = split_shared(topic_filter)
     if shared is not None:
