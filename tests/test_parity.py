@@ -152,3 +152,20 @@ def test_hostile_packet_objects_encode_identically(twins, name):
         assert encode_outcome(compiled, name, fields, version) == encode_outcome(python, name, fields, version)
 
     check()
+
+
+# Regressions found by the differential tests, kept with the inputs that found them.
+@pytest.mark.parametrize(
+    ("name", "fields", "version"),
+    [
+        # The compiled twin skipped None inside subscription_identifiers instead of refusing it.
+        ("Publish", {"topic": "", "subscription_identifiers": [None]}, None),
+        # The twins worded the wrong-type error of a binary property differently.
+        ("Auth", {"authentication_data": 3}, None),
+        ("Publish", {"topic": "a", "payload": 3}, 4),
+    ],
+)
+def test_regressions_from_differential_testing(twins, name, fields, version):
+    compiled, python = twins
+    assert encode_outcome(compiled, name, fields, version) == encode_outcome(python, name, fields, version)
+    assert encode_outcome(python, name, fields, version)[:2] == ("error", "TypeError")
