@@ -141,6 +141,10 @@ def _feed_stream(Decoder, data):
     return Decoder(4).feed(data)
 
 
+def _feed_stream_copy(Decoder, data):
+    return Decoder(4, copy=True).feed(data)
+
+
 def test_stream_decode(benchmark, mqttfast_impl):
     contender, m = mqttfast_impl
     packets = _feed_stream(m.Decoder, _STREAM)
@@ -212,3 +216,13 @@ def test_payload_shares_memory(contender):
 
 
 assert set(SIZE_CONTENDERS) <= set(CODEC_CONTENDERS)
+
+
+def test_stream_decode_copy(benchmark, mqttfast_impl):
+    """The same stream with ``copy=True``: small payloads as ``bytes``, which the cycle collector ignores."""
+    contender, m = mqttfast_impl
+    packets = _feed_stream_copy(m.Decoder, _STREAM)
+    assert len(packets) == w.STREAM_PACKETS and type(packets[0].payload) is bytes
+    benchmark.group = "stream decode 10k PUBLISH, copy=True"
+    record(benchmark, op="stream-copy", case="stream-10k", contender=contender, ops_per_call=w.STREAM_PACKETS)
+    benchmark(_feed_stream_copy, m.Decoder, _STREAM)
