@@ -69,6 +69,9 @@ MALFORMED_INPUTS = [
     (5, "20 03 00 01 00", "ProtocolError", "reason code 0x01"),
     # MQTT 5 properties (5.0 §2.2.2.2)
     (5, "30 06 0001 61 02 7f 00", "MalformedPacket", "unknown property"),
+    # Found by the sanitizer run: a two-byte identifier misled the compiled walkers of a validated block.
+    (5, "30 0c 0001 61 08 02 00000005 81 00 01", "MalformedPacket", "longer than one byte"),
+    (5, "30 0a 0001 61 06 a6 00 0000 0000", "MalformedPacket", "longer than one byte"),
     (5, "30 09 0001 61 05 11 00000001", "ProtocolError", "not allowed in PUBLISH"),
     (5, "30 08 0001 61 04 01 01 01 01", "ProtocolError", "twice"),
     (5, "30 06 0001 61 02 01 02", "ProtocolError", "0 or 1"),

@@ -399,6 +399,10 @@ cdef int _properties(Reader* r, object view, int packet_type, _WithUserPropertie
             raise PacketTooLarge(f"more than max_properties={r.max_properties} properties", start)
         count += 1
         pid = _varint(r, "property identifier")
+        if r.pos - start != 1:
+            # Every identifier is one byte (MQTT 5.0 §2.2.2.2); a longer form is not minimal
+            # [MQTT-1.5.5-1]. The walkers of validated blocks (_skip_property) rely on it.
+            raise MalformedPacket("property identifier longer than one byte", start)
         if pid < last_pid:
             in_order = False
         last_pid = pid

@@ -194,6 +194,9 @@ class _Reader:
             if len(order) == self.max_properties:
                 raise PacketTooLarge(f"more than max_properties={self.max_properties} properties", start)
             pid = self.varint("property identifier")
+            if self.pos - start != 1:
+                # Every identifier is one byte (MQTT 5.0 §2.2.2.2); a longer form is not minimal [MQTT-1.5.5-1].
+                raise MalformedPacket("property identifier longer than one byte", start)
             if order and pid < order[-1]:
                 in_order = False
             order.append(pid)
