@@ -82,3 +82,8 @@ def test_decoders_in_many_threads(api):
     for thread in threads:
         thread.join()
     assert errors == []
+
+
+def test_limits_read_back_as_given(api):
+    decoder = api.Decoder(4, max_packet_size=1 << 40, max_properties=7)
+    assert (decoder.max_packet_size, decoder.max_properties) == (1 << 40, 7)

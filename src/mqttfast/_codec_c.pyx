@@ -1057,10 +1057,6 @@ cdef int _put_u32(Writer* w, object value, str field) except -1:
     return _put_raw_u16(w, number & 0xFFFF)
 
 
-cdef int _put_varint(Writer* w, object value, str field) except -1:
-    return _put_raw_varint(w, _int(value, field, MAX_VARINT))
-
-
 cdef const char* _utf8(object text, str field, Py_ssize_t* size, bint check=True) except NULL:
     """The UTF-8 form of ``text``, cached by CPython; ``check`` is off in the writing pass."""
     cdef const char* data
@@ -1513,7 +1509,8 @@ cdef int _write_subscribe(Writer* w, Subscribe packet, int version) except -1:
             raise TypeError(f"subscriptions must hold Subscription objects, not {type(item).__name__}")
         subscription = <Subscription>item
         _put_string(w, subscription.topic_filter, "topic_filter")
-        validate_topic_filter(subscription.topic_filter)
+        if w.validate:
+            validate_topic_filter(subscription.topic_filter)
         options = _int(subscription.qos, "qos", 3)
         if version == MQTT_5:
             retain_handling = _int(subscription.retain_handling, "retain_handling", 3)
@@ -1547,7 +1544,8 @@ cdef int _write_unsubscribe(Writer* w, Unsubscribe packet, int version) except -
         raise ProtocolError("UNSUBSCRIBE without a topic filter [MQTT-3.10.3-2]")
     for topic_filter in packet.topic_filters:
         _put_string(w, topic_filter, "topic filter")
-        validate_topic_filter(topic_filter)
+        if w.validate:
+            validate_topic_filter(topic_filter)
     return 0xA2
 
 
@@ -1878,7 +1876,8 @@ cdef class Decoder:
     """
 
     cdef public object version
-    cdef readonly Py_ssize_t max_packet_size
+    cdef readonly object max_packet_size
+    cdef Py_ssize_t _packet_limit
     cdef readonly Py_ssize_t max_properties
     cdef bint _copy
     cdef bint _connected
@@ -1901,7 +1900,8 @@ cdef class Decoder:
         if max_packet_size < 2:
             raise ValueError("max_packet_size must be at least 2")
         self.version = version
-        self.max_packet_size = _size_limit(max_packet_size)
+        self.max_packet_size = max_packet_size
+        self._packet_limit = _size_limit(max_packet_size)
         self.max_properties = max_properties
         self._copy = copy
         self._connected = False  # a connection carries one CONNECT [MQTT-3.1.0-2]
@@ -1997,7 +1997,7 @@ cdef class Decoder:
             start = self._start
             if self._packet_end < 0:
                 if read_fixed_header(
-                    base, start, end, self.max_packet_size, &self._body_start, &self._packet_end
+                    base, start, end, self._packet_limit, &self._body_start, &self._packet_end
                 ):
                     return 0
             if self._packet_end > end:
