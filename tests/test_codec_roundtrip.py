@@ -113,3 +113,46 @@ def test_mqtt5_only_fields_are_left_out_under_3x(api):
 def test_encode_defaults_to_mqtt5_and_connect_to_its_own_level(api):
     assert api.encode(api.Publish(topic="t")) == bytes.fromhex("30 04 0001 74 00")
     assert api.encode(api.Connect(protocol_version=4, client_id="a"))[8] == 4
+
+
+def test_publish_with_a_property_block_beyond_the_compiled_scratch_buffer(api):
+    # The compiled twin writes blocks up to 256 bytes on the stack in one pass and
+    # measures larger ones first; both must give the reference twin's bytes.
+    import mqttfast.fallback as reference
+
+    fields = dict(
+        topic="a/b",
+        payload=b"x" * 10,
+        qos=1,
+        packet_id=7,
+        content_type="c" * 300,
+        response_topic="r/" * 40,
+        correlation_data=b"\x00" * 100,
+        message_expiry_interval=2**32 - 1,
+        user_properties=[("k" * 50, "v" * 50)] * 3,
+    )
+    wire = api.encode(api.Publish(**fields), 5)
+    assert wire == reference.encode(reference.Publish(**fields), 5)
+    assert api.encoded_size(api.Publish(**fields), 5) == len(wire)
+    decoded, _ = api.decode(wire, 5)
+    assert decoded == api.Publish(**fields)
+    assert api.encode(decoded, 5) == wire
+
+
+@pytest.mark.parametrize("value", [0, 1, 2**15, 2**30 - 1, 2**30, 2**31, 2**32 - 1])
+def test_integer_fields_across_the_internal_digit_boundaries(api, value):
+    # Small ints are read in place by the compiled twin; larger ones take the general path.
+    wire = api.encode(api.Publish(topic="t", payload=b"", message_expiry_interval=value), 5)
+    assert wire[-4:] == value.to_bytes(4, "big")
+    assert api.decode(wire, 5)[0].message_expiry_interval == value
+
+
+@pytest.mark.parametrize("value", [-1, -(2**30), 2**32, 2**64])
+def test_integer_fields_out_of_range_are_refused(api, value):
+    with pytest.raises(api.MalformedPacket, match=f"message_expiry_interval {value} out of range"):
+        api.encode(api.Publish(topic="t", payload=b"", message_expiry_interval=value), 5)
+
+
+def test_bool_fields_count_as_their_int(api):
+    as_bool = api.encode(api.Publish(topic="t", payload=b"", payload_format_indicator=True), 5)
+    assert as_bool == api.encode(api.Publish(topic="t", payload=b"", payload_format_indicator=1), 5)

@@ -9,8 +9,8 @@ broker sees millions of times, gets direct field access; the other packets
 share the generic, table-driven paths.
 """
 
-from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_FillInfo, PyBuffer_Release, PyObject_GetBuffer
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.bytearray cimport PyByteArray_AS_STRING
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.string cimport memchr, memcmp, memcpy, memmove
@@ -69,6 +69,32 @@ cdef extern from "Python.h":
     void* PyUnicode_DATA(object text)
     Py_ssize_t PyUnicode_GET_LENGTH(object text)
     object PyMemoryView_FromObject(object obj)
+
+cdef extern from *:
+    """
+    /* The value of an exact int that fits one internal digit (30 bits), read in
+       place: the numbers of MQTT fields nearly always do, and the public
+       conversion functions cost several times more. Returns 0 when the caller
+       must take the general path. */
+    static CYTHON_INLINE int mqttfast_small_int(PyObject *value, long long *out) {
+    #if PY_VERSION_HEX >= 0x030C0000
+        if (PyLong_CheckExact(value) && _PyLong_IsCompact((PyLongObject *)value)) {
+            *out = (long long)_PyLong_CompactValue((PyLongObject *)value);
+            return 1;
+        }
+    #else
+        if (PyLong_CheckExact(value)) {
+            Py_ssize_t size = Py_SIZE(value);
+            if (size == 0 || size == 1) {
+                *out = size ? (long long)((PyLongObject *)value)->ob_digit[0] : 0;
+                return 1;
+            }
+        }
+    #endif
+        return 0;
+    }
+    """
+    bint mqttfast_small_int(object value, long long* out)
 
 __all__ = ["decode", "encode", "encode_into", "encoded_size", "encode_forward", "Decoder"]
 
@@ -827,8 +853,11 @@ cdef object _as_view(object data):
 cdef inline int _version_argument(object version) except -1:
     cdef int overflow = 0
     cdef long level
+    cdef long long small
     if version is None:
         return NO_VERSION
+    if mqttfast_small_int(version, &small) and MQTT_3_1 <= small <= MQTT_5:
+        return <int>small
     if PyLong_Check(version):
         level = PyLong_AsLongAndOverflow(version, &overflow)
         if not overflow and MQTT_3_1 <= level <= MQTT_5:
@@ -999,7 +1028,14 @@ cdef inline int _reserve(Writer* w, Py_ssize_t n) except -1:
     return 0
 
 
-cdef long long _int(object value, str field, long long limit) except -1:
+cdef inline long long _int(object value, str field, long long limit) except -1:
+    cdef long long number
+    if mqttfast_small_int(value, &number) and 0 <= number <= limit:
+        return number
+    return _int_slow(value, field, limit)
+
+
+cdef long long _int_slow(object value, str field, long long limit) except -1:
     cdef int overflow = 0
     cdef long long number
     if not PyLong_Check(value):
@@ -1154,6 +1190,57 @@ cdef int _put_property(Writer* w, int pid, object value, str name) except -1:
     return 0
 
 
+# Typed forms of _put_property for the writers that know each field's wire type
+# (PUBLISH, CONNECT): no dispatch on the kind, one room check per property.
+
+cdef int _put_int_property(Writer* w, int pid, object value, str name, int width) except -1:
+    """A byte (``width`` 1), two- or four-byte integer property, when present."""
+    cdef long long number
+    cdef unsigned char* out
+    if value is None:
+        return 0
+    number = _int(value, name, 0xFF if width == 1 else 0xFFFF if width == 2 else 0xFFFFFFFF)
+    if w.validate and ((width == 1 and number > 1) or (number == 0 and (NONZERO_PROPERTIES >> pid) & 1)):
+        _check_int_property(pid, number, None)
+    _reserve(w, 1 + width)
+    if w.out != NULL:
+        out = w.out + w.pos
+        out[0] = pid
+        if width == 1:
+            out[1] = <unsigned char>number
+        elif width == 2:
+            out[1] = <unsigned char>(number >> 8)
+            out[2] = <unsigned char>number
+        else:
+            out[1] = <unsigned char>(number >> 24)
+            out[2] = <unsigned char>(number >> 16)
+            out[3] = <unsigned char>(number >> 8)
+            out[4] = <unsigned char>number
+    w.pos += 1 + width
+    return 0
+
+
+cdef int _put_string_property(Writer* w, int pid, object value, str name) except -1:
+    """A UTF-8 string property, when present."""
+    cdef Py_ssize_t size
+    cdef const char* data
+    cdef unsigned char* out
+    if value is None:
+        return 0
+    data = _utf8(value, name, &size, w.validate)
+    if w.validate and pid == P_RESPONSE_TOPIC:
+        _check_string_property(pid, value, None)
+    _reserve(w, 3 + size)
+    if w.out != NULL:
+        out = w.out + w.pos
+        out[0] = pid
+        out[1] = <unsigned char>(size >> 8)
+        out[2] = <unsigned char>size
+        memcpy(out + 3, data, size)
+    w.pos += 3 + size
+    return 0
+
+
 cdef Py_ssize_t _skip_property(const unsigned char* block, Py_ssize_t pos, int kind):
     """Position after the value of kind ``kind`` at ``pos`` of a validated block."""
     if kind == K_STRING_PAIR:
@@ -1213,17 +1300,17 @@ cdef int _put_user_properties(Writer* w, _WithUserProperties packet) except -1:
 
 cdef int _put_publish_properties(Writer* w, Publish packet) except -1:
     # Identifier order, user properties at 0x26 among them: the order paho-mqtt writes.
-    _put_property(w, P_PAYLOAD_FORMAT_INDICATOR, packet.payload_format_indicator, "payload_format_indicator")
-    _put_property(w, P_MESSAGE_EXPIRY_INTERVAL, packet.message_expiry_interval, "message_expiry_interval")
-    _put_property(w, P_CONTENT_TYPE, packet.content_type, "content_type")
-    _put_property(w, P_RESPONSE_TOPIC, packet.response_topic, "response_topic")
+    _put_int_property(w, P_PAYLOAD_FORMAT_INDICATOR, packet.payload_format_indicator, "payload_format_indicator", 1)
+    _put_int_property(w, P_MESSAGE_EXPIRY_INTERVAL, packet.message_expiry_interval, "message_expiry_interval", 4)
+    _put_string_property(w, P_CONTENT_TYPE, packet.content_type, "content_type")
+    _put_string_property(w, P_RESPONSE_TOPIC, packet.response_topic, "response_topic")
     _put_property(w, P_CORRELATION_DATA, packet.correlation_data, "correlation_data")
     if packet._subscription_identifiers is not None:
         for identifier in packet._subscription_identifiers:
             if identifier is None:  # an item, unlike a field, is never "absent"
                 _int(identifier, "subscription_identifiers", MAX_VARINT)
             _put_property(w, P_SUBSCRIPTION_IDENTIFIER, identifier, "subscription_identifiers")
-    _put_property(w, P_TOPIC_ALIAS, packet.topic_alias, "topic_alias")
+    _put_int_property(w, P_TOPIC_ALIAS, packet.topic_alias, "topic_alias", 2)
     return _put_user_properties(w, packet)
 
 
@@ -1283,15 +1370,15 @@ cdef int _put_ordered_properties(Writer* w, _WithUserProperties packet, int pack
 
 cdef int _put_connect_properties(Writer* w, Connect packet) except -1:
     # Identifier order, user properties at 0x26 among them, as _put_generic_properties writes.
-    _put_property(w, 0x11, packet.session_expiry_interval, "session_expiry_interval")
-    _put_property(w, 0x15, packet.authentication_method, "authentication_method")
+    _put_int_property(w, 0x11, packet.session_expiry_interval, "session_expiry_interval", 4)
+    _put_string_property(w, 0x15, packet.authentication_method, "authentication_method")
     _put_property(w, 0x16, packet.authentication_data, "authentication_data")
-    _put_property(w, 0x17, packet.request_problem_information, "request_problem_information")
-    _put_property(w, 0x19, packet.request_response_information, "request_response_information")
-    _put_property(w, P_RECEIVE_MAXIMUM, packet.receive_maximum, "receive_maximum")
-    _put_property(w, 0x22, packet.topic_alias_maximum, "topic_alias_maximum")
+    _put_int_property(w, 0x17, packet.request_problem_information, "request_problem_information", 1)
+    _put_int_property(w, 0x19, packet.request_response_information, "request_response_information", 1)
+    _put_int_property(w, P_RECEIVE_MAXIMUM, packet.receive_maximum, "receive_maximum", 2)
+    _put_int_property(w, 0x22, packet.topic_alias_maximum, "topic_alias_maximum", 2)
     _put_user_properties(w, packet)
-    return _put_property(w, P_MAXIMUM_PACKET_SIZE, packet.maximum_packet_size, "maximum_packet_size")
+    return _put_int_property(w, P_MAXIMUM_PACKET_SIZE, packet.maximum_packet_size, "maximum_packet_size", 4)
 
 
 cdef int _put_any_properties(Writer* w, _WithUserProperties packet, int packet_type) except -1:
@@ -1397,6 +1484,11 @@ cdef int _write_connack(Writer* w, Connack packet, int version) except -1:
     return 0x20
 
 
+#: Room for a PUBLISH's property block on the stack: validated and written in one
+#: pass there, then copied; a larger block is measured first and written in place.
+DEF PUBLISH_PROPERTIES_SCRATCH = 256
+
+
 cdef struct PublishPlan:
     # Everything a PUBLISH encoding needs, gathered (and validated) once.
     const char* topic
@@ -1404,8 +1496,10 @@ cdef struct PublishPlan:
     long packet_id
     unsigned char first
     Py_ssize_t properties_size  # -1 when the version has no properties
+    bint properties_ready  # the block is in ``properties``
     Py_ssize_t body_size
     Py_buffer payload
+    unsigned char properties[PUBLISH_PROPERTIES_SCRATCH]
 
 
 cdef int _plan_publish(PublishPlan* plan, Publish packet, int version) except -1:
@@ -1426,23 +1520,28 @@ cdef int _plan_publish(PublishPlan* plan, Publish packet, int version) except -1
         raise ProtocolError("a QoS 0 PUBLISH must not carry a packet identifier [MQTT-2.2.1-2]")
     plan.properties_size = -1
     if version == MQTT_5:
-        measure.out = NULL
+        measure.out = plan.properties
         measure.pos = 0
-        measure.capacity = 0
-        measure.scratch = False
+        measure.capacity = PUBLISH_PROPERTIES_SCRATCH
+        measure.scratch = True
         measure.validate = True
         _put_any_properties(&measure, packet, T_PUBLISH)
         plan.properties_size = measure.pos
+        plan.properties_ready = measure.out != NULL
     if not plan.topic_size:
         _check_publish_topic_present(packet, version, None)
     plan.first = 0x30 | qos << 1 | (0x08 if packet.dup else 0) | (0x01 if packet.retain else 0)
     payload = packet.payload
-    if isinstance(payload, str):
+    if PyBytes_CheckExact(payload):
+        # What bytes' own getbuffer does, without the dispatch: the most common payload.
+        PyBuffer_FillInfo(&plan.payload, payload, PyBytes_AS_STRING(payload), PyBytes_GET_SIZE(payload), 1, PyBUF_SIMPLE)
+    elif isinstance(payload, str):
         raise TypeError("payload must be bytes-like, not str")
-    try:
-        PyObject_GetBuffer(payload, &plan.payload, PyBUF_SIMPLE)
-    except (TypeError, BufferError):
-        raise TypeError(f"payload must be bytes-like, not {type(payload).__name__}") from None
+    else:
+        try:
+            PyObject_GetBuffer(payload, &plan.payload, PyBUF_SIMPLE)
+        except (TypeError, BufferError):
+            raise TypeError(f"payload must be bytes-like, not {type(payload).__name__}") from None
     plan.body_size = 2 + plan.topic_size + (2 if qos else 0) + plan.payload.len
     if plan.properties_size >= 0:
         plan.body_size += _varint_size(plan.properties_size) + plan.properties_size
@@ -1454,26 +1553,38 @@ cdef int _plan_publish(PublishPlan* plan, Publish packet, int version) except -1
 
 cdef int _write_publish(PublishPlan* plan, Publish packet, unsigned char* out, bint with_payload) except -1:
     """Write the planned PUBLISH (without its payload unless ``with_payload``) at ``out``."""
+    # Every size is known from the plan, so the fixed parts are stored directly.
     cdef Writer w
-    w.out = out
-    w.pos = 0
-    w.capacity = 1 + _varint_size(plan.body_size) + plan.body_size
-    w.scratch = False
-    w.validate = False
-    if not with_payload:
-        w.capacity -= plan.payload.len
-    _put_byte(&w, plan.first)
-    _put_raw_varint(&w, plan.body_size)
-    _put_raw_u16(&w, plan.topic_size)
-    _put_bytes(&w, plan.topic, plan.topic_size)
+    cdef unsigned char* p = out
+    cdef Py_ssize_t end = _total_size(plan.body_size) - (0 if with_payload else plan.payload.len)
+    p[0] = plan.first
+    p = _store_varint(p + 1, plan.body_size)
+    p[0] = <unsigned char>(plan.topic_size >> 8)
+    p[1] = <unsigned char>plan.topic_size
+    memcpy(p + 2, plan.topic, plan.topic_size)
+    p += 2 + plan.topic_size
     if plan.packet_id:
-        _put_raw_u16(&w, plan.packet_id)
+        p[0] = <unsigned char>(plan.packet_id >> 8)
+        p[1] = <unsigned char>plan.packet_id
+        p += 2
     if plan.properties_size >= 0:
-        _put_raw_varint(&w, plan.properties_size)
-        _put_any_properties(&w, packet, T_PUBLISH)
+        p = _store_varint(p, plan.properties_size)
+        if plan.properties_ready:
+            memcpy(p, plan.properties, plan.properties_size)
+        else:
+            w.out = p
+            w.pos = 0
+            w.capacity = plan.properties_size
+            w.scratch = False
+            w.validate = False
+            _put_any_properties(&w, packet, T_PUBLISH)
+            if w.pos != plan.properties_size:
+                raise RuntimeError("packet changed while it was being encoded")
+        p += plan.properties_size
     if with_payload:
-        _put_bytes(&w, <const char*>plan.payload.buf, plan.payload.len)
-    if w.pos != w.capacity:
+        memcpy(p, plan.payload.buf, plan.payload.len)
+        p += plan.payload.len
+    if p - out != end:
         raise RuntimeError("packet changed while it was being encoded")
     return 0
 
@@ -1640,6 +1751,16 @@ cdef inline Py_ssize_t _varint_size(Py_ssize_t value):
     return 4
 
 
+cdef inline unsigned char* _store_varint(unsigned char* p, Py_ssize_t value):
+    """Store ``value`` as a minimal variable byte integer at ``p``; returns the byte after it."""
+    while value >= 0x80:
+        p[0] = <unsigned char>((value & 0x7F) | 0x80)
+        value >>= 7
+        p += 1
+    p[0] = <unsigned char>value
+    return p + 1
+
+
 cdef Py_ssize_t _measure_body(object packet, int version) except -1:
     """The size of the packet's body; validates everything the writing pass will write."""
     cdef Writer w
@@ -1683,7 +1804,7 @@ def encode(packet, version=None):
     everything else. Fields only MQTT 5 knows (properties, reason codes of
     acknowledgements) are left out when encoding for 3.x.
     """
-    cdef int level = _resolve_version(packet, version)
+    cdef int level
     cdef Py_ssize_t body_size
     cdef bytes out
     cdef PublishPlan plan
@@ -1692,13 +1813,16 @@ def encode(packet, version=None):
     cdef unsigned char* header
     cdef int first
     if type(packet) is Publish:
-        _plan_publish(&plan, <Publish>packet, level)
+        # _resolve_version's answer for a PUBLISH, without its type checks.
+        level = _version_argument(version)
+        _plan_publish(&plan, <Publish>packet, MQTT_5 if level == NO_VERSION else level)
         try:
             out = PyBytes_FromStringAndSize(NULL, _total_size(plan.body_size))
             _write_publish(&plan, <Publish>packet, <unsigned char*>PyBytes_AS_STRING(out), True)
         finally:
             PyBuffer_Release(&plan.payload)
         return out
+    level = _resolve_version(packet, version)
     # Most packets fit the scratch buffer: validated and written in one pass, then copied once.
     w.out = scratch + 5
     w.pos = 0
