@@ -10,6 +10,7 @@ share the generic, table-driven paths.
 """
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_FillInfo, PyBuffer_Release, PyObject_GetBuffer
+from cpython.object cimport PyObject
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.bytearray cimport PyByteArray_AS_STRING
 from cpython.unicode cimport PyUnicode_DecodeUTF8
@@ -76,6 +77,24 @@ cdef extern from *:
        place: the numbers of MQTT fields nearly always do, and the public
        conversion functions cost several times more. Returns 0 when the caller
        must take the general path. */
+    /* Nonzero when some byte of data[0:size] is U+0000 or not ASCII: the strings
+       that need the full UTF-8 decoder. Eight bytes at a time: a byte is 0 when
+       subtracting 1 borrows into its high bit, non-ASCII when its high bit is set
+       (a borrow can only add false hits next to a true one). */
+    static CYTHON_INLINE int mqttfast_needs_utf8_decoder(const unsigned char *data, Py_ssize_t size) {
+        const unsigned long long ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+        unsigned long long word;
+        Py_ssize_t i = 0;
+        for (; i + 8 <= size; i += 8) {
+            memcpy(&word, data + i, 8);
+            if (((word - ones) | word) & highs) return 1;
+        }
+        for (; i < size; i++) {
+            if (data[i] == 0 || data[i] >= 0x80) return 1;
+        }
+        return 0;
+    }
+
     static CYTHON_INLINE int mqttfast_small_int(PyObject *value, long long *out) {
     #if PY_VERSION_HEX >= 0x030C0000
         if (PyLong_CheckExact(value) && _PyLong_IsCompact((PyLongObject *)value)) {
@@ -95,6 +114,8 @@ cdef extern from *:
     }
     """
     bint mqttfast_small_int(object value, long long* out)
+    bint mqttfast_needs_utf8_decoder(const unsigned char* data, Py_ssize_t size)
+    object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
 
 __all__ = ["decode", "encode", "encode_into", "encoded_size", "encode_forward", "Decoder"]
 
@@ -229,9 +250,11 @@ cdef struct Reader:
     # decode() owns its memoryview of the input: the last slice it hands out
     # (a PUBLISH payload) can be that view itself, narrowed, saving an object.
     bint own_view
-    # The input cannot change under us (read-only, or a Decoder's own buffer),
-    # so user properties may be built from it on first access.
+    # The input cannot change or go away while ``owner`` (borrowed) is referenced
+    # (immutable bytes, or a Decoder's own buffer), so property values may be
+    # built from it on first access.
     bint lazy
+    PyObject* owner
     Py_ssize_t max_properties
 
 
@@ -283,6 +306,11 @@ cdef str _string(Reader* r, str field):
     cdef Py_ssize_t length = _u16(r, field)
     cdef Py_ssize_t pos = _take(r, length, field)
     cdef const char* data = <const char*>(r.base + pos)
+    if not mqttfast_needs_utf8_decoder(r.base + pos, length):
+        # Plain ASCII, the usual case: its bytes are the string's own storage.
+        text = PyUnicode_New(length, 127)
+        memcpy(PyUnicode_DATA(text), data, length)
+        return text
     try:
         # CPython's strict codec also refuses encoded surrogates [MQTT-1.5.4-1].
         text = PyUnicode_DecodeUTF8(data, length, NULL)
@@ -310,13 +338,10 @@ cdef int _skip_string(Reader* r, str field) except -1:
     cdef Py_ssize_t start = r.pos
     cdef Py_ssize_t length = _u16(r, field)
     cdef const unsigned char* data = r.base + _take(r, length, field)
-    cdef Py_ssize_t i
-    for i in range(length):
-        if data[i] == 0 or data[i] >= 0x80:
-            # Let the full path judge it, with the same error the eager decoder raises.
-            r.pos = start
-            _string(r, field)
-            return 0
+    if mqttfast_needs_utf8_decoder(data, length):
+        # Let the full path judge it, with the same error the eager decoder raises.
+        r.pos = start
+        _string(r, field)
     return 0
 
 
@@ -383,18 +408,23 @@ cdef int _set_property(object target, int packet_type, int pid, object value) ex
         return 0
     publish = <Publish>target
     if pid == P_PAYLOAD_FORMAT_INDICATOR:
-        publish.payload_format_indicator = value
+        publish._payload_format_indicator = value
     elif pid == P_MESSAGE_EXPIRY_INTERVAL:
-        publish.message_expiry_interval = value
+        publish._message_expiry_interval = value
     elif pid == P_CONTENT_TYPE:
-        publish.content_type = value
+        publish._content_type = value
     elif pid == P_RESPONSE_TOPIC:
-        publish.response_topic = value
+        publish._response_topic = value
     elif pid == P_CORRELATION_DATA:
-        publish.correlation_data = value
+        publish._correlation_data = value
     elif pid == P_TOPIC_ALIAS:
-        publish.topic_alias = value
+        publish._topic_alias = value
     return 0
+
+
+# Bytes taken by the value of each fixed-width integer kind (0: not one).
+cdef int _FIXED_WIDTH[8]
+_FIXED_WIDTH[:] = [0, 1, 2, 4, 0, 0, 0, 0]
 
 
 cdef int _properties(Reader* r, object view, int packet_type, _WithUserProperties target) except -1:
@@ -414,6 +444,13 @@ cdef int _properties(Reader* r, object view, int packet_type, _WithUserPropertie
     cdef long last_pid = 0
     cdef Py_ssize_t count = 0
     cdef Py_ssize_t block_start
+    cdef int width
+    cdef const unsigned char* data
+    # A PUBLISH from an input that stays put keeps its properties in the block until
+    # one is read (Publish._load): a broker forwarding it rarely reads any.
+    cdef bint defer = r.lazy and packet_type == T_PUBLISH
+    cdef bint canonical = True
+    cdef Py_ssize_t value_start
     if stop > r.end:
         raise MalformedPacket("property length runs past the end of the packet", r.pos)
     outer_end = r.end
@@ -424,11 +461,14 @@ cdef int _properties(Reader* r, object view, int packet_type, _WithUserPropertie
         if count == r.max_properties:
             raise PacketTooLarge(f"more than max_properties={r.max_properties} properties", start)
         count += 1
-        pid = _varint(r, "property identifier")
-        if r.pos - start != 1:
+        pid = r.base[start]
+        if pid & 0x80:
             # Every identifier is one byte (MQTT 5.0 §2.2.2.2); a longer form is not minimal
             # [MQTT-1.5.5-1]. The walkers of validated blocks (_skip_property) rely on it.
+            # (The varint reader first reports a form that runs off the block or past 4 bytes.)
+            _varint(r, "property identifier")
             raise MalformedPacket("property identifier longer than one byte", start)
+        r.pos = start + 1
         if pid < last_pid:
             in_order = False
         last_pid = pid
@@ -452,8 +492,13 @@ cdef int _properties(Reader* r, object view, int packet_type, _WithUserPropertie
                 target._user_properties.append(pair)
             continue
         if pid == P_SUBSCRIPTION_IDENTIFIER and packet_type == T_PUBLISH:
+            value_start = r.pos
             number = _varint(r, "subscription_identifier")
             _check_int_property(pid, number, start)
+            if defer:
+                if r.pos - value_start != _varint_size(number):
+                    canonical = False
+                continue
             publish = <Publish>target
             if publish._subscription_identifiers is None:
                 publish._subscription_identifiers = [number]
@@ -463,32 +508,63 @@ cdef int _properties(Reader* r, object view, int packet_type, _WithUserPropertie
         if (seen >> pid) & 1:
             raise ProtocolError(f"property {_property_names[pid]} appears twice", start)
         seen |= 1ULL << pid
-        name = <str>_property_names[pid]
         if kind == K_UTF8_STRING:
+            name = <str>_property_names[pid]
+            if defer:
+                value_start = r.pos
+                _skip_string(r, name)
+                if pid == P_RESPONSE_TOPIC and (
+                    r.pos - value_start == 2
+                    or _has_wildcard(<const char*>r.base + value_start + 2, r.pos - value_start - 2)
+                ):
+                    # Broken: build it, for the very error the eager path raises.
+                    r.pos = value_start
+                    _check_string_property(pid, _string(r, name), start)
+                continue
             value = _string(r, name)
-            _check_string_property(pid, value, start)
+            if pid == P_RESPONSE_TOPIC:
+                _check_string_property(pid, value, start)
         elif kind == K_BINARY:
-            value = _binary(r, view, name)
+            if defer:
+                name = <str>_property_names[pid]
+                _take(r, _u16(r, name), name)
+                continue
+            value = _binary(r, view, <str>_property_names[pid])
         else:
-            if kind == K_BYTE:
-                number = _u8(r, name)
-            elif kind == K_TWO_BYTE_INT:
-                number = _u16(r, name)
-            elif kind == K_FOUR_BYTE_INT:
-                number = _u32(r, name)
+            width = _FIXED_WIDTH[kind]
+            if width:
+                # Fixed-width integers: one bounds check, then the big-endian bytes.
+                if r.end - r.pos < width:
+                    raise MalformedPacket(f"{_property_names[pid]} runs past the end of the packet", r.pos)
+                data = r.base + r.pos
+                r.pos += width
+                if width == 1:
+                    number = data[0]
+                elif width == 2:
+                    number = data[0] << 8 | data[1]
+                else:
+                    number = (<long long>data[0] << 24) | (data[1] << 16) | (data[2] << 8) | data[3]
             else:
-                number = _varint(r, name)
-            _check_int_property(pid, number, start)
+                number = _varint(r, <str>_property_names[pid])
+            if (kind == K_BYTE and number > 1) or (number == 0 and (NONZERO_PROPERTIES >> pid) & 1):
+                _check_int_property(pid, number, start)
+            if defer:
+                continue
             value = number
         _set_property(target, packet_type, pid, value)
     r.end = outer_end
     if not in_order:
         # Kept so that re-encoding gives the peer's bytes back (the specification fixes no order).
         target._wire_order = _property_ids(r.base + block_start, length)
-    if lazy_pairs:
-        target._raw_owner = view
+    if lazy_pairs or (defer and length):
         target._raw_block = r.base + block_start
         target._raw_size = length
+    if lazy_pairs:
+        target._raw_owner = <object>r.owner
+    if defer and length:
+        publish = <Publish>target
+        publish._lazy_owner = <object>r.owner
+        publish._raw_canonical = canonical
     return 0
 
 
@@ -910,7 +986,8 @@ cdef int read_fixed_header(
 
 cdef object read_packet(
     object view, const unsigned char* base, Py_ssize_t start, Py_ssize_t body_start, Py_ssize_t end,
-    int version, bint copy, bint own_view=False, bint lazy=False, Py_ssize_t max_properties=DEFAULT_MAX_PROPERTIES,
+    int version, bint copy, bint own_view=False, object lazy_owner=None,
+    Py_ssize_t max_properties=DEFAULT_MAX_PROPERTIES,
 ):
     """The packet whose fixed header starts at ``start`` and whose body is ``body_start:end``."""
     cdef unsigned char byte0 = base[start]
@@ -927,7 +1004,8 @@ cdef object read_packet(
     reader.end = end
     reader.copy = copy
     reader.own_view = own_view
-    reader.lazy = lazy and not copy
+    reader.lazy = lazy_owner is not None and not copy
+    reader.owner = <PyObject*>lazy_owner
     reader.max_properties = max_properties
     if packet_type == T_PUBLISH:
         packet = _read_publish(&reader, view, flags, version)
@@ -997,7 +1075,13 @@ def decode(
     if packet_end > end:
         raise Incomplete(f"packet needs {packet_end} bytes, buffer has {end}", 0, needed=packet_end)
     return (
-        read_packet(view, base, 0, body_start, packet_end, level, copy, True, buffer.readonly, max_properties),
+        # Only immutable bytes may be kept as the owner of unread property values: any
+        # view handed out (the payload) can be released by its holder, and other
+        # exporters (mmap) can be closed once no view of them remains.
+        read_packet(
+            view, base, 0, body_start, packet_end, level, copy, True,
+            data if PyBytes_CheckExact(data) else None, max_properties,
+        ),
         packet_end,
     )
 
@@ -1300,17 +1384,18 @@ cdef int _put_user_properties(Writer* w, _WithUserProperties packet) except -1:
 
 cdef int _put_publish_properties(Writer* w, Publish packet) except -1:
     # Identifier order, user properties at 0x26 among them: the order paho-mqtt writes.
-    _put_int_property(w, P_PAYLOAD_FORMAT_INDICATOR, packet.payload_format_indicator, "payload_format_indicator", 1)
-    _put_int_property(w, P_MESSAGE_EXPIRY_INTERVAL, packet.message_expiry_interval, "message_expiry_interval", 4)
-    _put_string_property(w, P_CONTENT_TYPE, packet.content_type, "content_type")
-    _put_string_property(w, P_RESPONSE_TOPIC, packet.response_topic, "response_topic")
-    _put_property(w, P_CORRELATION_DATA, packet.correlation_data, "correlation_data")
+    packet._load()
+    _put_int_property(w, P_PAYLOAD_FORMAT_INDICATOR, packet._payload_format_indicator, "payload_format_indicator", 1)
+    _put_int_property(w, P_MESSAGE_EXPIRY_INTERVAL, packet._message_expiry_interval, "message_expiry_interval", 4)
+    _put_string_property(w, P_CONTENT_TYPE, packet._content_type, "content_type")
+    _put_string_property(w, P_RESPONSE_TOPIC, packet._response_topic, "response_topic")
+    _put_property(w, P_CORRELATION_DATA, packet._correlation_data, "correlation_data")
     if packet._subscription_identifiers is not None:
         for identifier in packet._subscription_identifiers:
             if identifier is None:  # an item, unlike a field, is never "absent"
                 _int(identifier, "subscription_identifiers", MAX_VARINT)
             _put_property(w, P_SUBSCRIPTION_IDENTIFIER, identifier, "subscription_identifiers")
-    _put_int_property(w, P_TOPIC_ALIAS, packet.topic_alias, "topic_alias", 2)
+    _put_int_property(w, P_TOPIC_ALIAS, packet._topic_alias, "topic_alias", 2)
     return _put_user_properties(w, packet)
 
 
@@ -1382,6 +1467,13 @@ cdef int _put_connect_properties(Writer* w, Connect packet) except -1:
 
 
 cdef int _put_any_properties(Writer* w, _WithUserProperties packet, int packet_type) except -1:
+    cdef Publish publish
+    if packet_type == T_PUBLISH and (<Publish>packet)._lazy_owner is not None:
+        publish = <Publish>packet
+        if publish._raw_canonical and publish._user_properties is None:
+            # Untouched since decoding: the validated block is exactly what the fields give.
+            return _put_bytes(w, <const char*>publish._raw_block, publish._raw_size)
+        publish._load()
     if packet._wire_order is not None:
         return _put_ordered_properties(w, packet, packet_type)
     if packet_type == T_PUBLISH:
@@ -1936,6 +2028,7 @@ def encode_forward(
         raise TypeError(f"encode_forward() needs a Publish, not {type(packet).__name__}")
     incoming = <Publish>packet
     level = _resolve_version(packet, version)
+    incoming._load()
     outgoing = Publish.__new__(Publish)
     outgoing.topic = incoming.topic if topic is None else topic
     outgoing.payload = incoming.payload
@@ -1943,16 +2036,16 @@ def encode_forward(
     outgoing.retain = incoming.retain if retain is None else retain
     outgoing.dup = False
     outgoing.packet_id = packet_id
-    outgoing.payload_format_indicator = incoming.payload_format_indicator
-    outgoing.message_expiry_interval = (
-        incoming.message_expiry_interval if message_expiry_interval is _KEEP else message_expiry_interval
+    outgoing._payload_format_indicator = incoming._payload_format_indicator
+    outgoing._message_expiry_interval = (
+        incoming._message_expiry_interval if message_expiry_interval is _KEEP else message_expiry_interval
     )
-    outgoing.content_type = incoming.content_type
-    outgoing.response_topic = incoming.response_topic
-    outgoing.correlation_data = incoming.correlation_data
+    outgoing._content_type = incoming._content_type
+    outgoing._response_topic = incoming._response_topic
+    outgoing._correlation_data = incoming._correlation_data
     if subscription_identifiers:
         outgoing._subscription_identifiers = list(subscription_identifiers)
-    outgoing.topic_alias = topic_alias
+    outgoing._topic_alias = topic_alias
     # User properties travel as they are, still unparsed when the packet came from our decoder.
     outgoing._user_properties = incoming._user_properties
     outgoing._raw_owner = incoming._raw_owner
@@ -2126,10 +2219,11 @@ cdef class Decoder:
                     return 0
             if self._packet_end > end:
                 return 0
-            # The decoder never overwrites received bytes, so lazy user properties are safe.
+            # The decoder never overwrites received bytes and never hands out its own
+            # view, so unread property values may stay in its buffer.
             packet = read_packet(
-                self._view, base, start, self._body_start, self._packet_end, self._level, self._copy, False, True,
-                self.max_properties,
+                self._view, base, start, self._body_start, self._packet_end, self._level, self._copy, False,
+                self._view, self.max_properties,
             )
             if type(packet) is Connect:
                 if self._connected:

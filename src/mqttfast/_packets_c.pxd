@@ -34,10 +34,18 @@ cdef class Connack(_WithUserProperties):
     cdef public object subscription_identifier_available, shared_subscription_available
 
 cdef class Publish(_WithUserProperties):
-    cdef public object topic, payload, qos, retain
-    cdef public object dup, packet_id, payload_format_indicator, message_expiry_interval
-    cdef public object content_type, response_topic, correlation_data, topic_alias
+    cdef public object topic, payload, qos, retain, dup, packet_id
+    # The MQTT 5 properties, behind Python properties: a packet from the compiled
+    # decoder leaves them in its validated block (_raw_block) until one is used.
+    cdef object _payload_format_indicator, _message_expiry_interval, _content_type
+    cdef object _response_topic, _correlation_data, _topic_alias
     cdef object _subscription_identifiers
+    # The view keeping _raw_block alive while the fields above are still unread.
+    cdef object _lazy_owner
+    # The block is exactly what encoding the fields gives back (minimal varints),
+    # so re-encoding an untouched packet may copy it.
+    cdef bint _raw_canonical
+    cdef int _load(self) except -1
 
 cdef class _Ack(_WithUserProperties):
     # PUBACK, PUBREC, PUBREL and PUBCOMP share one layout.

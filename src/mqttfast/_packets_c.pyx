@@ -18,6 +18,10 @@ A packet made to contain itself, directly or not, is therefore never freed.
 cimport cython
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 
+cdef extern from "Python.h":
+    Py_buffer* PyMemoryView_GET_BUFFER(object view)
+    object PyMemoryView_FromObject(object obj)
+
 from ._constants import PROPERTY_TYPES, PacketType
 from ._fields import FIELDS, FRESH_LIST
 
@@ -128,6 +132,16 @@ cdef list _user_properties_from(const unsigned char* block, Py_ssize_t size):
     return pairs
 
 
+cdef object _view_of(object owner, const unsigned char* data, Py_ssize_t size):
+    """A memoryview of ``data[:size]``, which lies inside the memory ``owner`` (a memoryview) exposes."""
+    cdef object view = PyMemoryView_FromObject(owner)
+    cdef Py_buffer* buffer = PyMemoryView_GET_BUFFER(view)
+    buffer.buf = <void*>data
+    buffer.len = size
+    buffer.shape[0] = size
+    return view
+
+
 @cython.no_gc
 cdef class _WithUserProperties(_Packet):
     @property
@@ -170,6 +184,8 @@ cdef class Connack(_WithUserProperties):
     _fields = FIELDS["Connack"]
 
 
+# A decoder makes and drops PUBLISH packets at a high rate: keep a few freed ones for reuse.
+@cython.freelist(16)
 @cython.no_gc
 cdef class Publish(_WithUserProperties):
     """PUBLISH (MQTT 5.0 §3.3). ``packet_id`` is None for QoS 0 and required otherwise."""
@@ -177,15 +193,131 @@ cdef class Publish(_WithUserProperties):
     packet_type = PacketType.PUBLISH
     _fields = FIELDS["Publish"]
 
+    cdef int _load(self) except -1:
+        """Build the MQTT 5 property fields from the block the decoder validated."""
+        cdef const unsigned char* block = self._raw_block
+        cdef Py_ssize_t size = self._raw_size, pos = 0, length
+        cdef int pid, kind
+        cdef long long number
+        cdef int shift
+        if self._lazy_owner is None:
+            return 0
+        while pos < size:
+            pid = block[pos]  # every identifier of MQTT 5.0 is one byte
+            pos += 1
+            kind = _property_kind[pid & 63]
+            if kind == 5 or kind == 6 or kind == 7:
+                length = block[pos] << 8 | block[pos + 1]
+                pos += 2
+                if pid == 0x03:
+                    self._content_type = PyUnicode_DecodeUTF8(<const char*>block + pos, length, NULL)
+                elif pid == 0x08:
+                    self._response_topic = PyUnicode_DecodeUTF8(<const char*>block + pos, length, NULL)
+                elif pid == 0x09:
+                    self._correlation_data = _view_of(self._lazy_owner, block + pos, length)
+                elif kind == 7:  # a user property's name; its value follows
+                    pos += length
+                    length = block[pos] << 8 | block[pos + 1]
+                    pos += 2
+                pos += length
+            elif kind == 1:
+                self._payload_format_indicator = block[pos]
+                pos += 1
+            elif kind == 2:
+                self._topic_alias = block[pos] << 8 | block[pos + 1]
+                pos += 2
+            elif kind == 3:
+                self._message_expiry_interval = (
+                    (<long long>block[pos] << 24) | (block[pos + 1] << 16) | (block[pos + 2] << 8) | block[pos + 3]
+                )
+                pos += 4
+            else:  # the subscription identifiers, variable byte integers
+                number = 0
+                shift = 0
+                while block[pos] & 0x80:
+                    number |= <long long>(block[pos] & 0x7F) << shift
+                    shift += 7
+                    pos += 1
+                number |= <long long>block[pos] << shift
+                pos += 1
+                if self._subscription_identifiers is None:
+                    self._subscription_identifiers = [number]
+                else:
+                    self._subscription_identifiers.append(number)
+        self._lazy_owner = None
+        return 0
+
+    @property
+    def payload_format_indicator(self):
+        self._load()
+        return self._payload_format_indicator
+
+    @payload_format_indicator.setter
+    def payload_format_indicator(self, value):
+        self._load()
+        self._payload_format_indicator = value
+
+    @property
+    def message_expiry_interval(self):
+        self._load()
+        return self._message_expiry_interval
+
+    @message_expiry_interval.setter
+    def message_expiry_interval(self, value):
+        self._load()
+        self._message_expiry_interval = value
+
+    @property
+    def content_type(self):
+        self._load()
+        return self._content_type
+
+    @content_type.setter
+    def content_type(self, value):
+        self._load()
+        self._content_type = value
+
+    @property
+    def response_topic(self):
+        self._load()
+        return self._response_topic
+
+    @response_topic.setter
+    def response_topic(self, value):
+        self._load()
+        self._response_topic = value
+
+    @property
+    def correlation_data(self):
+        self._load()
+        return self._correlation_data
+
+    @correlation_data.setter
+    def correlation_data(self, value):
+        self._load()
+        self._correlation_data = value
+
+    @property
+    def topic_alias(self):
+        self._load()
+        return self._topic_alias
+
+    @topic_alias.setter
+    def topic_alias(self, value):
+        self._load()
+        self._topic_alias = value
+
     @property
     def subscription_identifiers(self):
         """MQTT 5 Subscription Identifiers: one int per matching subscription."""
+        self._load()
         if self._subscription_identifiers is None:
             self._subscription_identifiers = []
         return self._subscription_identifiers
 
     @subscription_identifiers.setter
     def subscription_identifiers(self, value):
+        self._load()
         self._subscription_identifiers = [] if value is None else value
 
 

@@ -1,0 +1,99 @@
+"""MQTT 5 properties of decoded packets: correct whenever and in whatever order they are read.
+
+The compiled twin leaves a PUBLISH's properties in the validated input until
+first use and re-encodes an untouched packet from that block; these tests hold
+both twins to the same observable behaviour.
+"""
+
+import gc
+
+import pytest
+
+ALL_PUBLISH_PROPERTIES = dict(
+    payload_format_indicator=1,
+    message_expiry_interval=3600,
+    content_type="application/json",
+    response_topic="replies/42",
+    correlation_data=b"\x00\x01corr",
+    subscription_identifiers=[5, 300, 268_435_455],
+    topic_alias=9,
+    user_properties=[("unit", "celsius"), ("zone", "kitchen")],
+)
+
+
+def _publish(api, **extra):
+    return api.Publish(topic="sensors/t", payload=b"payload", qos=1, packet_id=3, **{**ALL_PUBLISH_PROPERTIES, **extra})
+
+
+def _fields(packet):
+    return {name: getattr(packet, name) for name in ALL_PUBLISH_PROPERTIES}
+
+
+@pytest.mark.parametrize("make_input", [bytes, bytearray, memoryview], ids=["bytes", "bytearray", "memoryview"])
+def test_properties_survive_the_release_of_every_view_handed_out(api, make_input):
+    # A fresh input object that nothing but the decoder's views reference.
+    packet, _ = api.decode(make_input(bytes(bytearray(api.encode(_publish(api), 5)))), 5)
+    payload = packet.payload
+    if isinstance(payload, memoryview):
+        payload.release()
+    del payload
+    gc.collect()
+    assert _fields(packet) == ALL_PUBLISH_PROPERTIES
+
+
+def test_properties_read_one_by_one_in_any_order(api):
+    wire = api.encode(_publish(api), 5)
+    for name in reversed(list(ALL_PUBLISH_PROPERTIES)):
+        packet, _ = api.decode(wire, 5)
+        assert getattr(packet, name) == ALL_PUBLISH_PROPERTIES[name]
+        assert _fields(packet) == ALL_PUBLISH_PROPERTIES
+
+
+def test_setting_one_property_keeps_the_others(api):
+    wire = api.encode(_publish(api), 5)
+    packet, _ = api.decode(wire, 5)
+    packet.topic_alias = 10
+    assert _fields(packet) == {**ALL_PUBLISH_PROPERTIES, "topic_alias": 10}
+    assert api.encode(packet, 5) == api.encode(_publish(api, topic_alias=10), 5)
+
+
+def test_an_untouched_packet_re_encodes_to_its_wire_bytes(api):
+    wire = api.encode(_publish(api), 5)
+    packet, _ = api.decode(wire, 5)
+    assert api.encode(packet, 5) == wire
+    assert api.encoded_size(packet, 5) == len(wire)
+    assert api.encode_forward(packet, 5, packet_id=8)[0].startswith(bytes([0x32]))
+
+
+def _publish_wire(properties: bytes) -> bytes:
+    body = b"\x00\x01t" + b"\x00\x07" + bytes([len(properties)]) + properties + b"p"
+    return bytes([0x32, len(body)]) + body
+
+
+def test_peer_property_order_is_kept_and_varints_are_written_minimal(api):
+    # Topic alias before payload format indicator (not identifier order), and a
+    # subscription identifier 1 in a two-byte form that the decoder accepts.
+    wire = _publish_wire(b"\x23\x00\x04" + b"\x01\x01" + b"\x0b\x81\x00")
+    packet, _ = api.decode(wire, 5)
+    out = api.encode(packet, 5)
+    assert out == _publish_wire(b"\x23\x00\x04" + b"\x01\x01" + b"\x0b\x01")
+    assert packet.subscription_identifiers == [1]
+    assert api.decode(out, 5)[0] == packet
+
+
+def test_decoded_packets_compare_and_repr_with_their_properties(api):
+    wire = api.encode(_publish(api), 5)
+    first, _ = api.decode(wire, 5)
+    second, _ = api.decode(wire, 5)
+    assert first == second == _publish(api)
+    assert "content_type='application/json'" in repr(first)
+    assert first != _publish(api, content_type="text/plain")
+
+
+def test_stream_decoded_properties_outlive_the_decoder(api):
+    wire = api.encode(_publish(api), 5)
+    decoder = api.Decoder(5)
+    packets = decoder.feed(wire * 3)
+    del decoder
+    gc.collect()
+    assert [_fields(p) for p in packets] == [ALL_PUBLISH_PROPERTIES] * 3
