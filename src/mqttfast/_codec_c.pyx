@@ -95,6 +95,17 @@ cdef extern from *:
         return 0;
     }
 
+    /* Index of the lowest set bit of a nonzero mask. */
+    static CYTHON_INLINE int mqttfast_lowest_bit(unsigned long long mask) {
+    #if defined(__GNUC__) || defined(__clang__)
+        return __builtin_ctzll(mask);
+    #else
+        int index = 0;
+        while (!(mask & 1)) { mask >>= 1; index++; }
+        return index;
+    #endif
+    }
+
     static CYTHON_INLINE int mqttfast_small_int(PyObject *value, long long *out) {
     #if PY_VERSION_HEX >= 0x030C0000
         if (PyLong_CheckExact(value) && _PyLong_IsCompact((PyLongObject *)value)) {
@@ -114,6 +125,7 @@ cdef extern from *:
     }
     """
     bint mqttfast_small_int(object value, long long* out)
+    int mqttfast_lowest_bit(unsigned long long mask)
     bint mqttfast_needs_utf8_decoder(const unsigned char* data, Py_ssize_t size)
     object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
 
@@ -1277,7 +1289,7 @@ cdef int _put_property(Writer* w, int pid, object value, str name) except -1:
 # Typed forms of _put_property for the writers that know each field's wire type
 # (PUBLISH, CONNECT): no dispatch on the kind, one room check per property.
 
-cdef int _put_int_property(Writer* w, int pid, object value, str name, int width) except -1:
+cdef inline int _put_int_property(Writer* w, int pid, object value, str name, int width) except -1:
     """A byte (``width`` 1), two- or four-byte integer property, when present."""
     cdef long long number
     cdef unsigned char* out
@@ -1304,7 +1316,7 @@ cdef int _put_int_property(Writer* w, int pid, object value, str name, int width
     return 0
 
 
-cdef int _put_string_property(Writer* w, int pid, object value, str name) except -1:
+cdef inline int _put_string_property(Writer* w, int pid, object value, str name) except -1:
     """A UTF-8 string property, when present."""
     cdef Py_ssize_t size
     cdef const char* data
@@ -1402,9 +1414,11 @@ cdef int _put_publish_properties(Writer* w, Publish packet) except -1:
 cdef int _put_generic_properties(Writer* w, _WithUserProperties packet, int packet_type) except -1:
     cdef int pid
     cdef str name
-    for pid in range(1, 64):
-        if not (_allowed_properties[packet_type] >> pid) & 1:
-            continue
+    cdef unsigned long long allowed = _allowed_properties[packet_type]
+    while allowed:
+        # The allowed identifiers in increasing order, lowest set bit first.
+        pid = mqttfast_lowest_bit(allowed)
+        allowed &= allowed - 1
         if pid == P_USER_PROPERTY:
             _put_user_properties(w, packet)
         else:
@@ -1480,6 +1494,10 @@ cdef int _put_any_properties(Writer* w, _WithUserProperties packet, int packet_t
         return _put_publish_properties(w, <Publish>packet)
     if packet_type == T_CONNECT:
         return _put_connect_properties(w, <Connect>packet)
+    if packet_type == T_SUBSCRIBE:
+        # Identifier order: the subscription identifier (0x0B), then user properties (0x26).
+        _put_property(w, P_SUBSCRIPTION_IDENTIFIER, (<Subscribe>packet).subscription_identifier, "subscription_identifier")
+        return _put_user_properties(w, packet)
     return _put_generic_properties(w, packet, packet_type)
 
 
