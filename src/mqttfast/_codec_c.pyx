@@ -3,10 +3,11 @@
 
 A function-by-function translation of the pure-Python twin, working on raw
 buffers: decoding reads the input through one ``Py_buffer`` and creates only
-the objects it returns; encoding measures the packet in a first pass (which
-also validates it), then writes into one allocation. PUBLISH, the packet a
-broker sees millions of times, gets direct field access; the other packets
-share the generic, table-driven paths.
+the objects it returns (a PUBLISH's properties only when first read);
+encoding validates and writes a packet in one pass into a stack buffer, or
+measures it first when it does not fit, then fills one allocation. PUBLISH,
+the packet a broker sees millions of times, gets direct field access; the
+other packets share the generic, table-driven paths.
 """
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_FillInfo, PyBuffer_Release, PyObject_GetBuffer
