@@ -358,6 +358,7 @@ cdef class Pubcomp(_Ack):
     _fields = FIELDS["Pubcomp"]
 
 
+@cython.freelist(64)
 @cython.no_gc
 cdef class Subscription(_Packet):
     """One topic filter of a SUBSCRIBE with its options (MQTT 5.0 §3.8.3.1)."""

@@ -124,6 +124,23 @@ cpdef split_shared(str topic_filter):
     return share_name, inner
 
 
+cdef extern from *:
+    """
+    /* Whether any of the 8 bytes at p is NUL, '+' or '#': the bytes a filter's
+       quick test must look at. A byte b equals c when b ^ c has a zero byte,
+       which (x - 0x01..) & ~x & 0x80.. detects (exactly, as a whole word). */
+    static CYTHON_INLINE int mqttfast_word_has_filter_special(const unsigned char *p) {
+        const unsigned long long ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+        unsigned long long word, plus, hash;
+        memcpy(&word, p, 8);
+        plus = word ^ (ones * 0x2B);
+        hash = word ^ (ones * 0x23);
+        return (((word - ones) & ~word) | ((plus - ones) & ~plus) | ((hash - ones) & ~hash)) & highs ? 1 : 0;
+    }
+    """
+    bint mqttfast_word_has_filter_special(const unsigned char* p)
+
+
 cdef inline bint _plain_ascii_filter(object topic_filter):
     """The quick test of the codec and the matcher: one scan of an ASCII filter.
 
@@ -142,7 +159,11 @@ cdef inline bint _plain_ascii_filter(object topic_filter):
     data = <const unsigned char*>PyUnicode_DATA(topic_filter)
     if data[0] == 0x24:  # '$': maybe $share/, leave it to the full rules
         return False
-    for index in range(size):
+    index = 0
+    while index < size:
+        if index + 8 <= size and not mqttfast_word_has_filter_special(data + index):
+            index += 8  # eight ordinary characters: nothing to check
+            continue
         c = data[index]
         if c == 0:
             return False
@@ -152,6 +173,7 @@ cdef inline bint _plain_ascii_filter(object topic_filter):
         elif c == 0x23:  # '#' must be the whole last level
             if index + 1 != size or (index > 0 and data[index - 1] != 0x2F):
                 return False
+        index += 1
     return True
 
 
