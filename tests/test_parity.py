@@ -169,3 +169,22 @@ def test_regressions_from_differential_testing(twins, name, fields, version):
     compiled, python = twins
     assert encode_outcome(compiled, name, fields, version) == encode_outcome(python, name, fields, version)
     assert encode_outcome(python, name, fields, version)[:2] == ("error", "TypeError")
+
+
+def _filter_outcome(api, topic_filter):
+    try:
+        api.validate_topic_filter(topic_filter)
+    except api.InvalidTopicFilter as exc:
+        return str(exc)
+    return "valid"
+
+
+@pytest.mark.parametrize("special", ["+", "#", "\x00", "/+", "+/", "/#", "é"])
+def test_filter_checks_agree_at_every_position(twins, special):
+    # The compiled quick check reads filters eight bytes at a time: put a character
+    # that needs a closer look at every offset of both the words and the tail.
+    compiled, pure = twins
+    base = "abcdefghijklmnopqrstuvw/xyz"
+    for index in range(len(base) + 1):
+        topic_filter = base[:index] + special + base[index:]
+        assert _filter_outcome(compiled, topic_filter) == _filter_outcome(pure, topic_filter), topic_filter
