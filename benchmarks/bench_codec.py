@@ -244,3 +244,21 @@ def test_stream_decode_copy(benchmark, mqttfast_impl):
     benchmark.group = "stream decode 10k PUBLISH, copy=True"
     record(benchmark, op="stream-copy", case="stream-10k", contender=contender, ops_per_call=w.STREAM_PACKETS)
     benchmark(_feed_stream_copy, m.Decoder, _STREAM)
+
+
+def _feed_stream_read_payloads(Decoder, data):
+    packets = Decoder(4).feed(data)
+    for packet in packets:
+        packet.payload
+    return packets
+
+
+def test_stream_decode_read_payloads(benchmark, mqttfast_impl):
+    """The default stream with every payload then read: the compiled twin makes its
+    payload views on first access, so this is what a consumer of every payload pays."""
+    contender, m = mqttfast_impl
+    packets = _feed_stream_read_payloads(m.Decoder, _STREAM)
+    assert len(packets) == w.STREAM_PACKETS and all(type(p.payload) is memoryview for p in packets)
+    benchmark.group = "stream decode 10k PUBLISH, payloads read"
+    record(benchmark, op="stream-read", case="stream-10k", contender=contender, ops_per_call=w.STREAM_PACKETS)
+    benchmark(_feed_stream_read_payloads, m.Decoder, _STREAM)

@@ -97,3 +97,40 @@ def test_stream_decoded_properties_outlive_the_decoder(api):
     del decoder
     gc.collect()
     assert [_fields(p) for p in packets] == [ALL_PUBLISH_PROPERTIES] * 3
+
+
+# The payload too: the compiled twin makes a decoded payload's view on first access.
+
+
+def test_payload_is_one_view_of_the_input(api):
+    data = api.encode(api.Publish(topic="t", payload=b"abc"), 4)
+    packet, _ = api.decode(data, 4)
+    payload = packet.payload
+    assert payload is packet.payload
+    assert isinstance(payload, memoryview) and payload.obj is data and payload.readonly
+    assert payload == b"abc"
+
+
+def test_payload_read_late_outlives_its_input_and_decoder(api):
+    wires = [api.encode(api.Publish(topic="t", payload=bytes([i % 256]) * 300), 4) for i in range(600)]
+    packet, _ = api.decode(bytes(wires[7]), 4)  # the only reference to that input
+    decoder = api.Decoder(4)
+    held = decoder.feed(b"".join(wires))  # 180 KB: the decoder moves to fresh buffers on the way
+    del decoder
+    gc.collect()
+    assert bytes(packet.payload) == bytes([7]) * 300
+    assert [bytes(p.payload) for p in held] == [bytes([i % 256]) * 300 for i in range(600)]
+
+
+def test_an_unread_payload_re_encodes_and_forwards_unchanged(api):
+    data = api.encode(_publish(api), 5)
+    packet, _ = api.decode(data, 5)
+    assert api.encode(packet, 5) == data
+    buffer = bytearray(len(data) + 3)
+    assert api.encode_into(packet, buffer, 3, 5) == len(data) and buffer[3:] == data
+    [streamed] = api.Decoder(5).feed(data)
+    assert api.encode(streamed, 5) == data
+    header, payload = api.encode_forward(streamed, 5, qos=0)
+    assert payload is streamed.payload and bytes(payload) == b"payload"
+    forwarded, _ = api.decode(header + bytes(payload), 5)
+    assert bytes(forwarded.payload) == b"payload" and forwarded.qos == 0 and forwarded.topic == "sensors/t"

@@ -751,7 +751,14 @@ cdef object _read_publish(Reader* r, object view, int flags, int version):
         _properties(r, view, T_PUBLISH, packet)
     if not topic_size:
         _check_publish_topic_present(packet, version, pos)
-    packet.payload = _rest(r, view)
+    if r.lazy:
+        # The input stays put: the payload view is made on first access (Publish.payload).
+        packet._payload_owner = <object>r.owner
+        packet._payload_data = r.base + r.pos
+        packet._payload_size = r.end - r.pos
+        r.pos = r.end
+    else:
+        packet._payload = _rest(r, view)
     return packet
 
 
@@ -1076,24 +1083,37 @@ def decode(
     properties in one property block.
     """
     cdef int level = _version_argument(version)
-    cdef object view = _as_view(data)
-    cdef Py_buffer* buffer = PyMemoryView_GET_BUFFER(view)
-    cdef const unsigned char* base = <const unsigned char*>buffer.buf
-    cdef Py_ssize_t end = buffer.len
+    cdef object view = None
+    cdef Py_buffer* buffer
+    cdef const unsigned char* base
+    cdef Py_ssize_t end
     cdef Py_ssize_t body_start, packet_end
+    # Only immutable bytes may be kept as the owner of unread fields: any view handed
+    # out can be released by its holder, and other exporters (mmap) can be closed or
+    # resized once no view of them remains.
+    cdef bint immutable = PyBytes_CheckExact(data)
+    if immutable:
+        base = <const unsigned char*>PyBytes_AS_STRING(data)
+        end = PyBytes_GET_SIZE(data)
+    else:
+        view = _as_view(data)
+        buffer = PyMemoryView_GET_BUFFER(view)
+        base = <const unsigned char*>buffer.buf
+        end = buffer.len
     if read_fixed_header(base, 0, end, _size_limit(max_packet_size), &body_start, &packet_end):
         if end == 0:
             raise Incomplete("no bytes to decode", 0)
         raise Incomplete("buffer ends inside the fixed header", 0)
     if packet_end > end:
         raise Incomplete(f"packet needs {packet_end} bytes, buffer has {end}", 0, needed=packet_end)
+    if view is None and (copy or base[0] >> 4 != T_PUBLISH):
+        # A PUBLISH read lazily from bytes slices nothing (payload and binary
+        # properties wait for first access); anything else may need a view to slice.
+        view = _as_view(data)
     return (
-        # Only immutable bytes may be kept as the owner of unread property values: any
-        # view handed out (the payload) can be released by its holder, and other
-        # exporters (mmap) can be closed once no view of them remains.
         read_packet(
             view, base, 0, body_start, packet_end, level, copy, True,
-            data if PyBytes_CheckExact(data) else None, max_properties,
+            data if immutable else None, max_properties,
         ),
         packet_end,
     )
@@ -1642,8 +1662,15 @@ cdef int _plan_publish(PublishPlan* plan, Publish packet, int version) except -1
     if not plan.topic_size:
         _check_publish_topic_present(packet, version, None)
     plan.first = 0x30 | qos << 1 | (0x08 if packet.dup else 0) | (0x01 if packet.retain else 0)
-    payload = packet.payload
-    if PyBytes_CheckExact(payload):
+    payload = packet._payload
+    if packet._payload_owner is not None:
+        # Still a pointer into the decoded input: a real export of its owner (so it
+        # stays alive and exported whatever the encoding runs into), narrowed to
+        # the payload; no view is made.
+        PyObject_GetBuffer(packet._payload_owner, &plan.payload, PyBUF_SIMPLE)
+        plan.payload.buf = <void*>packet._payload_data
+        plan.payload.len = packet._payload_size
+    elif PyBytes_CheckExact(payload):
         # What bytes' own getbuffer does, without the dispatch: the most common payload.
         PyBuffer_FillInfo(&plan.payload, payload, PyBytes_AS_STRING(payload), PyBytes_GET_SIZE(payload), 1, PyBUF_SIMPLE)
     elif isinstance(payload, str):
@@ -2050,7 +2077,8 @@ def encode_forward(
     incoming._load()
     outgoing = Publish.__new__(Publish)
     outgoing.topic = incoming.topic if topic is None else topic
-    outgoing.payload = incoming.payload
+    payload = incoming._get_payload()
+    outgoing._payload = payload
     outgoing.qos = incoming.qos if qos is None else qos
     outgoing.retain = incoming.retain if retain is None else retain
     outgoing.dup = False
@@ -2077,7 +2105,7 @@ def encode_forward(
         _write_publish(&plan, outgoing, <unsigned char*>PyBytes_AS_STRING(header), False)
     finally:
         PyBuffer_Release(&plan.payload)
-    return header, incoming.payload
+    return header, payload
 
 
 # ---------------------------------------------------------------------------

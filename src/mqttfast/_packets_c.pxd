@@ -34,7 +34,16 @@ cdef class Connack(_WithUserProperties):
     cdef public object subscription_identifier_available, shared_subscription_available
 
 cdef class Publish(_WithUserProperties):
-    cdef public object topic, payload, qos, retain, dup, packet_id
+    cdef public object topic, qos, retain, dup, packet_id
+    # The payload, behind a Python property: a packet from the compiled decoder
+    # leaves it as a pointer into its input (_payload_owner keeps that alive)
+    # and makes the memoryview on first access. Most of the cost of decoding a
+    # small PUBLISH is that view, and a broker that only routes by topic never
+    # needs it; re-encoding writes straight from the pointer.
+    cdef object _payload
+    cdef object _payload_owner
+    cdef const unsigned char* _payload_data
+    cdef Py_ssize_t _payload_size
     # The MQTT 5 properties, behind Python properties: a packet from the compiled
     # decoder leaves them in its validated block (_raw_block) until one is used.
     cdef object _payload_format_indicator, _message_expiry_interval, _content_type
@@ -46,6 +55,7 @@ cdef class Publish(_WithUserProperties):
     # so re-encoding an untouched packet may copy it.
     cdef bint _raw_canonical
     cdef int _load(self) except -1
+    cdef object _get_payload(self)
 
 cdef class _Ack(_WithUserProperties):
     # PUBACK, PUBREC, PUBREL and PUBCOMP share one layout.

@@ -133,7 +133,11 @@ cdef list _user_properties_from(const unsigned char* block, Py_ssize_t size):
 
 
 cdef object _view_of(object owner, const unsigned char* data, Py_ssize_t size):
-    """A memoryview of ``data[:size]``, which lies inside the memory ``owner`` (a memoryview) exposes."""
+    """A memoryview of ``data[:size]``, which lies inside the memory ``owner`` exposes.
+
+    ``owner`` is a 1-D memoryview of bytes (a new view on its managed buffer)
+    or a ``bytes`` object (a new managed buffer of its own).
+    """
     cdef object view = PyMemoryView_FromObject(owner)
     cdef Py_buffer* buffer = PyMemoryView_GET_BUFFER(view)
     buffer.buf = <void*>data
@@ -246,6 +250,22 @@ cdef class Publish(_WithUserProperties):
                     self._subscription_identifiers.append(number)
         self._lazy_owner = None
         return 0
+
+    cdef object _get_payload(self):
+        if self._payload_owner is not None:
+            self._payload = _view_of(self._payload_owner, self._payload_data, self._payload_size)
+            self._payload_owner = None
+        return self._payload
+
+    @property
+    def payload(self):
+        """The application message: bytes-like (a ``memoryview`` of the input when decoded)."""
+        return self._get_payload()
+
+    @payload.setter
+    def payload(self, value):
+        self._payload = value
+        self._payload_owner = None
 
     @property
     def payload_format_indicator(self):
