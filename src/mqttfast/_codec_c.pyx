@@ -12,6 +12,8 @@ other packets share the generic, table-driven paths.
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_FillInfo, PyBuffer_Release, PyObject_GetBuffer
 from cpython.object cimport PyObject
+from cpython.list cimport PyList_CheckExact, PyList_GET_SIZE
+from cpython.unicode cimport PyUnicode_CheckExact
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.bytearray cimport PyByteArray_AS_STRING
 from cpython.unicode cimport PyUnicode_DecodeUTF8
@@ -107,6 +109,15 @@ cdef extern from *:
     #endif
     }
 
+    /* The part of a Py_buffer the encoder reads (obj, buf, len), for an exact
+       bytes object: a reference and its storage; bytes have no release hook. */
+    static CYTHON_INLINE void mqttfast_bytes_buffer(Py_buffer *view, PyObject *bytes) {
+        Py_INCREF(bytes);
+        view->obj = bytes;
+        view->buf = PyBytes_AS_STRING(bytes);
+        view->len = PyBytes_GET_SIZE(bytes);
+    }
+
     static CYTHON_INLINE int mqttfast_small_int(PyObject *value, long long *out) {
     #if PY_VERSION_HEX >= 0x030C0000
         if (PyLong_CheckExact(value) && _PyLong_IsCompact((PyLongObject *)value)) {
@@ -126,6 +137,7 @@ cdef extern from *:
     }
     """
     bint mqttfast_small_int(object value, long long* out)
+    void mqttfast_bytes_buffer(Py_buffer* view, object data)
     int mqttfast_lowest_bit(unsigned long long mask)
     bint mqttfast_needs_utf8_decoder(const unsigned char* data, Py_ssize_t size)
     object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
@@ -1210,13 +1222,23 @@ cdef int _put_u32(Writer* w, object value, str field) except -1:
     return _put_raw_u16(w, number & 0xFFFF)
 
 
-cdef const char* _utf8(object text, str field, Py_ssize_t* size, bint check=True) except NULL:
+cdef inline const char* _utf8(object text, str field, Py_ssize_t* size, bint check=True) except NULL:
     """The UTF-8 form of ``text``, cached by CPython; ``check`` is off in the writing pass."""
+    cdef const char* data
+    if PyUnicode_CheckExact(text) and PyUnicode_IS_COMPACT_ASCII(text):
+        # Topics and property strings are nearly always ASCII: their bytes are the UTF-8.
+        data = <const char*>PyUnicode_DATA(text)
+        size[0] = PyUnicode_GET_LENGTH(text)
+        if not check or (size[0] <= 0xFFFF and memchr(data, 0, size[0]) == NULL):
+            return data
+    return _utf8_general(text, field, size, check)
+
+
+cdef const char* _utf8_general(object text, str field, Py_ssize_t* size, bint check) except NULL:
     cdef const char* data
     if not isinstance(text, str):
         raise TypeError(f"{field} must be a str, not {type(text).__name__}")
     if PyUnicode_IS_COMPACT_ASCII(text):
-        # Topics and property strings are nearly always ASCII: their bytes are the UTF-8.
         data = <const char*>PyUnicode_DATA(text)
         size[0] = PyUnicode_GET_LENGTH(text)
     else:
@@ -1406,6 +1428,8 @@ cdef int _put_user_properties(Writer* w, _WithUserProperties packet) except -1:
         if packet._raw_owner is not None:
             _put_raw_user_properties(w, packet._raw_block, packet._raw_size)
         return 0
+    if PyList_CheckExact(packet._user_properties) and not PyList_GET_SIZE(packet._user_properties):
+        return 0
     for pair in packet._user_properties:
         if w.validate and (not isinstance(pair, tuple) or len(pair) != 2):
             raise TypeError(f"user_properties must hold (name, value) pairs, not {pair!r}")
@@ -1417,13 +1441,17 @@ cdef int _put_user_properties(Writer* w, _WithUserProperties packet) except -1:
 
 cdef int _put_publish_properties(Writer* w, Publish packet) except -1:
     # Identifier order, user properties at 0x26 among them: the order paho-mqtt writes.
-    packet._load()
+    if packet._lazy_owner is not None:
+        packet._load()
     _put_int_property(w, P_PAYLOAD_FORMAT_INDICATOR, packet._payload_format_indicator, "payload_format_indicator", 1)
     _put_int_property(w, P_MESSAGE_EXPIRY_INTERVAL, packet._message_expiry_interval, "message_expiry_interval", 4)
     _put_string_property(w, P_CONTENT_TYPE, packet._content_type, "content_type")
     _put_string_property(w, P_RESPONSE_TOPIC, packet._response_topic, "response_topic")
-    _put_property(w, P_CORRELATION_DATA, packet._correlation_data, "correlation_data")
-    if packet._subscription_identifiers is not None:
+    if packet._correlation_data is not None:
+        _put_property(w, P_CORRELATION_DATA, packet._correlation_data, "correlation_data")
+    if packet._subscription_identifiers is not None and not (
+        PyList_CheckExact(packet._subscription_identifiers) and not PyList_GET_SIZE(packet._subscription_identifiers)
+    ):
         for identifier in packet._subscription_identifiers:
             if identifier is None:  # an item, unlike a field, is never "absent"
                 _int(identifier, "subscription_identifiers", MAX_VARINT)
@@ -1671,8 +1699,9 @@ cdef int _plan_publish(PublishPlan* plan, Publish packet, int version) except -1
         plan.payload.buf = <void*>packet._payload_data
         plan.payload.len = packet._payload_size
     elif PyBytes_CheckExact(payload):
-        # What bytes' own getbuffer does, without the dispatch: the most common payload.
-        PyBuffer_FillInfo(&plan.payload, payload, PyBytes_AS_STRING(payload), PyBytes_GET_SIZE(payload), 1, PyBUF_SIMPLE)
+        # What bytes' own getbuffer does (bytes have no release hook), without the
+        # dispatch and the flag checks: the most common payload.
+        mqttfast_bytes_buffer(&plan.payload, payload)
     elif isinstance(payload, str):
         raise TypeError("payload must be bytes-like, not str")
     else:
