@@ -373,24 +373,28 @@ def _read_subscribe(r: _Reader, flags: int, version: int):
     packet = Subscribe(packet_id=r.packet_id())
     if version == MQTT_5:
         r.properties(_PT.SUBSCRIBE, packet)
-    while r.pos < r.end:
-        pos = r.pos
-        topic_filter = r.string("topic filter")
-        validate_topic_filter(topic_filter)
-        pos = r.pos
-        options = r.u8("subscription options")
-        subscription = _new_subscription(topic_filter, options & 3)
-        if version == MQTT_5:
-            subscription.no_local = bool(options & 0x04)
-            subscription.retain_as_published = bool(options & 0x08)
-            subscription.retain_handling = options >> 4 & 3
-            reserved = options & 0xC0
-        else:
-            reserved = options & 0xFC
-        if reserved:
-            raise MalformedPacket("reserved subscription option bits are set [MQTT-3.8.3-5]", pos)
-        _check_subscription(subscription, pos)
-        packet.subscriptions.append(subscription)
+    topic_filters: list = []
+    try:
+        while r.pos < r.end:
+            topic_filter = r.string("topic filter")
+            topic_filters.append(topic_filter)
+            pos = r.pos
+            options = r.u8("subscription options")
+            subscription = _new_subscription(topic_filter, options & 3)
+            if version == MQTT_5:
+                subscription.no_local = bool(options & 0x04)
+                subscription.retain_as_published = bool(options & 0x08)
+                subscription.retain_handling = options >> 4 & 3
+                reserved = options & 0xC0
+            else:
+                reserved = options & 0xFC
+            if reserved:
+                raise MalformedPacket("reserved subscription option bits are set [MQTT-3.8.3-5]", pos)
+            _check_subscription(subscription, pos)
+            packet.subscriptions.append(subscription)
+    finally:
+        # Each filter is validated as soon as it is read, in effect: see _validate_topic_filters.
+        _validate_topic_filters(topic_filters)
     if not packet.subscriptions:
         raise ProtocolError("SUBSCRIBE without a topic filter [MQTT-3.8.3-3]", r.pos)
     return packet
@@ -405,6 +409,44 @@ def _new_subscription(topic_filter: str, qos: int) -> Subscription:
     subscription.retain_as_published = False
     subscription.retain_handling = 0
     return subscription
+
+
+def _validate_topic_filters(topic_filters: list) -> None:
+    """``validate_topic_filter`` on each of ``topic_filters``, in order.
+
+    The reader and the writer of SUBSCRIBE call this once for all the filters
+    of the packet, from a ``finally``: when the loop over the filters stops at
+    an error of its own, the filters read until then are checked first, so an
+    invalid filter before the error is reported instead, as when each filter is
+    validated as soon as it is read. Filters come here from ``string()`` or
+    ``_put_string()``: ``str``, well-formed, without U+0000, short enough.
+    """
+    if not _plainly_valid_filters(topic_filters):
+        for topic_filter in topic_filters:
+            validate_topic_filter(topic_filter)
+
+
+def _plainly_valid_filters(topic_filters: list) -> bool:
+    """True only when ``validate_topic_filter`` accepts every one of ``topic_filters``.
+
+    What ``string()`` and ``_put_string()`` leave to check is looked at in all
+    the filters at once, joined into one string, with a few string methods
+    instead of a loop in Python. False for what needs a closer look (a shared
+    subscription, a misplaced wildcard): ``validate_topic_filter`` decides.
+    """
+    if "" in topic_filters:
+        return False  # an empty filter [MQTT-4.7.3-1]
+    joined = "\x00".join(topic_filters)  # U+0000: in no filter
+    if "$share/" in joined:
+        return False  # a share name to check [MQTT-4.8.2-1, MQTT-4.8.2-2]
+    if "+" not in joined and "#" not in joined:
+        return True
+    # Every '/' doubled and every filter between "/\x00/": each level has a '/' of its own on
+    # either side, so a '+' occupying a whole level [MQTT-4.7.1-2] reads "/+/" and a '#' alone
+    # in the last level [MQTT-4.7.1-1] "/#/\x00". Once those are blanked, no wildcard may be left.
+    levels = f"\x00{joined}\x00".replace("/", "//").replace("\x00", "/\x00/")
+    levels = levels.replace("/+/", "/_/").replace("/#/\x00", "/_/\x00")
+    return "+" not in levels and "#" not in levels
 
 
 def _check_subscription(subscription: Subscription, offset: int | None = None) -> None:
@@ -842,23 +884,29 @@ def _write_subscribe(packet: Subscribe, version: int):
         _put_properties(out, packet, _PT.SUBSCRIBE)
     if not packet.subscriptions:
         raise ProtocolError("SUBSCRIBE without a topic filter [MQTT-3.8.3-3]")
-    for subscription in packet.subscriptions:
-        if not isinstance(subscription, Subscription):
-            raise TypeError(f"subscriptions must hold Subscription objects, not {type(subscription).__name__}")
-        _put_string(out, subscription.topic_filter, "topic_filter")
-        validate_topic_filter(subscription.topic_filter)
-        options = _int(subscription.qos, "qos", 3)
-        if version == MQTT_5:
-            retain_handling = _int(subscription.retain_handling, "retain_handling", 3)
-            options |= (
-                (0x04 if subscription.no_local else 0)
-                | (0x08 if subscription.retain_as_published else 0)
-                | retain_handling << 4
-            )
-            _check_subscription(subscription)
-        elif options == 3:
-            raise MalformedPacket("subscription QoS is 3")
-        out.append(options)
+    topic_filters: list = []
+    try:
+        for subscription in packet.subscriptions:
+            if not isinstance(subscription, Subscription):
+                raise TypeError(f"subscriptions must hold Subscription objects, not {type(subscription).__name__}")
+            topic_filter = subscription.topic_filter
+            _put_string(out, topic_filter, "topic_filter")
+            topic_filters.append(topic_filter)
+            options = _int(subscription.qos, "qos", 3)
+            if version == MQTT_5:
+                retain_handling = _int(subscription.retain_handling, "retain_handling", 3)
+                options |= (
+                    (0x04 if subscription.no_local else 0)
+                    | (0x08 if subscription.retain_as_published else 0)
+                    | retain_handling << 4
+                )
+                _check_subscription(subscription)
+            elif options == 3:
+                raise MalformedPacket("subscription QoS is 3")
+            out.append(options)
+    finally:
+        # Each filter is validated as soon as it is written, in effect: see _validate_topic_filters.
+        _validate_topic_filters(topic_filters)
     return 0x82, out, None
 
 
