@@ -370,9 +370,11 @@ def _read_reason_and_properties(r: _Reader, packet_type: int, packet) -> None:
 
 
 def _read_subscribe(r: _Reader, flags: int, version: int):
-    packet = Subscribe(packet_id=r.packet_id())
+    packet = _new_subscribe(r.packet_id())
     if version == MQTT_5:
         r.properties(_PT.SUBSCRIBE, packet)
+    known_options = _SUBSCRIPTION_OPTIONS[version]
+    subscriptions = packet.subscriptions
     topic_filters: list = []
     try:
         while r.pos < r.end:
@@ -380,35 +382,62 @@ def _read_subscribe(r: _Reader, flags: int, version: int):
             topic_filters.append(topic_filter)
             pos = r.pos
             options = r.u8("subscription options")
-            subscription = _new_subscription(topic_filter, options & 3)
-            if version == MQTT_5:
-                subscription.no_local = bool(options & 0x04)
-                subscription.retain_as_published = bool(options & 0x08)
-                subscription.retain_handling = options >> 4 & 3
-                reserved = options & 0xC0
-            else:
-                reserved = options & 0xFC
-            if reserved:
-                raise MalformedPacket("reserved subscription option bits are set [MQTT-3.8.3-5]", pos)
-            _check_subscription(subscription, pos)
-            packet.subscriptions.append(subscription)
+            fields = known_options[options] or _subscription_options(options, version, pos)
+            qos, no_local, retain_as_published, retain_handling = fields
+            if no_local and topic_filter.startswith("$share/"):
+                raise ProtocolError("No Local on a shared subscription [MQTT-3.8.3-4]", pos)
+            subscription = Subscription.__new__(Subscription)
+            subscription.topic_filter = topic_filter
+            subscription.qos = qos
+            subscription.no_local = no_local
+            subscription.retain_as_published = retain_as_published
+            subscription.retain_handling = retain_handling
+            subscriptions.append(subscription)
     finally:
         # Each filter is validated as soon as it is read, in effect: see _validate_topic_filters.
         _validate_topic_filters(topic_filters)
-    if not packet.subscriptions:
+    if not subscriptions:
         raise ProtocolError("SUBSCRIBE without a topic filter [MQTT-3.8.3-3]", r.pos)
     return packet
 
 
-def _new_subscription(topic_filter: str, qos: int) -> Subscription:
-    # Slots set directly: the keyword constructor is measurable in a loop over filters.
-    subscription = Subscription.__new__(Subscription)
-    subscription.topic_filter = topic_filter
-    subscription.qos = qos
-    subscription.no_local = False
-    subscription.retain_as_published = False
-    subscription.retain_handling = 0
-    return subscription
+def _subscription_options(options: int, version: int, offset: int | None = None) -> tuple:
+    """``(qos, no_local, retain_as_published, retain_handling)`` of a subscription options byte (MQTT 5.0 §3.8.3.1)."""
+    # Under 3.x only the QoS bits exist: with the others zero, the 5.0 fields read as their defaults.
+    if options & (0xC0 if version == MQTT_5 else 0xFC):
+        raise MalformedPacket("reserved subscription option bits are set [MQTT-3.8.3-5]", offset)
+    # The checks of _check_subscription, on the option bits themselves.
+    if options & 0x03 == 0x03:
+        raise MalformedPacket("subscription QoS is 3", offset)
+    if options & 0x30 == 0x30:
+        raise MalformedPacket("retain handling is 3", offset)
+    return options & 0x03, (options & 0x04) != 0, (options & 0x08) != 0, options >> 4 & 0x03
+
+
+def _known_options(version: int) -> tuple:
+    # The fields of each valid options byte, None for the others (_subscription_options raises for those).
+    table = []
+    for options in range(256):
+        try:
+            table.append(_subscription_options(options, version))
+        except MalformedPacket:
+            table.append(None)
+    return tuple(table)
+
+
+_SUBSCRIPTION_OPTIONS = {version: _known_options(version) for version in _VERSIONS}
+
+
+def _new_subscribe(packet_id: int) -> Subscribe:
+    # Slots set directly, as for each Subscription in _read_subscribe: the keyword
+    # constructor costs more than reading a small SUBSCRIBE does.
+    packet = Subscribe.__new__(Subscribe)
+    packet.packet_id = packet_id
+    packet.subscriptions = []
+    packet.subscription_identifier = None
+    packet.user_properties = []
+    packet._wire_order = None
+    return packet
 
 
 def _validate_topic_filters(topic_filters: list) -> None:
