@@ -121,12 +121,21 @@ class _Reader:
         self.pos = pos + n
         return pos
 
+    # u8(), u16() and string() make _take()'s check themselves: they read most fields.
     def u8(self, field: str) -> int:
-        return self.view[self._take(1, field)]
+        pos = self.pos
+        if pos >= self.end:
+            raise MalformedPacket(f"{field} runs past the end of the packet", pos)
+        self.pos = pos + 1
+        return self.view[pos]
 
     def u16(self, field: str) -> int:
-        pos = self._take(2, field)
-        return _U16.unpack_from(self.view, pos)[0]
+        pos = self.pos
+        if pos + 2 > self.end:
+            raise MalformedPacket(f"{field} runs past the end of the packet", pos)
+        self.pos = pos + 2
+        view = self.view
+        return view[pos] << 8 | view[pos + 1]
 
     def u32(self, field: str) -> int:
         pos = self._take(4, field)
@@ -134,6 +143,9 @@ class _Reader:
 
     def varint(self, field: str) -> int:
         view, pos, end = self.view, self.pos, self.end
+        if pos < end and view[pos] < 0x80:
+            self.pos = pos + 1
+            return view[pos]  # one byte: most lengths are short
         value = shift = 0
         for count in range(4):
             if pos >= end:
@@ -148,11 +160,16 @@ class _Reader:
         raise MalformedPacket(f"{field}: variable byte integer longer than 4 bytes", self.pos)
 
     def string(self, field: str) -> str:
-        start = self.pos
-        length = self.u16(field)
-        pos = self._take(length, field)
+        view, start, end = self.view, self.pos, self.end
+        pos = start + 2
+        if pos > end:
+            raise MalformedPacket(f"{field} runs past the end of the packet", start)
+        stop = pos + (view[start] << 8 | view[start + 1])
+        if stop > end:
+            raise MalformedPacket(f"{field} runs past the end of the packet", pos)
+        self.pos = stop
         try:
-            text = str(self.view[pos : pos + length], "utf-8")
+            text = str(view[pos:stop], "utf-8")
         except UnicodeDecodeError as exc:
             # Python's strict codec also refuses encoded surrogates [MQTT-1.5.4-1].
             raise MalformedPacket(f"{field} is not well-formed UTF-8: {exc.reason}", start) from None
@@ -181,6 +198,8 @@ class _Reader:
     def properties(self, packet_type: int, target) -> None:
         """Read a property block into the attributes of ``target``."""
         length = self.varint("property length")
+        if not length:
+            return  # the common case of SUBSCRIBE and the acknowledgements
         stop = self.pos + length
         if stop > self.end:
             raise MalformedPacket("property length runs past the end of the packet", self.pos)
