@@ -773,7 +773,10 @@ def _property_plan(packet_type: int):
         name = PROPERTY_NAMES[pid]
         if pid == _PID.SUBSCRIPTION_IDENTIFIER and packet_type == _PT.PUBLISH:
             name = "subscription_identifiers"
-        plan.append((pid, name, PROPERTY_TYPES[pid]))
+        kind = PROPERTY_TYPES[pid]
+        # Whether the attribute is a list, written as one property per item.
+        many = kind == PropertyType.STRING_PAIR or name == "subscription_identifiers"
+        plan.append((pid, name, kind, many))
     return tuple(plan)
 
 
@@ -788,10 +791,11 @@ def _property_entries(packet, packet_type: int) -> list:
     order: then the peer's order, and properties added since after them.
     """
     entries = []
-    for pid, name, kind in _PROPERTY_PLANS[packet_type]:
+    for pid, name, kind, many in _PROPERTY_PLANS[packet_type]:
         value = getattr(packet, name)
-        if kind == PropertyType.STRING_PAIR or name == "subscription_identifiers":
-            entries.extend((pid, name, kind, item) for item in value or ())
+        if many:
+            if value:
+                entries.extend((pid, name, kind, item) for item in value)
         elif value is not None:
             entries.append((pid, name, kind, value))
     if packet._wire_order:
@@ -818,14 +822,17 @@ def _put_properties(out: bytearray, packet, packet_type: int) -> None:
             block.append(pid)
             _PUT_BY_KIND[kind](block, value, name)
             _check_property_value(pid, value)
-    _put_varint(out, len(block), "property length")
+    if len(block) < 0x80:
+        out.append(len(block))  # a one-byte property length needs no varint loop
+    else:
+        _put_varint(out, len(block), "property length")
     out += block
 
 
 def _has_properties(packet, packet_type: int) -> bool:
-    for _, name, kind in _PROPERTY_PLANS[packet_type]:
+    for _, name, _, many in _PROPERTY_PLANS[packet_type]:
         value = getattr(packet, name)
-        if value if kind == PropertyType.STRING_PAIR or name == "subscription_identifiers" else value is not None:
+        if value if many else value is not None:
             return True
     return False
 
