@@ -102,6 +102,18 @@ MALFORMED_INPUTS = [
     (4, "82 07 0001 0002 612b 00", "InvalidTopicFilter", ""),
     (4, "82 06 0001 0005 6162 63", "MalformedPacket", "runs past"),
     (5, "82 08 0001 02 0b 00 0001 61 00", "ProtocolError", "subscription_identifier must not be 0"),
+    # A SUBSCRIBE breaking two rules: the earlier field's error is raised, whether the
+    # filters are validated one by one or all together. "a+" is read before the second
+    # filter's options run past the end or say QoS 3; its own options come after it.
+    (4, "82 0a 0001 0002 612b 00 0001 62", "InvalidTopicFilter", "'a+'"),
+    (4, "82 0b 0001 0002 612b 00 0001 62 03", "InvalidTopicFilter", "'a+'"),
+    (5, "82 0c 0001 00 0002 612b 00 0001 62 40", "InvalidTopicFilter", "'a+'"),
+    (5, "82 07 0001 00 0002 612b 03", "InvalidTopicFilter", "'a+'"),
+    (5, "82 0e 0001 00 0008 2473686172652f2f 04", "InvalidTopicFilter", "empty share name"),
+    # After a valid first filter: the second one's string, then its options.
+    (4, "82 0b 0001 0001 61 00 0002 6200 00", "MalformedPacket", "U+0000"),
+    (4, "82 0b 0001 0001 61 03 0002 622b 00", "MalformedPacket", "QoS is 3"),
+    (5, "82 14 0001 00 0001 61 00 000a 2473686172652f672f61 04", "ProtocolError", "No Local"),
     # SUBACK
     (4, "90 02 0001", "ProtocolError", "without a reason code"),
     (4, "90 03 0001 03", "ProtocolError", "0x03"),
@@ -291,3 +303,22 @@ def test_encode_into_refuses_a_small_or_read_only_buffer(api):
         api.encode_into(packet, bytearray(8), offset=1)
     with pytest.raises(TypeError):
         api.encode_into(packet, bytes(16))
+
+
+def test_the_encoder_raises_the_first_error_of_a_subscribe(api):
+    S = api.Subscription
+    for subscriptions, version, error, words in [
+        ([S(topic_filter="a+"), S(topic_filter="b", qos=3)], 4, "InvalidTopicFilter", "'a+'"),
+        ([S(topic_filter="a+"), S(topic_filter=None)], 4, "InvalidTopicFilter", "'a+'"),
+        ([S(topic_filter="a+"), "b"], 5, "InvalidTopicFilter", "'a+'"),
+        ([S(topic_filter="a+", qos=3)], 4, "InvalidTopicFilter", "'a+'"),
+        ([S(topic_filter="$share//a", no_local=True)], 5, "InvalidTopicFilter", "empty share name"),
+        ([S(topic_filter="a", qos=3), S(topic_filter="b+")], 4, "MalformedPacket", "QoS is 3"),
+        ([S(topic_filter="a"), S(topic_filter="b\x00"), S(topic_filter="c+")], 4, "MalformedPacket", "U+0000"),
+        ([S(topic_filter="a", retain_handling=3), S(topic_filter="#/")], 5, "MalformedPacket", "retain handling"),
+    ]:
+        packet = api.Subscribe(packet_id=1, subscriptions=subscriptions)
+        with pytest.raises(getattr(api, error)) as info:
+            api.encode(packet, version)
+        assert type(info.value) is getattr(api, error), (subscriptions, info.value)
+        assert words in str(info.value), (subscriptions, info.value)

@@ -188,3 +188,77 @@ def test_filter_checks_agree_at_every_position(twins, special):
     for index in range(len(base) + 1):
         topic_filter = base[:index] + special + base[index:]
         assert _filter_outcome(compiled, topic_filter) == _filter_outcome(pure, topic_filter), topic_filter
+
+
+# SUBSCRIBE filters: the pure-Python twin validates them all together with a quick
+# look (falling back to one by one), the compiled twin one by one as it reads them.
+_FILTER_PIECES = st.sampled_from(["a", "b", "/", "+", "#", "$share/", "g", "é", "\x00", "\ud800", ""])
+_FILTERS = st.lists(_FILTER_PIECES, max_size=8).map("".join)
+_OPTIONS = st.sampled_from([0x00, 0x01, 0x02, 0x03, 0x04, 0x08, 0x10, 0x30, 0x40, 0x80])
+
+
+def _subscribe_wire(filters, options, version):
+    body = bytearray(b"\x00\x01" + (b"\x00" if version == 5 else b""))
+    for topic_filter, option in zip(filters, options):
+        data = topic_filter.encode("utf-8", "surrogatepass")
+        body += len(data).to_bytes(2, "big") + data + bytes([option])
+    size = len(body)  # under 16,384: a remaining length of one or two bytes
+    return bytes([0x82, size] if size < 0x80 else [0x82, size & 0x7F | 0x80, size >> 7]) + body
+
+
+@pytest.mark.parametrize("version", [4, 5])
+def test_subscribe_filters_decode_identically(twins, version):
+    compiled, python = twins
+
+    @SETTINGS
+    @given(st.lists(st.tuples(_FILTERS, _OPTIONS), max_size=5), st.integers(0, 3))
+    def check(entries, cut):
+        wire = _subscribe_wire([f for f, _ in entries], [o for _, o in entries], version)
+        for data in (wire, wire[: len(wire) - cut]):
+            assert outcome(compiled, data, version) == outcome(python, data, version)
+
+    check()
+
+
+@pytest.mark.parametrize("version", [4, 5])
+def test_subscribe_filters_encode_identically(twins, version):
+    compiled, python = twins
+    qos = st.sampled_from([0, 1, 2, 3, -1, True, 1.0, "1"])
+
+    @SETTINGS
+    @given(st.lists(st.tuples(st.one_of(_FILTERS, st.sampled_from([None, b"a"])), qos, st.booleans()), max_size=5))
+    def check(entries):
+        outcomes = []
+        for api in (compiled, python):
+            subscriptions = [api.Subscription(topic_filter=f, qos=q, no_local=n) for f, q, n in entries]
+            try:
+                outcomes.append(("bytes", api.encode(api.Subscribe(packet_id=1, subscriptions=subscriptions), version)))
+            except (api.MQTTError, TypeError, ValueError) as exc:
+                outcomes.append(("error", type(exc).__name__, str(exc)))
+        assert outcomes[0] == outcomes[1]
+
+    check()
+
+
+def test_quick_filter_check_accepts_only_valid_filters():
+    # Every filter (and pair of filters) of up to a few characters from the characters that matter.
+    from itertools import product
+
+    from mqttfast._codec_py import _plainly_valid_filters
+    from mqttfast._topics_py import validate_topic_filter
+
+    def valid(topic_filter):
+        try:
+            validate_topic_filter(topic_filter)
+        except Exception:
+            return False
+        return True
+
+    short = ["".join(chars) for n in range(6) for chars in product("a/+#", repeat=n)]
+    short += ["$share/" + f for f in short[:85]] + ["$share"]
+    for topic_filter in short:
+        assert _plainly_valid_filters([topic_filter]) <= valid(topic_filter), topic_filter
+    # Every valid filter but a shared one is accepted by the quick look alone.
+    assert all(_plainly_valid_filters([f]) for f in short if valid(f) and not f.startswith("$share/"))
+    for pair in product(short[:341], repeat=2):
+        assert _plainly_valid_filters(list(pair)) <= all(map(valid, pair)), pair

@@ -121,12 +121,21 @@ class _Reader:
         self.pos = pos + n
         return pos
 
+    # u8(), u16() and string() make _take()'s check themselves: they read most fields.
     def u8(self, field: str) -> int:
-        return self.view[self._take(1, field)]
+        pos = self.pos
+        if pos >= self.end:
+            raise MalformedPacket(f"{field} runs past the end of the packet", pos)
+        self.pos = pos + 1
+        return self.view[pos]
 
     def u16(self, field: str) -> int:
-        pos = self._take(2, field)
-        return _U16.unpack_from(self.view, pos)[0]
+        pos = self.pos
+        if pos + 2 > self.end:
+            raise MalformedPacket(f"{field} runs past the end of the packet", pos)
+        self.pos = pos + 2
+        view = self.view
+        return view[pos] << 8 | view[pos + 1]
 
     def u32(self, field: str) -> int:
         pos = self._take(4, field)
@@ -134,6 +143,9 @@ class _Reader:
 
     def varint(self, field: str) -> int:
         view, pos, end = self.view, self.pos, self.end
+        if pos < end and view[pos] < 0x80:
+            self.pos = pos + 1
+            return view[pos]  # one byte: most lengths are short
         value = shift = 0
         for count in range(4):
             if pos >= end:
@@ -148,11 +160,16 @@ class _Reader:
         raise MalformedPacket(f"{field}: variable byte integer longer than 4 bytes", self.pos)
 
     def string(self, field: str) -> str:
-        start = self.pos
-        length = self.u16(field)
-        pos = self._take(length, field)
+        view, start, end = self.view, self.pos, self.end
+        pos = start + 2
+        if pos > end:
+            raise MalformedPacket(f"{field} runs past the end of the packet", start)
+        stop = pos + (view[start] << 8 | view[start + 1])
+        if stop > end:
+            raise MalformedPacket(f"{field} runs past the end of the packet", pos)
+        self.pos = stop
         try:
-            text = str(self.view[pos : pos + length], "utf-8")
+            text = str(view[pos:stop], "utf-8")
         except UnicodeDecodeError as exc:
             # Python's strict codec also refuses encoded surrogates [MQTT-1.5.4-1].
             raise MalformedPacket(f"{field} is not well-formed UTF-8: {exc.reason}", start) from None
@@ -181,6 +198,8 @@ class _Reader:
     def properties(self, packet_type: int, target) -> None:
         """Read a property block into the attributes of ``target``."""
         length = self.varint("property length")
+        if not length:
+            return  # the common case of SUBSCRIBE and the acknowledgements
         stop = self.pos + length
         if stop > self.end:
             raise MalformedPacket("property length runs past the end of the packet", self.pos)
@@ -370,41 +389,112 @@ def _read_reason_and_properties(r: _Reader, packet_type: int, packet) -> None:
 
 
 def _read_subscribe(r: _Reader, flags: int, version: int):
-    packet = Subscribe(packet_id=r.packet_id())
+    packet = _new_subscribe(r.packet_id())
     if version == MQTT_5:
         r.properties(_PT.SUBSCRIBE, packet)
-    while r.pos < r.end:
-        pos = r.pos
-        topic_filter = r.string("topic filter")
-        validate_topic_filter(topic_filter)
-        pos = r.pos
-        options = r.u8("subscription options")
-        subscription = _new_subscription(topic_filter, options & 3)
-        if version == MQTT_5:
-            subscription.no_local = bool(options & 0x04)
-            subscription.retain_as_published = bool(options & 0x08)
-            subscription.retain_handling = options >> 4 & 3
-            reserved = options & 0xC0
-        else:
-            reserved = options & 0xFC
-        if reserved:
-            raise MalformedPacket("reserved subscription option bits are set [MQTT-3.8.3-5]", pos)
-        _check_subscription(subscription, pos)
-        packet.subscriptions.append(subscription)
-    if not packet.subscriptions:
+    known_options = _SUBSCRIPTION_OPTIONS[version]
+    subscriptions = packet.subscriptions
+    topic_filters: list = []
+    try:
+        while r.pos < r.end:
+            topic_filter = r.string("topic filter")
+            topic_filters.append(topic_filter)
+            pos = r.pos
+            options = r.u8("subscription options")
+            fields = known_options[options] or _subscription_options(options, version, pos)
+            qos, no_local, retain_as_published, retain_handling = fields
+            if no_local and topic_filter.startswith("$share/"):
+                raise ProtocolError("No Local on a shared subscription [MQTT-3.8.3-4]", pos)
+            subscription = Subscription.__new__(Subscription)
+            subscription.topic_filter = topic_filter
+            subscription.qos = qos
+            subscription.no_local = no_local
+            subscription.retain_as_published = retain_as_published
+            subscription.retain_handling = retain_handling
+            subscriptions.append(subscription)
+    finally:
+        # Each filter is validated as soon as it is read, in effect: see _validate_topic_filters.
+        _validate_topic_filters(topic_filters)
+    if not subscriptions:
         raise ProtocolError("SUBSCRIBE without a topic filter [MQTT-3.8.3-3]", r.pos)
     return packet
 
 
-def _new_subscription(topic_filter: str, qos: int) -> Subscription:
-    # Slots set directly: the keyword constructor is measurable in a loop over filters.
-    subscription = Subscription.__new__(Subscription)
-    subscription.topic_filter = topic_filter
-    subscription.qos = qos
-    subscription.no_local = False
-    subscription.retain_as_published = False
-    subscription.retain_handling = 0
-    return subscription
+def _subscription_options(options: int, version: int, offset: int | None = None) -> tuple:
+    """``(qos, no_local, retain_as_published, retain_handling)`` of a subscription options byte (MQTT 5.0 §3.8.3.1)."""
+    # Under 3.x only the QoS bits exist: with the others zero, the 5.0 fields read as their defaults.
+    if options & (0xC0 if version == MQTT_5 else 0xFC):
+        raise MalformedPacket("reserved subscription option bits are set [MQTT-3.8.3-5]", offset)
+    # The checks of _check_subscription, on the option bits themselves.
+    if options & 0x03 == 0x03:
+        raise MalformedPacket("subscription QoS is 3", offset)
+    if options & 0x30 == 0x30:
+        raise MalformedPacket("retain handling is 3", offset)
+    return options & 0x03, (options & 0x04) != 0, (options & 0x08) != 0, options >> 4 & 0x03
+
+
+def _known_options(version: int) -> tuple:
+    # The fields of each valid options byte, None for the others (_subscription_options raises for those).
+    table = []
+    for options in range(256):
+        try:
+            table.append(_subscription_options(options, version))
+        except MalformedPacket:
+            table.append(None)
+    return tuple(table)
+
+
+_SUBSCRIPTION_OPTIONS = {version: _known_options(version) for version in _VERSIONS}
+
+
+def _new_subscribe(packet_id: int) -> Subscribe:
+    # Slots set directly, as for each Subscription in _read_subscribe: the keyword
+    # constructor costs more than reading a small SUBSCRIBE does.
+    packet = Subscribe.__new__(Subscribe)
+    packet.packet_id = packet_id
+    packet.subscriptions = []
+    packet.subscription_identifier = None
+    packet.user_properties = []
+    packet._wire_order = None
+    return packet
+
+
+def _validate_topic_filters(topic_filters: list) -> None:
+    """``validate_topic_filter`` on each of ``topic_filters``, in order.
+
+    The reader and the writer of SUBSCRIBE call this once for all the filters
+    of the packet, from a ``finally``: when the loop over the filters stops at
+    an error of its own, the filters read until then are checked first, so an
+    invalid filter before the error is reported instead, as when each filter is
+    validated as soon as it is read. Filters come here from ``string()`` or
+    ``_put_string()``: ``str``, well-formed, without U+0000, short enough.
+    """
+    if not _plainly_valid_filters(topic_filters):
+        for topic_filter in topic_filters:
+            validate_topic_filter(topic_filter)
+
+
+def _plainly_valid_filters(topic_filters: list) -> bool:
+    """True only when ``validate_topic_filter`` accepts every one of ``topic_filters``.
+
+    What ``string()`` and ``_put_string()`` leave to check is looked at in all
+    the filters at once, joined into one string, with a few string methods
+    instead of a loop in Python. False for what needs a closer look (a shared
+    subscription, a misplaced wildcard): ``validate_topic_filter`` decides.
+    """
+    if "" in topic_filters:
+        return False  # an empty filter [MQTT-4.7.3-1]
+    joined = "\x00".join(topic_filters)  # U+0000: in no filter
+    if "$share/" in joined:
+        return False  # a share name to check [MQTT-4.8.2-1, MQTT-4.8.2-2]
+    if "+" not in joined and "#" not in joined:
+        return True
+    # Every '/' doubled and every filter between "/\x00/": each level has a '/' of its own on
+    # either side, so a '+' occupying a whole level [MQTT-4.7.1-2] reads "/+/" and a '#' alone
+    # in the last level [MQTT-4.7.1-1] "/#/\x00". Once those are blanked, no wildcard may be left.
+    levels = f"\x00{joined}\x00".replace("/", "//").replace("\x00", "/\x00/")
+    levels = levels.replace("/+/", "/_/").replace("/#/\x00", "/_/\x00")
+    return "+" not in levels and "#" not in levels
 
 
 def _check_subscription(subscription: Subscription, offset: int | None = None) -> None:
@@ -683,7 +773,10 @@ def _property_plan(packet_type: int):
         name = PROPERTY_NAMES[pid]
         if pid == _PID.SUBSCRIPTION_IDENTIFIER and packet_type == _PT.PUBLISH:
             name = "subscription_identifiers"
-        plan.append((pid, name, PROPERTY_TYPES[pid]))
+        kind = PROPERTY_TYPES[pid]
+        # Whether the attribute is a list, written as one property per item.
+        many = kind == PropertyType.STRING_PAIR or name == "subscription_identifiers"
+        plan.append((pid, name, kind, many))
     return tuple(plan)
 
 
@@ -698,10 +791,11 @@ def _property_entries(packet, packet_type: int) -> list:
     order: then the peer's order, and properties added since after them.
     """
     entries = []
-    for pid, name, kind in _PROPERTY_PLANS[packet_type]:
+    for pid, name, kind, many in _PROPERTY_PLANS[packet_type]:
         value = getattr(packet, name)
-        if kind == PropertyType.STRING_PAIR or name == "subscription_identifiers":
-            entries.extend((pid, name, kind, item) for item in value or ())
+        if many:
+            if value:
+                entries.extend((pid, name, kind, item) for item in value)
         elif value is not None:
             entries.append((pid, name, kind, value))
     if packet._wire_order:
@@ -728,14 +822,17 @@ def _put_properties(out: bytearray, packet, packet_type: int) -> None:
             block.append(pid)
             _PUT_BY_KIND[kind](block, value, name)
             _check_property_value(pid, value)
-    _put_varint(out, len(block), "property length")
+    if len(block) < 0x80:
+        out.append(len(block))  # a one-byte property length needs no varint loop
+    else:
+        _put_varint(out, len(block), "property length")
     out += block
 
 
 def _has_properties(packet, packet_type: int) -> bool:
-    for _, name, kind in _PROPERTY_PLANS[packet_type]:
+    for _, name, _, many in _PROPERTY_PLANS[packet_type]:
         value = getattr(packet, name)
-        if value if kind == PropertyType.STRING_PAIR or name == "subscription_identifiers" else value is not None:
+        if value if many else value is not None:
             return True
     return False
 
@@ -842,23 +939,29 @@ def _write_subscribe(packet: Subscribe, version: int):
         _put_properties(out, packet, _PT.SUBSCRIBE)
     if not packet.subscriptions:
         raise ProtocolError("SUBSCRIBE without a topic filter [MQTT-3.8.3-3]")
-    for subscription in packet.subscriptions:
-        if not isinstance(subscription, Subscription):
-            raise TypeError(f"subscriptions must hold Subscription objects, not {type(subscription).__name__}")
-        _put_string(out, subscription.topic_filter, "topic_filter")
-        validate_topic_filter(subscription.topic_filter)
-        options = _int(subscription.qos, "qos", 3)
-        if version == MQTT_5:
-            retain_handling = _int(subscription.retain_handling, "retain_handling", 3)
-            options |= (
-                (0x04 if subscription.no_local else 0)
-                | (0x08 if subscription.retain_as_published else 0)
-                | retain_handling << 4
-            )
-            _check_subscription(subscription)
-        elif options == 3:
-            raise MalformedPacket("subscription QoS is 3")
-        out.append(options)
+    topic_filters: list = []
+    try:
+        for subscription in packet.subscriptions:
+            if not isinstance(subscription, Subscription):
+                raise TypeError(f"subscriptions must hold Subscription objects, not {type(subscription).__name__}")
+            topic_filter = subscription.topic_filter
+            _put_string(out, topic_filter, "topic_filter")
+            topic_filters.append(topic_filter)
+            options = _int(subscription.qos, "qos", 3)
+            if version == MQTT_5:
+                retain_handling = _int(subscription.retain_handling, "retain_handling", 3)
+                options |= (
+                    (0x04 if subscription.no_local else 0)
+                    | (0x08 if subscription.retain_as_published else 0)
+                    | retain_handling << 4
+                )
+                _check_subscription(subscription)
+            elif options == 3:
+                raise MalformedPacket("subscription QoS is 3")
+            out.append(options)
+    finally:
+        # Each filter is validated as soon as it is written, in effect: see _validate_topic_filters.
+        _validate_topic_filters(topic_filters)
     return 0x82, out, None
 
 
