@@ -134,3 +134,41 @@ def test_an_unread_payload_re_encodes_and_forwards_unchanged(api):
     assert payload is streamed.payload and bytes(payload) == b"payload"
     forwarded, _ = api.decode(header + bytes(payload), 5)
     assert bytes(forwarded.payload) == b"payload" and forwarded.qos == 0 and forwarded.topic == "sensors/t"
+
+
+def test_writing_into_a_decoders_buffer_cannot_move_unread_properties(api):
+    # A payload view's ``obj`` is the decoder's writable buffer. Rewriting the length
+    # of a user property there, after decoding, must not let reading or re-encoding the
+    # packet walk out of its property block (into the next client's packet, say).
+    first = api.encode(api.Publish(topic="t", payload=b"", user_properties=[("a", "b")]), 5)
+    second = api.encode(api.Publish(topic="other", payload=b"SECRET-OF-ANOTHER-CLIENT"), 5)
+    packet, other = api.Decoder(5).feed(first + second)
+    at = first.index(b"\x26")
+    other.payload.obj[at + 4 : at + 6] = (len(second) + 1).to_bytes(2, "big")
+    assert packet.user_properties == [("a", "b")]
+    assert api.encode(packet, 5) == first
+
+
+def test_a_topic_replaced_while_encoding_is_not_read_after_its_release(api):
+    # Encoding runs user code (here the truth value of ``retain``) after taking the topic;
+    # the topic it started with is what gets written.
+    class Flag:
+        def __bool__(self):
+            packet.topic = "x"
+            return False
+
+    packet = api.Publish(topic="a" * 200, payload=b"p")
+    packet.retain = Flag()
+    wire = api.encode(packet, 4)
+    decoded, _ = api.decode(wire, 4)
+    assert decoded.topic == "a" * 200 and bytes(decoded.payload) == b"p"
+
+
+def test_str_subclasses_are_strings(api):
+    class Text(str):
+        pass
+
+    with pytest.raises(api.InvalidTopicName):
+        api.encode(api.Publish(topic=Text("a/+"), payload=b""), 5)
+    wire = api.encode(api.Publish(topic="a", payload=b"", response_topic=Text("replies/1")), 5)
+    assert api.decode(wire, 5)[0].response_topic == "replies/1"

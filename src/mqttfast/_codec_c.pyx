@@ -12,6 +12,7 @@ other packets share the generic, table-driven paths.
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_FillInfo, PyBuffer_Release, PyObject_GetBuffer
 from cpython.object cimport PyObject
+from cpython.ref cimport Py_INCREF, Py_XDECREF
 from cpython.list cimport PyList_CheckExact, PyList_GET_SIZE
 from cpython.unicode cimport PyUnicode_CheckExact
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
@@ -118,6 +119,11 @@ cdef extern from *:
         view->len = PyBytes_GET_SIZE(bytes);
     }
 
+    /* A Py_buffer holding nothing yet: PyBuffer_Release on it does nothing. */
+    static CYTHON_INLINE void mqttfast_no_buffer(Py_buffer *view) {
+        view->obj = NULL;
+    }
+
     static CYTHON_INLINE int mqttfast_small_int(PyObject *value, long long *out) {
     #if PY_VERSION_HEX >= 0x030C0000
         if (PyLong_CheckExact(value) && _PyLong_IsCompact((PyLongObject *)value)) {
@@ -138,6 +144,7 @@ cdef extern from *:
     """
     bint mqttfast_small_int(object value, long long* out)
     void mqttfast_bytes_buffer(Py_buffer* view, object data)
+    void mqttfast_no_buffer(Py_buffer* view)
     int mqttfast_lowest_bit(unsigned long long mask)
     bint mqttfast_needs_utf8_decoder(const unsigned char* data, Py_ssize_t size)
     object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
@@ -237,7 +244,7 @@ cdef inline bint _has_wildcard(const char* text, Py_ssize_t size):
     return memchr(text, 0x2B, size) != NULL or memchr(text, 0x23, size) != NULL
 
 
-cdef int _check_topic_name(str topic, str field, object offset) except -1:
+cdef int _check_topic_name(object topic, str field, object offset) except -1:
     cdef Py_ssize_t size
     cdef const char* data = PyUnicode_AsUTF8AndSize(topic, &size)
     if _has_wildcard(data, size):
@@ -254,7 +261,7 @@ cdef inline int _check_int_property(int pid, long long value, object offset) exc
     return 0
 
 
-cdef int _check_string_property(int pid, str value, object offset) except -1:
+cdef int _check_string_property(int pid, object value, object offset) except -1:
     if pid == P_RESPONSE_TOPIC:
         if not value:
             raise InvalidTopicName("response_topic must not be empty [MQTT-4.7.3-1]", offset)
@@ -582,14 +589,21 @@ cdef int _properties(Reader* r, object view, int packet_type, _WithUserPropertie
         # Kept so that re-encoding gives the peer's bytes back (the specification fixes no order).
         target._wire_order = _property_ids(r.base + block_start, length)
     if lazy_pairs or (defer and length):
-        target._raw_block = r.base + block_start
+        owner = <object>r.owner
+        if not PyBytes_CheckExact(owner):
+            # A Decoder's buffer stays put but is writable (a payload view's ``obj``),
+            # and the walkers of a validated block trust its lengths: they get a copy.
+            owner = PyBytes_FromStringAndSize(<const char*>r.base + block_start, length)
+            target._raw_block = <const unsigned char*>PyBytes_AS_STRING(owner)
+        else:
+            target._raw_block = r.base + block_start
         target._raw_size = length
-    if lazy_pairs:
-        target._raw_owner = <object>r.owner
-    if defer and length:
-        publish = <Publish>target
-        publish._lazy_owner = <object>r.owner
-        publish._raw_canonical = canonical
+        if lazy_pairs:
+            target._raw_owner = owner
+        if defer and length:
+            publish = <Publish>target
+            publish._lazy_owner = owner
+            publish._raw_canonical = canonical
     return 0
 
 
@@ -1651,6 +1665,9 @@ DEF PUBLISH_PROPERTIES_SCRATCH = 256
 cdef struct PublishPlan:
     # Everything a PUBLISH encoding needs, gathered (and validated) once.
     const char* topic
+    # The topic object ``topic`` points into, referenced: encoding can run user code
+    # (a __bool__, a list subclass) that replaces the packet's topic.
+    PyObject* topic_ref
     Py_ssize_t topic_size
     long packet_id
     unsigned char first
@@ -1661,17 +1678,30 @@ cdef struct PublishPlan:
     unsigned char properties[PUBLISH_PROPERTIES_SCRATCH]
 
 
+cdef void _release_plan(PublishPlan* plan):
+    PyBuffer_Release(&plan.payload)
+    Py_XDECREF(plan.topic_ref)
+    plan.topic_ref = NULL
+
+
 cdef int _plan_publish(PublishPlan* plan, Publish packet, int version) except -1:
-    """Validate ``packet`` and fill ``plan``; the caller releases ``plan.payload`` on success."""
-    cdef long long qos = _int(packet.qos, "qos", 3)
+    """Validate ``packet`` and fill ``plan``; the caller calls ``_release_plan`` afterwards, raised or not."""
+    cdef long long qos
     cdef Writer measure
+    cdef object topic
+    plan.topic_ref = NULL
+    mqttfast_no_buffer(&plan.payload)
+    qos = _int(packet.qos, "qos", 3)
     if qos == 3:
         raise MalformedPacket("PUBLISH QoS is 3 [MQTT-3.3.1-4]")
     if packet.dup and not qos:
         raise MalformedPacket("PUBLISH DUP set with QoS 0 [MQTT-3.3.1-2]")
-    plan.topic = _utf8(packet.topic, "topic", &plan.topic_size)
+    topic = packet.topic
+    plan.topic = _utf8(topic, "topic", &plan.topic_size)
+    Py_INCREF(topic)
+    plan.topic_ref = <PyObject*>topic
     if _has_wildcard(plan.topic, plan.topic_size):
-        _check_topic_name(packet.topic, "topic", None)
+        _check_topic_name(topic, "topic", None)
     plan.packet_id = 0
     if qos:
         plan.packet_id = _packet_id_value(packet.packet_id)
@@ -1713,7 +1743,6 @@ cdef int _plan_publish(PublishPlan* plan, Publish packet, int version) except -1
     if plan.properties_size >= 0:
         plan.body_size += _varint_size(plan.properties_size) + plan.properties_size
     if plan.body_size > MAX_VARINT:
-        PyBuffer_Release(&plan.payload)
         raise PacketTooLarge(f"packet body of {plan.body_size} bytes exceeds the protocol's {MAX_VARINT}")
     return 0
 
@@ -1982,12 +2011,12 @@ def encode(packet, version=None):
     if type(packet) is Publish:
         # _resolve_version's answer for a PUBLISH, without its type checks.
         level = _version_argument(version)
-        _plan_publish(&plan, <Publish>packet, MQTT_5 if level == NO_VERSION else level)
         try:
+            _plan_publish(&plan, <Publish>packet, MQTT_5 if level == NO_VERSION else level)
             out = PyBytes_FromStringAndSize(NULL, _total_size(plan.body_size))
             _write_publish(&plan, <Publish>packet, <unsigned char*>PyBytes_AS_STRING(out), True)
         finally:
-            PyBuffer_Release(&plan.payload)
+            _release_plan(&plan)
         return out
     level = _resolve_version(packet, version)
     # Most packets fit the scratch buffer: validated and written in one pass, then copied once.
@@ -2019,8 +2048,10 @@ def encoded_size(packet, version=None):
     cdef int level = _resolve_version(packet, version)
     cdef PublishPlan plan
     if type(packet) is Publish:
-        _plan_publish(&plan, <Publish>packet, level)
-        PyBuffer_Release(&plan.payload)
+        try:
+            _plan_publish(&plan, <Publish>packet, level)
+        finally:
+            _release_plan(&plan)
         return _total_size(plan.body_size)
     return _total_size(_measure_body(packet, level))
 
@@ -2041,8 +2072,8 @@ def encode_into(packet, buffer, Py_ssize_t offset=0, version=None):
     try:
         level = _resolve_version(packet, version)
         if type(packet) is Publish:
-            _plan_publish(&plan, <Publish>packet, level)
             try:
+                _plan_publish(&plan, <Publish>packet, level)
                 size = _total_size(plan.body_size)
                 if offset < 0 or offset + size > target.len:
                     raise ValueError(
@@ -2050,7 +2081,7 @@ def encode_into(packet, buffer, Py_ssize_t offset=0, version=None):
                     )
                 _write_publish(&plan, <Publish>packet, <unsigned char*>target.buf + offset, True)
             finally:
-                PyBuffer_Release(&plan.payload)
+                _release_plan(&plan)
             return size
         body_size = _measure_body(packet, level)
         size = _total_size(body_size)
@@ -2128,12 +2159,12 @@ def encode_forward(
     outgoing._raw_block = incoming._raw_block
     outgoing._raw_size = incoming._raw_size
     outgoing._wire_order = incoming._wire_order
-    _plan_publish(&plan, outgoing, level)
     try:
+        _plan_publish(&plan, outgoing, level)
         header = PyBytes_FromStringAndSize(NULL, _total_size(plan.body_size) - plan.payload.len)
         _write_publish(&plan, outgoing, <unsigned char*>PyBytes_AS_STRING(header), False)
     finally:
-        PyBuffer_Release(&plan.payload)
+        _release_plan(&plan)
     return header, payload
 
 

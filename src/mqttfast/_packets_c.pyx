@@ -267,6 +267,12 @@ cdef class Publish(_WithUserProperties):
         self._payload = value
         self._payload_owner = None
 
+    @payload.deleter
+    def payload(self):
+        # What deleting a ``cdef public`` field does: None is left behind.
+        self._payload = None
+        self._payload_owner = None
+
     @property
     def payload_format_indicator(self):
         self._load()
