@@ -13,8 +13,9 @@ other packets share the generic, table-driven paths.
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_FillInfo, PyBuffer_Release, PyObject_GetBuffer
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
-from cpython.list cimport PyList_CheckExact, PyList_GET_SIZE
 from cpython.unicode cimport PyUnicode_CheckExact
+from cpython.list cimport PyList_CheckExact
+from cpython.tuple cimport PyTuple_CheckExact
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.bytearray cimport PyByteArray_AS_STRING
 from cpython.unicode cimport PyUnicode_DecodeUTF8
@@ -1442,7 +1443,7 @@ cdef int _put_user_properties(Writer* w, _WithUserProperties packet) except -1:
         if packet._raw_owner is not None:
             _put_raw_user_properties(w, packet._raw_block, packet._raw_size)
         return 0
-    if PyList_CheckExact(packet._user_properties) and not PyList_GET_SIZE(packet._user_properties):
+    if not packet._user_properties:  # what the pure twin skips too: [], (), 0, False
         return 0
     for pair in packet._user_properties:
         if w.validate and (not isinstance(pair, tuple) or len(pair) != 2):
@@ -1463,9 +1464,7 @@ cdef int _put_publish_properties(Writer* w, Publish packet) except -1:
     _put_string_property(w, P_RESPONSE_TOPIC, packet._response_topic, "response_topic")
     if packet._correlation_data is not None:
         _put_property(w, P_CORRELATION_DATA, packet._correlation_data, "correlation_data")
-    if packet._subscription_identifiers is not None and not (
-        PyList_CheckExact(packet._subscription_identifiers) and not PyList_GET_SIZE(packet._subscription_identifiers)
-    ):
+    if packet._subscription_identifiers:
         for identifier in packet._subscription_identifiers:
             if identifier is None:  # an item, unlike a field, is never "absent"
                 _int(identifier, "subscription_identifiers", MAX_VARINT)
@@ -1543,6 +1542,13 @@ cdef int _put_connect_properties(Writer* w, Connect packet) except -1:
     return _put_int_property(w, P_MAXIMUM_PACKET_SIZE, packet.maximum_packet_size, "maximum_packet_size", 4)
 
 
+cdef inline int _check_iterable(object value) except -1:
+    if value is None or PyList_CheckExact(value) or PyTuple_CheckExact(value) or not value:
+        return 0
+    iter(value)
+    return 0
+
+
 cdef int _put_any_properties(Writer* w, _WithUserProperties packet, int packet_type) except -1:
     cdef Publish publish
     if packet_type == T_PUBLISH and (<Publish>packet)._lazy_owner is not None:
@@ -1551,6 +1557,12 @@ cdef int _put_any_properties(Writer* w, _WithUserProperties packet, int packet_t
             # Untouched since decoding: the validated block is exactly what the fields give.
             return _put_bytes(w, <const char*>publish._raw_block, publish._raw_size)
         publish._load()
+    if w.validate:
+        # The pure-Python twin gathers every property before it checks one, so a list
+        # attribute that cannot be iterated is the first error it reports: here too.
+        if packet_type == T_PUBLISH:
+            _check_iterable((<Publish>packet)._subscription_identifiers)
+        _check_iterable(packet._user_properties)
     if packet._wire_order is not None:
         return _put_ordered_properties(w, packet, packet_type)
     if packet_type == T_PUBLISH:

@@ -188,8 +188,6 @@ cdef class Connack(_WithUserProperties):
     _fields = FIELDS["Connack"]
 
 
-# A decoder makes and drops PUBLISH packets at a high rate: keep a few freed ones for reuse.
-@cython.freelist(16)
 @cython.no_gc
 cdef class Publish(_WithUserProperties):
     """PUBLISH (MQTT 5.0 §3.3). ``packet_id`` is None for QoS 0 and required otherwise."""
@@ -384,7 +382,6 @@ cdef class Pubcomp(_Ack):
     _fields = FIELDS["Pubcomp"]
 
 
-@cython.freelist(64)
 @cython.no_gc
 cdef class Subscription(_Packet):
     """One topic filter of a SUBSCRIBE with its options (MQTT 5.0 §3.8.3.1)."""
