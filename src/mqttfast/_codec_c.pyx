@@ -14,7 +14,8 @@ from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_FillInfo, PyB
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 from cpython.unicode cimport PyUnicode_CheckExact
-from cpython.list cimport PyList_CheckExact
+from cpython.list cimport PyList_CheckExact, PyList_GET_SIZE
+from cpython.object cimport PyObject_IsTrue
 from cpython.tuple cimport PyTuple_CheckExact
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.bytearray cimport PyByteArray_AS_STRING
@@ -1443,7 +1444,7 @@ cdef int _put_user_properties(Writer* w, _WithUserProperties packet) except -1:
         if packet._raw_owner is not None:
             _put_raw_user_properties(w, packet._raw_block, packet._raw_size)
         return 0
-    if not packet._user_properties:  # what the pure twin skips too: [], (), 0, False
+    if not _nonempty(packet._user_properties):  # what the pure twin skips too: [], (), 0, False
         return 0
     for pair in packet._user_properties:
         if w.validate and (not isinstance(pair, tuple) or len(pair) != 2):
@@ -1464,7 +1465,7 @@ cdef int _put_publish_properties(Writer* w, Publish packet) except -1:
     _put_string_property(w, P_RESPONSE_TOPIC, packet._response_topic, "response_topic")
     if packet._correlation_data is not None:
         _put_property(w, P_CORRELATION_DATA, packet._correlation_data, "correlation_data")
-    if packet._subscription_identifiers:
+    if packet._subscription_identifiers is not None and _nonempty(packet._subscription_identifiers):
         for identifier in packet._subscription_identifiers:
             if identifier is None:  # an item, unlike a field, is never "absent"
                 _int(identifier, "subscription_identifiers", MAX_VARINT)
@@ -1542,10 +1543,18 @@ cdef int _put_connect_properties(Writer* w, Connect packet) except -1:
     return _put_int_property(w, P_MAXIMUM_PACKET_SIZE, packet.maximum_packet_size, "maximum_packet_size", 4)
 
 
+cdef inline bint _nonempty(object value) except -1:
+    """The truth of a list attribute, as the pure-Python twin tests it; lists without a call."""
+    if PyList_CheckExact(value):
+        return PyList_GET_SIZE(value) != 0
+    return PyObject_IsTrue(value)
+
+
 cdef inline int _check_iterable(object value) except -1:
-    if value is None or PyList_CheckExact(value) or PyTuple_CheckExact(value) or not value:
+    if value is None or PyList_CheckExact(value) or PyTuple_CheckExact(value):
         return 0
-    iter(value)
+    if PyObject_IsTrue(value):
+        iter(value)
     return 0
 
 
