@@ -26,7 +26,14 @@ from libc.string cimport memcmp, memcpy, memset
 from ._errors import InvalidTopicFilter, InvalidTopicName
 
 cdef extern from *:
-    void __builtin_prefetch(const void* address)
+    """
+    #if defined(__GNUC__) || defined(__clang__)
+    #define mqttfast_prefetch(address) __builtin_prefetch(address)
+    #else
+    #define mqttfast_prefetch(address) ((void)0)
+    #endif
+    """
+    void _prefetch "mqttfast_prefetch"(const void* address) nogil
 
 cdef extern from "Python.h":
     bint PyUnicode_IS_COMPACT_ASCII(object text)
@@ -95,27 +102,6 @@ cpdef validate_topic_name(name):
             raise InvalidTopicName(f"topic name {name!r} has wildcard {wildcard!r} at index {index} [MQTT-3.3.2-2]")
 
 
-cdef inline bint _plain_ascii_name(object topic):
-    """The quick test of the matcher: an exact str of 1..65,535 ASCII characters
-    without NUL, '+' or '#' is a valid topic name. Anything else goes through
-    ``validate_topic_name``, which accepts or raises exactly as the Python twin.
-    """
-    cdef Py_ssize_t size, index
-    cdef const unsigned char* data
-    cdef unsigned char c
-    if type(topic) is not str or not PyUnicode_IS_COMPACT_ASCII(topic):
-        return False
-    size = PyUnicode_GET_LENGTH(topic)
-    if size == 0 or size > _MAX_TOPIC_BYTES:
-        return False
-    data = <const unsigned char*>PyUnicode_DATA(topic)
-    for index in range(size):
-        c = data[index]
-        if c == 0 or c == 0x2B or c == 0x23:  # NUL, '+', '#'
-            return False
-    return True
-
-
 cpdef split_shared(str topic_filter):
     """``(share_name, inner_filter)`` of a shared subscription filter, else None (no validation)."""
     if not topic_filter.startswith(_SHARE_PREFIX):
@@ -126,8 +112,8 @@ cpdef split_shared(str topic_filter):
 
 cdef extern from *:
     """
-    /* Whether any of the 8 bytes at p is NUL, '+' or '#': the bytes a filter's
-       quick test must look at. A byte b equals c when b ^ c has a zero byte,
+    /* Whether any of the 8 bytes at p is NUL, '+' or '#': the bytes the quick
+       tests of names and filters look for. A byte b equals c when b ^ c has a zero byte,
        which (x - 0x01..) & ~x & 0x80.. detects (exactly, as a whole word). */
     static CYTHON_INLINE int mqttfast_word_has_filter_special(const unsigned char *p) {
         const unsigned long long ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
@@ -141,6 +127,38 @@ cdef extern from *:
     bint mqttfast_word_has_filter_special(const unsigned char* p)
 
 
+cdef inline const unsigned char* _short_ascii(object text, Py_ssize_t* size) noexcept:
+    """The characters of an exact str of 1..65,535 ASCII characters, else NULL."""
+    if type(text) is not str or not PyUnicode_IS_COMPACT_ASCII(text):
+        return NULL
+    size[0] = PyUnicode_GET_LENGTH(text)
+    if size[0] == 0 or size[0] > _MAX_TOPIC_BYTES:
+        return NULL
+    return <const unsigned char*>PyUnicode_DATA(text)
+
+
+cdef inline bint _plain_ascii_name(object topic):
+    """The quick test of the matcher: an exact str of 1..65,535 ASCII characters
+    without NUL, '+' or '#' is a valid topic name. Anything else goes through
+    ``validate_topic_name``, which accepts or raises exactly as the Python twin.
+    """
+    cdef Py_ssize_t size, index = 0
+    cdef const unsigned char* data = _short_ascii(topic, &size)
+    cdef unsigned char c
+    if data == NULL:
+        return False
+    while index + 8 <= size:
+        if mqttfast_word_has_filter_special(data + index):
+            return False
+        index += 8
+    while index < size:
+        c = data[index]
+        if c == 0 or c == 0x2B or c == 0x23:  # NUL, '+', '#'
+            return False
+        index += 1
+    return True
+
+
 cdef inline bint _plain_ascii_filter(object topic_filter):
     """The quick test of the codec and the matcher: one scan of an ASCII filter.
 
@@ -149,14 +167,10 @@ cdef inline bint _plain_ascii_filter(object topic_filter):
     through the full rules, which accept or raise exactly as the Python twin.
     """
     cdef Py_ssize_t size, index
-    cdef const unsigned char* data
+    cdef const unsigned char* data = _short_ascii(topic_filter, &size)
     cdef unsigned char c
-    if type(topic_filter) is not str or not PyUnicode_IS_COMPACT_ASCII(topic_filter):
+    if data == NULL:
         return False
-    size = PyUnicode_GET_LENGTH(topic_filter)
-    if size == 0 or size > _MAX_TOPIC_BYTES:
-        return False
-    data = <const unsigned char*>PyUnicode_DATA(topic_filter)
     if data[0] == 0x24:  # '$': maybe $share/, leave it to the full rules
         return False
     index = 0
@@ -315,8 +329,27 @@ cdef extern from *:
         for (i = 0; i < size; i++) head |= ((uint64_t)p[i]) << (8 * i);
         return head;
     }
+
+    /* Index of the first '/' at or after start, else length: eight bytes at a
+       time (a byte equals '/' when its xor with '/' is zero; the lowest such
+       byte of a word is found exactly). */
+    static CYTHON_INLINE Py_ssize_t mqttfast_level_end(const unsigned char *data, Py_ssize_t start, Py_ssize_t length) {
+    #if PY_LITTLE_ENDIAN && (defined(__GNUC__) || defined(__clang__))
+        const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+        uint64_t word, zeros;
+        for (; start + 8 <= length; start += 8) {
+            memcpy(&word, data + start, 8);
+            word ^= ones * 0x2F;
+            zeros = (word - ones) & ~word & highs;
+            if (zeros) return start + (__builtin_ctzll(zeros) >> 3);
+        }
+    #endif
+        while (start < length && data[start] != 0x2F) start++;
+        return start;
+    }
     """
     uint64_t _head "mqttfast_head"(const unsigned char* p, Py_ssize_t size, Py_ssize_t available) nogil
+    Py_ssize_t _level_end "mqttfast_level_end"(const unsigned char* data, Py_ssize_t start, Py_ssize_t length) nogil
 
 
 cdef inline Entry* _entries(Node* node) noexcept nogil:
@@ -682,8 +715,8 @@ cdef inline int _push(Frontier* frontier, Node* node) except -1:
     # The walk of the next level reads this node's header and first entries:
     # start fetching them now, so the cache misses of a level's nodes overlap
     # instead of adding up.
-    __builtin_prefetch(<void*>node)
-    __builtin_prefetch(<void*>(<char*>node + 64))
+    _prefetch(<void*>node)
+    _prefetch(<void*>(<char*>node + 64))
     return 0
 
 
@@ -842,9 +875,7 @@ cdef class _Trie:
         try:
             _push(current, self.root)
             while start <= length:
-                end = start
-                while end < length and data[end] != 0x2F:  # '/'
-                    end += 1
+                end = _level_end(data, start, length)
                 size = end - start
                 head = _head(data + start, size, length - start)
                 hashed = False
