@@ -327,3 +327,18 @@ def test_levels_alike_in_their_first_bytes_are_told_apart(api):
         assert matcher.match(f"{level}/leaf") == [level]
         assert matcher.match(f"root/{level}x") == []
         assert matcher.match(f"{level[:-1]}/leaf") == ([] if level[:-1] not in levels else [level[:-1]])
+
+
+def test_a_matcher_emptied_after_growing_works_as_new(api):
+    # The compiled twin gives its node memory back when the trie becomes empty: a big
+    # matcher emptied and filled again must behave as a fresh one.
+    matcher = api.TopicMatcher()
+    filters = [f"t{i % 97}/{i % 5}/+/{i}" for i in range(3000)] + [f"t{i}/#" for i in range(97)]
+    for round_ in range(2):
+        for value, topic_filter in enumerate(filters):
+            assert matcher.subscribe(topic_filter, value)
+        assert matcher.match("t3/3/x/3") == [3000 + 3, 3]
+        for value, topic_filter in enumerate(filters):
+            assert matcher.unsubscribe(topic_filter, value)
+        assert len(matcher) == 0 and matcher._node_count() == 2
+        assert matcher.match("t3/3/x/3") == []
