@@ -653,22 +653,21 @@ cdef Node** _add_child(Pool* pool, Node** link, str level) except NULL:
     return &_entries(node)[index].child
 
 
-cdef void _remove_child(Pool* pool, Node** link, Node* child) noexcept:
-    """Unlink ``child`` from the entries of ``link[0]`` (shrinking the parent when it got sparse)."""
+cdef int _remove_child(Pool* pool, Node** link, str level) except -1:
+    """Unlink the child for ``level`` from the entries of ``link[0]`` (shrinking the parent when it got sparse)."""
     cdef Node* node = link[0]
-    cdef Entry* entries = _entries(node)
-    cdef Py_ssize_t index
+    cdef Py_ssize_t index = _child_index(node, level)
     cdef Node* shrunk
-    for index in range(node.capacity if _is_table(node) else node.used):
-        if entries[index].child == child:
-            _delete(node, index)
-            break
+    if index < 0:
+        return 0
+    _delete(node, index)
     if node.used * 4 <= node.capacity:
         try:
             shrunk = _resized(pool, node, _fit(node.used))
         except MemoryError:
-            return  # keep the roomy node: still correct
+            return 0  # keep the roomy node: still correct
         link[0] = shrunk
+    return 0
 
 
 cdef void _drop(Node* node) noexcept:
@@ -930,7 +929,7 @@ cdef class _Trie:
                 elif level == "#":
                     parent.hash = NULL
                 else:
-                    _remove_child(&self.pool, links[depth - 1], node)
+                    _remove_child(&self.pool, links[depth - 1], level)
                 _free_node(&self.pool, node)
                 node = links[depth - 1][0]
                 depth -= 1
