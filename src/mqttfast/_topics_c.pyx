@@ -267,16 +267,17 @@ def topic_matches(topic_filter, topic):
 # every child it compares. At a million subscriptions the trie is far larger
 # than the caches, and these misses are what a lookup costs.
 #
-# A node's children are entries (head, size, hash, child): ``head`` is the
-# level's first 8 bytes (UTF-8, zero padded), so a level of up to 8 bytes is
-# compared with two integer tests and a longer one reads the child's key only
-# when those already agree. Up to LINEAR_MAX children are a packed array
-# scanned in order: no hash is computed at all. A node with more children
+# A node's children are 16-byte entries (head, child): ``head`` packs the
+# level's UTF-8 into one integer (see mqttfast_head), so a level of up to 7
+# bytes is compared with one integer test and a longer one reads the child's
+# key only when its first 7 bytes and length agree. Up to LINEAR_MAX children
+# are a packed array scanned in order: no hash is computed at all. A node with more children
 # keeps them in an open-addressing table (linear probing, capacity a power of
 # two, at most 2/3 full) keyed by ``_Py_HashBytes`` of the level's UTF-8: the
 # randomised hash of str and bytes, so a hostile choice of levels cannot make
 # the probes long. The hash is computed once per level, from the topic's bytes
-# in place, and only when a visited node has a table.
+# in place, and only when a visited node has a table; entries do not keep it
+# (a table recomputes it from the keys when it grows or shifts entries back).
 #
 # Memory is taken with PyMem_Malloc (Python's allocator, seen by tracemalloc).
 # Every node owns strong references to its ``key`` (the interned str of its
@@ -296,9 +297,7 @@ DEF LINEAR_MAX = 8
 cdef struct Node  # defined below; entries point to their children
 
 cdef struct Entry:
-    uint64_t head   # the level's first 8 bytes, zero padded (see _head)
-    uint32_t size   # the level's length in bytes (at most 65,535)
-    uint32_t hash   # low 32 bits of _Py_HashBytes of the level
+    uint64_t head   # the level, or its first 7 bytes and its length (see mqttfast_head)
     Node* child     # NULL: a free slot (tables only)
 
 cdef struct Node:
@@ -314,19 +313,26 @@ cdef struct Node:
 
 cdef extern from *:
     """
-    /* The first 8 bytes of a level as one integer, zero padded: equal levels
-       give equal heads. `available` bytes may be read at p (>= size). */
+    /* A level as one integer: a level of up to 7 bytes is its bytes, zero
+       padded, which tell it apart from every other (levels hold no NUL); a
+       longer one keeps its first 7 bytes and, in the eighth, its length beyond
+       7 (at most 255, never 0), so equal heads of long levels still need a
+       comparison of the rest. `available` bytes may be read at p (>= size). */
     static CYTHON_INLINE uint64_t mqttfast_head(const unsigned char *p, Py_ssize_t size, Py_ssize_t available) {
         uint64_t head = 0;
-        Py_ssize_t i;
-        if (size > 8) size = 8;
+        Py_ssize_t i, kept = size > 7 ? 7 : size;
+        int loaded = 0;
     #if PY_LITTLE_ENDIAN
         if (available >= 8) {
             memcpy(&head, p, 8);
-            return size == 8 ? head : head & ((((uint64_t)1) << (8 * size)) - 1);
+            head &= (((uint64_t)1) << (8 * kept)) - 1;
+            loaded = 1;
         }
     #endif
-        for (i = 0; i < size; i++) head |= ((uint64_t)p[i]) << (8 * i);
+        if (!loaded) {
+            for (i = 0; i < kept; i++) head |= ((uint64_t)p[i]) << (8 * i);
+        }
+        if (size > 7) head |= ((uint64_t)(size - 7 > 255 ? 255 : size - 7)) << 56;
         return head;
     }
 
@@ -360,18 +366,31 @@ cdef inline bint _is_table(Node* node) noexcept nogil:
     return node.capacity > LINEAR_MAX
 
 
-cdef inline const unsigned char* _key_bytes(PyObject* key) noexcept:
+cdef inline const unsigned char* _key_bytes(PyObject* key, Py_ssize_t* size) noexcept:
     """The UTF-8 of a node's key: an ASCII str's own data, else the UTF-8 copy
     the str caches (made when the node was created, so this never fails)."""
     if PyUnicode_IS_COMPACT_ASCII(<object>key):
+        size[0] = PyUnicode_GET_LENGTH(<object>key)
         return <const unsigned char*>PyUnicode_DATA(<object>key)
-    return <const unsigned char*>_cached_utf8(<object>key, NULL)
+    return <const unsigned char*>_cached_utf8(<object>key, size)
 
 
 cdef inline bint _entry_is(Entry* entry, uint64_t head, const unsigned char* level, Py_ssize_t size) noexcept:
-    if entry.head != head or entry.size != size:
+    cdef Py_ssize_t key_size
+    cdef const unsigned char* key
+    if entry.head != head:
         return False
-    return size <= 8 or memcmp(_key_bytes(entry.child.key) + 8, level + 8, size - 8) == 0
+    if size <= 7:
+        return True
+    key = _key_bytes(entry.child.key, &key_size)
+    return key_size == size and memcmp(key + 7, level + 7, size - 7) == 0
+
+
+cdef inline uint32_t _child_hash(Node* child) noexcept:
+    """The table hash of a child: that of its level (recomputed: tables change rarely)."""
+    cdef Py_ssize_t size
+    cdef const unsigned char* key = _key_bytes(child.key, &size)
+    return <uint32_t>_Py_HashBytes(key, size)
 
 
 cdef inline Py_ssize_t _find(Node* node, Py_hash_t hash, uint64_t head, const unsigned char* level, Py_ssize_t size) noexcept:
@@ -386,7 +405,7 @@ cdef inline Py_ssize_t _find(Node* node, Py_hash_t hash, uint64_t head, const un
     mask = node.capacity - 1
     index = <uint32_t>hash & mask
     while entries[index].child != NULL:
-        if entries[index].hash == <uint32_t>hash and _entry_is(&entries[index], head, level, size):
+        if _entry_is(&entries[index], head, level, size):
             return index
         index = (index + 1) & mask
     return -1
@@ -400,7 +419,7 @@ cdef inline Py_ssize_t _put(Node* node, Entry* entry) noexcept:
         index = node.used
     else:
         mask = node.capacity - 1
-        index = entry.hash & mask
+        index = _child_hash(entry.child) & mask
         while entries[index].child != NULL:
             index = (index + 1) & mask
     entries[index] = entry[0]
@@ -583,7 +602,7 @@ cdef void _delete(Node* node, Py_ssize_t index) noexcept:
         probe = (probe + 1) & mask
         if entries[probe].child == NULL:
             return
-        home = entries[probe].hash & mask
+        home = _child_hash(entries[probe].child) & mask
         # The entry stays if its home lies cyclically in (index, probe].
         if (index < probe and index < home <= probe) or (index > probe and (home > index or home <= probe)):
             continue
@@ -598,17 +617,6 @@ cdef inline const unsigned char* _level_bytes(str level, Py_ssize_t* size) excep
         size[0] = PyUnicode_GET_LENGTH(level)
         return <const unsigned char*>PyUnicode_DATA(level)
     return <const unsigned char*>_utf8(level, size)
-
-
-cdef int _level_entry(str level, Entry* entry) except -1:
-    """Fill head, size and hash of ``entry`` for ``level``."""
-    cdef Py_ssize_t size
-    cdef const unsigned char* data = _level_bytes(level, &size)
-    entry.head = _head(data, size, size)
-    entry.size = <uint32_t>size
-    entry.hash = <uint32_t>_Py_HashBytes(data, size)
-    entry.child = NULL
-    return 0
 
 
 cdef Py_ssize_t _child_index(Node* node, str level) except -2:
@@ -634,11 +642,14 @@ cdef Node** _add_child(Pool* pool, Node** link, str level) except NULL:
     cdef Node* grown
     cdef Entry entry
     cdef Py_ssize_t index = _child_index(node, level)
+    cdef Py_ssize_t size
+    cdef const unsigned char* data
     cdef object key
     if index >= 0:
         return &_entries(node)[index].child
     key = _intern(level)
-    _level_entry(key, &entry)  # also caches the UTF-8 of a non-ASCII key, which match() reads
+    data = _level_bytes(key, &size)  # also caches the UTF-8 of a non-ASCII key, which match() reads
+    entry.head = _head(data, size, size)
     child = _node_new(pool, <PyObject*>key, 0)
     if node.used == node.capacity or (_is_table(node) and (node.used + 1) * 3 > node.capacity * 2):
         try:
