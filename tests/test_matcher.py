@@ -311,3 +311,34 @@ def test_many_siblings_grow_and_shrink_the_children(api):
     for level in list(live):
         assert matcher.unsubscribe(f"root/{level}", level)
     assert matcher._node_count() == 2
+
+
+def test_levels_alike_in_their_first_bytes_are_told_apart(api):
+    # The compiled twin compares a level's first 8 bytes and length before the rest:
+    # levels that agree on those (or differ only after them) must still be told apart.
+    levels = ["abcdefgh", "abcdefghi", "abcdefghj", "abcdefgh\u00e9", "\u00e9\u00e9\u00e9\u00e9x", "\u00e9\u00e9\u00e9\u00e9y"]
+    levels += [f"temperature_sensor_{i}" for i in range(12)] + ["x" * 300, "x" * 299 + "y", ""]
+    matcher = api.TopicMatcher()
+    for level in levels:
+        assert matcher.subscribe(f"root/{level}", level)
+        assert matcher.subscribe(f"{level}/leaf", level)
+    for level in levels:
+        assert matcher.match(f"root/{level}") == [level]
+        assert matcher.match(f"{level}/leaf") == [level]
+        assert matcher.match(f"root/{level}x") == []
+        assert matcher.match(f"{level[:-1]}/leaf") == ([] if level[:-1] not in levels else [level[:-1]])
+
+
+def test_a_matcher_emptied_after_growing_works_as_new(api):
+    # The compiled twin gives its node memory back when the trie becomes empty: a big
+    # matcher emptied and filled again must behave as a fresh one.
+    matcher = api.TopicMatcher()
+    filters = [f"t{i % 97}/{i % 5}/+/{i}" for i in range(3000)] + [f"t{i}/#" for i in range(97)]
+    for round_ in range(2):
+        for value, topic_filter in enumerate(filters):
+            assert matcher.subscribe(topic_filter, value)
+        assert matcher.match("t3/3/x/3") == [3000 + 3, 3]
+        for value, topic_filter in enumerate(filters):
+            assert matcher.unsubscribe(topic_filter, value)
+        assert len(matcher) == 0 and matcher._node_count() == 2
+        assert matcher.match("t3/3/x/3") == []

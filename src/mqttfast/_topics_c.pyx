@@ -2,12 +2,13 @@
 """Topic names, topic filters and the subscription matcher, compiled twin of ``_topics_py``.
 
 Same rules, same trie, same results in the same order, same exceptions and
-messages. What differs is cost: nodes are ``cdef class`` objects with typed
-fields; a node's children live in an open-addressing table of (hash, node)
-slots instead of a dict, so ``match`` compares and hashes each level in place
-in the topic without building a str; ``match`` walks the levels in a C loop
-over a frontier of borrowed node pointers, and accepts a plain ASCII topic
-name with one scan before falling back to ``validate_topic_name``.
+messages. What differs is cost: nodes are C structs (one allocation holds a
+node and its children's entries, each with the first bytes of its level), so
+``match`` compares each level as bytes in place in the topic without building
+a str, hashes it only at a node with many children, and touches about one
+cache line per node; ``match`` walks the levels in a C loop over a frontier of
+node pointers, and accepts a plain ASCII topic name with one scan before
+falling back to ``validate_topic_name``.
 """
 
 import sys
@@ -15,26 +16,32 @@ import threading
 
 cimport cython
 
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
-from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
-from cpython.ref cimport PyObject
-from libc.string cimport memcmp, memcpy
+from cpython.ref cimport PyObject, Py_XDECREF, Py_XINCREF
+from cpython.unicode cimport PyUnicode_AsUTF8String
+from libc.stdint cimport uint32_t, uint64_t
+from libc.string cimport memcmp, memcpy, memset
 
 from ._errors import InvalidTopicFilter, InvalidTopicName
 
 cdef extern from *:
-    void __builtin_prefetch(const void* address)
+    """
+    #if defined(__GNUC__) || defined(__clang__)
+    #define mqttfast_prefetch(address) __builtin_prefetch(address)
+    #else
+    #define mqttfast_prefetch(address) ((void)0)
+    #endif
+    """
+    void _prefetch "mqttfast_prefetch"(const void* address) nogil
 
 cdef extern from "Python.h":
     bint PyUnicode_IS_COMPACT_ASCII(object text)
     Py_ssize_t PyUnicode_GET_LENGTH(object text)
-    int PyUnicode_KIND(object text)
     void* PyUnicode_DATA(object text)
-    Py_UCS4 PyUnicode_READ(int kind, void* data, Py_ssize_t index)
-    Py_ssize_t PyUnicode_FindChar(object text, Py_UCS4 ch, Py_ssize_t start, Py_ssize_t end, int direction) except -2
-    object PyUnicode_Substring(object text, Py_ssize_t start, Py_ssize_t end)
+    const char* _utf8 "PyUnicode_AsUTF8AndSize"(object text, Py_ssize_t* size) except NULL
+    const char* _cached_utf8 "PyUnicode_AsUTF8AndSize"(object text, Py_ssize_t* size)
     Py_hash_t _Py_HashBytes(const void* data, Py_ssize_t size)
-    void* PyMem_Calloc(size_t nelem, size_t elsize)
     void _incref "Py_INCREF"(PyObject* obj)
     void _decref "Py_DECREF"(PyObject* obj)
 
@@ -95,27 +102,6 @@ cpdef validate_topic_name(name):
             raise InvalidTopicName(f"topic name {name!r} has wildcard {wildcard!r} at index {index} [MQTT-3.3.2-2]")
 
 
-cdef inline bint _plain_ascii_name(object topic):
-    """The quick test of the matcher: an exact str of 1..65,535 ASCII characters
-    without NUL, '+' or '#' is a valid topic name. Anything else goes through
-    ``validate_topic_name``, which accepts or raises exactly as the Python twin.
-    """
-    cdef Py_ssize_t size, index
-    cdef const unsigned char* data
-    cdef unsigned char c
-    if type(topic) is not str or not PyUnicode_IS_COMPACT_ASCII(topic):
-        return False
-    size = PyUnicode_GET_LENGTH(topic)
-    if size == 0 or size > _MAX_TOPIC_BYTES:
-        return False
-    data = <const unsigned char*>PyUnicode_DATA(topic)
-    for index in range(size):
-        c = data[index]
-        if c == 0 or c == 0x2B or c == 0x23:  # NUL, '+', '#'
-            return False
-    return True
-
-
 cpdef split_shared(str topic_filter):
     """``(share_name, inner_filter)`` of a shared subscription filter, else None (no validation)."""
     if not topic_filter.startswith(_SHARE_PREFIX):
@@ -126,8 +112,8 @@ cpdef split_shared(str topic_filter):
 
 cdef extern from *:
     """
-    /* Whether any of the 8 bytes at p is NUL, '+' or '#': the bytes a filter's
-       quick test must look at. A byte b equals c when b ^ c has a zero byte,
+    /* Whether any of the 8 bytes at p is NUL, '+' or '#': the bytes the quick
+       tests of names and filters look for. A byte b equals c when b ^ c has a zero byte,
        which (x - 0x01..) & ~x & 0x80.. detects (exactly, as a whole word). */
     static CYTHON_INLINE int mqttfast_word_has_filter_special(const unsigned char *p) {
         const unsigned long long ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
@@ -141,6 +127,38 @@ cdef extern from *:
     bint mqttfast_word_has_filter_special(const unsigned char* p)
 
 
+cdef inline const unsigned char* _short_ascii(object text, Py_ssize_t* size) noexcept:
+    """The characters of an exact str of 1..65,535 ASCII characters, else NULL."""
+    if type(text) is not str or not PyUnicode_IS_COMPACT_ASCII(text):
+        return NULL
+    size[0] = PyUnicode_GET_LENGTH(text)
+    if size[0] == 0 or size[0] > _MAX_TOPIC_BYTES:
+        return NULL
+    return <const unsigned char*>PyUnicode_DATA(text)
+
+
+cdef inline bint _plain_ascii_name(object topic):
+    """The quick test of the matcher: an exact str of 1..65,535 ASCII characters
+    without NUL, '+' or '#' is a valid topic name. Anything else goes through
+    ``validate_topic_name``, which accepts or raises exactly as the Python twin.
+    """
+    cdef Py_ssize_t size, index = 0
+    cdef const unsigned char* data = _short_ascii(topic, &size)
+    cdef unsigned char c
+    if data == NULL:
+        return False
+    while index + 8 <= size:
+        if mqttfast_word_has_filter_special(data + index):
+            return False
+        index += 8
+    while index < size:
+        c = data[index]
+        if c == 0 or c == 0x2B or c == 0x23:  # NUL, '+', '#'
+            return False
+        index += 1
+    return True
+
+
 cdef inline bint _plain_ascii_filter(object topic_filter):
     """The quick test of the codec and the matcher: one scan of an ASCII filter.
 
@@ -149,14 +167,10 @@ cdef inline bint _plain_ascii_filter(object topic_filter):
     through the full rules, which accept or raise exactly as the Python twin.
     """
     cdef Py_ssize_t size, index
-    cdef const unsigned char* data
+    cdef const unsigned char* data = _short_ascii(topic_filter, &size)
     cdef unsigned char c
-    if type(topic_filter) is not str or not PyUnicode_IS_COMPACT_ASCII(topic_filter):
+    if data == NULL:
         return False
-    size = PyUnicode_GET_LENGTH(topic_filter)
-    if size == 0 or size > _MAX_TOPIC_BYTES:
-        return False
-    data = <const unsigned char*>PyUnicode_DATA(topic_filter)
     if data[0] == 0x24:  # '$': maybe $share/, leave it to the full rules
         return False
     index = 0
@@ -246,328 +260,580 @@ def topic_matches(topic_filter, topic):
     return len(filter_levels) == len(topic_levels)
 
 
-cdef inline bint _equals_slice(object key, object text, Py_ssize_t start, Py_ssize_t end):
-    """``key == text[start:end]`` without building the slice."""
-    cdef Py_ssize_t size = end - start
-    cdef Py_ssize_t index
-    cdef int kind = PyUnicode_KIND(key)
-    cdef int text_kind = PyUnicode_KIND(text)
-    cdef void* key_data
-    cdef void* text_data
-    if PyUnicode_GET_LENGTH(key) != size:
+# The trie is made of C structs, not Python objects: match() follows plain
+# pointers and compares levels as bytes, so a lookup touches about one cache
+# line per node it visits (a node's header and its children are one
+# allocation) instead of a node object, its children table and the str key of
+# every child it compares. At a million subscriptions the trie is far larger
+# than the caches, and these misses are what a lookup costs.
+#
+# A node's children are 16-byte entries (head, child): ``head`` packs the
+# level's UTF-8 into one integer (see mqttfast_head), so a level of up to 7
+# bytes is compared with one integer test and a longer one reads the child's
+# key only when its first 7 bytes and length agree. Up to LINEAR_MAX children
+# are a packed array scanned in order: no hash is computed at all. A node with more children
+# keeps them in an open-addressing table (linear probing, capacity a power of
+# two, at most 2/3 full) keyed by ``_Py_HashBytes`` of the level's UTF-8: the
+# randomised hash of str and bytes, so a hostile choice of levels cannot make
+# the probes long. The hash is computed once per level, from the topic's bytes
+# in place, and only when a visited node has a table; entries do not keep it
+# (a table recomputes it from the keys when it grows or shifts entries back).
+#
+# Memory is taken with PyMem_Malloc (Python's allocator, seen by tracemalloc).
+# Every node owns strong references to its ``key`` (the interned str of its
+# level; NULL for the roots and the wildcard nodes), its first subscriber
+# ``value`` and the dict ``more`` of later ones; children are owned by their
+# parent. A node that gains or loses many children is reallocated, and the one
+# pointer to it (in its parent's entry, the parent's plus/hash, or the root) is
+# updated in the same C step. None of this runs Python code, so a match (which
+# runs no Python code either, under the GIL) sees the trie before or after a
+# change, never in between. The cycle collector does not see the references
+# nodes hold (millions of tracked nodes would make every full collection walk
+# the whole trie): a subscribed value that refers back to its matcher forms a
+# cycle that is never collected.
+
+DEF LINEAR_MAX = 8
+
+cdef struct Node  # defined below; entries point to their children
+
+cdef struct Entry:
+    uint64_t head   # the level, or its first 7 bytes and its length (see mqttfast_head)
+    Node* child     # NULL: a free slot (tables only)
+
+cdef struct Node:
+    uint32_t used      # children
+    uint32_t capacity  # entries allocated after the header; > LINEAR_MAX means a table
+    Node* plus         # the '+' child
+    Node* hash         # the '#' child
+    PyObject* value    # the first subscriber, NULL when none
+    PyObject* more     # dict of later subscribers (insertion ordered), NULL when none
+    PyObject* key      # the str of this node's level; NULL for roots and wildcard nodes
+    # followed by capacity Entries
+
+
+cdef extern from *:
+    """
+    /* A level as one integer: a level of up to 7 bytes is its bytes, zero
+       padded, which tell it apart from every other (levels hold no NUL); a
+       longer one keeps its first 7 bytes and, in the eighth, its length beyond
+       7 (at most 255, never 0), so equal heads of long levels still need a
+       comparison of the rest. `available` bytes may be read at p (>= size). */
+    static CYTHON_INLINE uint64_t mqttfast_head(const unsigned char *p, Py_ssize_t size, Py_ssize_t available) {
+        uint64_t head = 0;
+        Py_ssize_t i, kept = size > 7 ? 7 : size;
+        int loaded = 0;
+    #if PY_LITTLE_ENDIAN
+        if (available >= 8) {
+            memcpy(&head, p, 8);
+            head &= (((uint64_t)1) << (8 * kept)) - 1;
+            loaded = 1;
+        }
+    #endif
+        if (!loaded) {
+            for (i = 0; i < kept; i++) head |= ((uint64_t)p[i]) << (8 * i);
+        }
+        if (size > 7) head |= ((uint64_t)(size - 7 > 255 ? 255 : size - 7)) << 56;
+        return head;
+    }
+
+    /* Index of the first '/' at or after start, else length: eight bytes at a
+       time (a byte equals '/' when its xor with '/' is zero; the lowest such
+       byte of a word is found exactly). */
+    static CYTHON_INLINE Py_ssize_t mqttfast_level_end(const unsigned char *data, Py_ssize_t start, Py_ssize_t length) {
+    #if PY_LITTLE_ENDIAN && (defined(__GNUC__) || defined(__clang__))
+        const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+        uint64_t word, zeros;
+        for (; start + 8 <= length; start += 8) {
+            memcpy(&word, data + start, 8);
+            word ^= ones * 0x2F;
+            zeros = (word - ones) & ~word & highs;
+            if (zeros) return start + (__builtin_ctzll(zeros) >> 3);
+        }
+    #endif
+        while (start < length && data[start] != 0x2F) start++;
+        return start;
+    }
+    """
+    uint64_t _head "mqttfast_head"(const unsigned char* p, Py_ssize_t size, Py_ssize_t available) nogil
+    Py_ssize_t _level_end "mqttfast_level_end"(const unsigned char* data, Py_ssize_t start, Py_ssize_t length) nogil
+
+
+cdef inline Entry* _entries(Node* node) noexcept nogil:
+    return <Entry*>(node + 1)
+
+
+cdef inline bint _is_table(Node* node) noexcept nogil:
+    return node.capacity > LINEAR_MAX
+
+
+cdef inline const unsigned char* _key_bytes(PyObject* key, Py_ssize_t* size) noexcept:
+    """The UTF-8 of a node's key: an ASCII str's own data, else the UTF-8 copy
+    the str caches (made when the node was created, so this never fails)."""
+    if PyUnicode_IS_COMPACT_ASCII(<object>key):
+        size[0] = PyUnicode_GET_LENGTH(<object>key)
+        return <const unsigned char*>PyUnicode_DATA(<object>key)
+    return <const unsigned char*>_cached_utf8(<object>key, size)
+
+
+cdef inline bint _entry_is(Entry* entry, uint64_t head, const unsigned char* level, Py_ssize_t size) noexcept:
+    cdef Py_ssize_t key_size
+    cdef const unsigned char* key
+    if entry.head != head:
         return False
-    key_data = PyUnicode_DATA(key)
-    text_data = PyUnicode_DATA(text)
-    if kind == text_kind:
-        if kind == 1:  # levels are short: a loop beats a call to memcmp
-            for index in range(size):
-                if (<const char*>key_data)[index] != (<const char*>text_data)[start + index]:
-                    return False
-            return True
-        return memcmp(key_data, <char*>text_data + start * kind, size * kind) == 0
-    # A slice of a wide string can hold only narrow characters: compare code points.
-    for index in range(size):
-        if PyUnicode_READ(kind, key_data, index) != PyUnicode_READ(text_kind, text_data, start + index):
-            return False
-    return True
+    if size <= 7:
+        return True
+    key = _key_bytes(entry.child.key, &key_size)
+    return key_size == size and memcmp(key + 7, level + 7, size - 7) == 0
 
 
-
-# The children of a node with several are an open-addressing table (linear
-# probing) of (hash, node) slots rather than a dict: match() finds a level by
-# hashing and comparing it in place in the topic, without building a str, and
-# reads one array instead of a dict, its keys table and its entries. The hash
-# is the str hash of the level, so it is randomised as a dict's is.
-
-ctypedef struct Slot:
-    Py_hash_t hash
-    PyObject* node  # a strong reference; NULL when the slot is free
-
-ctypedef struct Table:
-    Py_ssize_t mask  # capacity - 1, the capacity a power of two
-    Py_ssize_t used
-    # followed by capacity Slots
+cdef inline uint32_t _child_hash(Node* child) noexcept:
+    """The table hash of a child: that of its level (recomputed: tables change rarely)."""
+    cdef Py_ssize_t size
+    cdef const unsigned char* key = _key_bytes(child.key, &size)
+    return <uint32_t>_Py_HashBytes(key, size)
 
 
-cdef inline Slot* _slots(Table* table):
-    return <Slot*>(table + 1)
-
-
-cdef Table* _table_new(Py_ssize_t capacity) except NULL:
-    cdef Table* table = <Table*>PyMem_Calloc(1, sizeof(Table) + capacity * sizeof(Slot))
-    if table == NULL:
-        raise MemoryError()
-    table.mask = capacity - 1
-    return table
-
-
-cdef inline void _table_put(Table* table, Py_hash_t hash, PyObject* node):
-    """Store ``node`` (a reference the table takes over) in a table with room for it."""
-    cdef Slot* slots = _slots(table)
-    cdef Py_ssize_t index = <size_t>hash & <size_t>table.mask
-    while slots[index].node != NULL:
-        index = (index + 1) & table.mask
-    slots[index].hash = hash
-    slots[index].node = node
-    table.used += 1
-
-
-cdef inline Py_ssize_t _table_index(Table* table, Py_hash_t hash, object text, Py_ssize_t start, Py_ssize_t end):
-    """Slot of the child whose key is ``text[start:end]``, or -1."""
-    cdef Slot* slots = _slots(table)
-    cdef Py_ssize_t index = <size_t>hash & <size_t>table.mask
-    cdef PyObject* node
-    while True:
-        node = slots[index].node
-        if node == NULL:
-            return -1
-        if slots[index].hash == hash and _equals_slice((<_Node>node).key, text, start, end):
+cdef inline Py_ssize_t _find(Node* node, Py_hash_t hash, uint64_t head, const unsigned char* level, Py_ssize_t size) noexcept:
+    """Index of the entry of the child for ``level``, or -1 (``hash`` is read only for a table)."""
+    cdef Entry* entries = _entries(node)
+    cdef Py_ssize_t index, mask
+    if not _is_table(node):
+        for index in range(node.used):
+            if _entry_is(&entries[index], head, level, size):
+                return index
+        return -1
+    mask = node.capacity - 1
+    index = <uint32_t>hash & mask
+    while entries[index].child != NULL:
+        if _entry_is(&entries[index], head, level, size):
             return index
-        index = (index + 1) & table.mask
+        index = (index + 1) & mask
+    return -1
 
 
-cdef Table* _table_grown(Table* table) except NULL:
-    """A table of twice the capacity holding the same slots; ``table`` is freed."""
-    cdef Table* grown = _table_new(2 * (table.mask + 1))
-    cdef Slot* slots = _slots(table)
+cdef inline Py_ssize_t _put(Node* node, Entry* entry) noexcept:
+    """Store a copy of ``entry`` in a node with room for it; its index."""
+    cdef Entry* entries = _entries(node)
+    cdef Py_ssize_t index, mask
+    if not _is_table(node):
+        index = node.used
+    else:
+        mask = node.capacity - 1
+        index = _child_hash(entry.child) & mask
+        while entries[index].child != NULL:
+            index = (index + 1) & mask
+    entries[index] = entry[0]
+    node.used += 1
+    return index
+
+
+cdef inline Py_ssize_t _fit(Py_ssize_t used) noexcept:
+    """The capacity a node with ``used`` children is given when it is resized."""
+    cdef Py_ssize_t capacity = 0 if used == 0 else 1
+    while capacity < used:
+        capacity *= 2
+    if capacity <= LINEAR_MAX:
+        return capacity
+    while used * 3 > capacity * 2:
+        capacity *= 2
+    return capacity
+
+
+# Nodes of up to LINEAR_MAX children come from a pool owned by their trie:
+# chunks taken with PyMem_Malloc (so tracemalloc counts them, slack included),
+# cut into blocks of the five node sizes, with a free list per size. A big
+# trie's nodes so sit together in few, large chunks instead of among every
+# other object of the process: at a million subscriptions the pages a lookup
+# touches are what it waits for (each TLB miss is a page-table walk), and on
+# Linux the large chunks are advised to become huge pages (2 MiB). Chunks grow
+# with the pool (an eighth of it, 4 KiB to 8 MiB), so a small matcher stays
+# small. Freed nodes are reused by the same trie; the chunks go back to Python
+# when the trie becomes empty or goes away. Tables (nodes with more children)
+# are allocated one by one.
+
+DEF CHUNK_MIN = 4096
+DEF CHUNK_MAX = 8388608
+DEF HUGE_ADVICE_MIN = 4194304
+
+cdef extern from *:
+    """
+    #if defined(__linux__)
+    #include <sys/mman.h>
+    #endif
+    /* Ask for huge pages over the 2 MiB-aligned part of [start, start + size). */
+    static void mqttfast_advise_huge_pages(void *start, size_t size) {
+    #if defined(__linux__) && defined(MADV_HUGEPAGE)
+        const uintptr_t huge = (uintptr_t)2 << 20;
+        uintptr_t first = ((uintptr_t)start + huge - 1) & ~(huge - 1);
+        uintptr_t last = ((uintptr_t)start + size) & ~(huge - 1);
+        if (last > first) (void)madvise((void *)first, last - first, MADV_HUGEPAGE);  /* advice only */
+    #else
+        (void)start; (void)size;
+    #endif
+    }
+    """
+    void _advise_huge_pages "mqttfast_advise_huge_pages"(void* start, size_t size) nogil
+
+
+cdef struct Chunk:
+    Chunk* next
+    size_t size
+    # followed by blocks
+
+
+cdef struct Pool:
+    Chunk* chunks
+    char* bump  # the unused rest of the newest chunk: bump..end
+    char* end
+    size_t total  # bytes of all chunks
+    void* free[5]  # free blocks of nodes of capacity 0, 1, 2, 4, 8 (the first word links them)
+
+
+cdef inline size_t _block_size(Py_ssize_t capacity) noexcept nogil:
+    return sizeof(Node) + capacity * sizeof(Entry)
+
+
+cdef inline int _size_class(Py_ssize_t capacity) noexcept nogil:
+    # Pool nodes have capacity 0 or a power of two up to LINEAR_MAX (see _fit).
+    return 0 if capacity == 0 else 1 if capacity == 1 else 2 if capacity == 2 else 3 if capacity == 4 else 4
+
+
+cdef int _pool_grow(Pool* pool) except -1:
+    cdef size_t size = pool.total // 8
+    cdef Chunk* chunk
+    size = CHUNK_MIN if size < CHUNK_MIN else CHUNK_MAX if size > CHUNK_MAX else size
+    chunk = <Chunk*>PyMem_Malloc(size)
+    if chunk == NULL:
+        raise MemoryError()
+    if size >= HUGE_ADVICE_MIN:
+        _advise_huge_pages(chunk, size)
+    chunk.next = pool.chunks
+    chunk.size = size
+    pool.chunks = chunk
+    pool.bump = <char*>(chunk + 1)
+    pool.end = <char*>chunk + size
+    pool.total += size
+    return 0
+
+
+cdef void* _pool_alloc(Pool* pool, Py_ssize_t capacity) except NULL:
+    cdef size_t size = _block_size(capacity)
+    cdef void* block
+    cdef int size_class
+    if capacity > LINEAR_MAX:
+        block = PyMem_Malloc(size)
+        if block == NULL:
+            raise MemoryError()
+        return block
+    size_class = _size_class(capacity)
+    block = pool.free[size_class]
+    if block != NULL:
+        pool.free[size_class] = (<void**>block)[0]
+        return block
+    if <size_t>(pool.end - pool.bump) < size:
+        _pool_grow(pool)
+    block = pool.bump
+    pool.bump += size
+    return block
+
+
+cdef inline void _pool_free(Pool* pool, Node* node) noexcept:
+    cdef int size_class
+    if node.capacity > LINEAR_MAX:
+        PyMem_Free(node)
+        return
+    size_class = _size_class(node.capacity)
+    (<void**>node)[0] = pool.free[size_class]
+    pool.free[size_class] = node
+
+
+cdef void _pool_clear(Pool* pool) noexcept:
+    """Give every chunk back (no node of the pool may be in use)."""
+    cdef Chunk* chunk = pool.chunks
+    cdef Chunk* following
+    while chunk != NULL:
+        following = chunk.next
+        PyMem_Free(chunk)
+        chunk = following
+    memset(pool, 0, sizeof(Pool))
+
+
+cdef Node* _node_new(Pool* pool, PyObject* key, Py_ssize_t capacity) except NULL:
+    cdef size_t size = _block_size(capacity)
+    cdef Node* node = <Node*>_pool_alloc(pool, capacity)
+    memset(node, 0, size)
+    node.capacity = <uint32_t>capacity
+    node.key = key
+    Py_XINCREF(key)
+    return node
+
+
+cdef Node* _resized(Pool* pool, Node* node, Py_ssize_t capacity) except NULL:
+    """A copy of ``node`` with room for ``capacity`` children; ``node`` is freed (its references move)."""
+    cdef Node* resized = <Node*>_pool_alloc(pool, capacity)
+    cdef Entry* entries = _entries(node)
     cdef Py_ssize_t index
-    for index in range(table.mask + 1):
-        if slots[index].node != NULL:
-            _table_put(grown, slots[index].hash, slots[index].node)
-    PyMem_Free(table)
-    return grown
+    resized[0] = node[0]
+    resized.used = 0
+    resized.capacity = <uint32_t>capacity
+    memset(_entries(resized), 0, capacity * sizeof(Entry))
+    for index in range(node.capacity):
+        if entries[index].child != NULL:
+            _put(resized, &entries[index])
+    _pool_free(pool, node)
+    return resized
 
 
-cdef void _table_delete(Table* table, Py_ssize_t index):
-    """Empty slot ``index`` (its reference passes to the caller), shifting back the slots probed past it."""
-    cdef Slot* slots = _slots(table)
-    cdef Py_ssize_t mask = table.mask
-    cdef Py_ssize_t probe = index
-    cdef Py_ssize_t home
-    slots[index].node = NULL
-    table.used -= 1
+cdef void _delete(Node* node, Py_ssize_t index) noexcept:
+    """Empty entry ``index`` (its child passes to the caller)."""
+    cdef Entry* entries = _entries(node)
+    cdef Py_ssize_t mask, probe, home
+    node.used -= 1
+    if not _is_table(node):
+        # Packed: the last entry fills the hole (order among siblings does not matter).
+        entries[index] = entries[node.used]
+        entries[node.used].child = NULL
+        return
+    # Table: shift back the entries probed past the hole.
+    mask = node.capacity - 1
+    probe = index
+    entries[index].child = NULL
     while True:
         probe = (probe + 1) & mask
-        if slots[probe].node == NULL:
+        if entries[probe].child == NULL:
             return
-        home = <size_t>slots[probe].hash & <size_t>mask
-        # The slot stays if its home lies cyclically in (index, probe].
+        home = _child_hash(entries[probe].child) & mask
+        # The entry stays if its home lies cyclically in (index, probe].
         if (index < probe and index < home <= probe) or (index > probe and (home > index or home <= probe)):
             continue
-        slots[index] = slots[probe]
-        slots[probe].node = NULL
+        entries[index] = entries[probe]
+        entries[probe].child = NULL
         index = probe
 
 
-# The str hash of an ASCII str is that of its bytes (CPython's unicode_hash);
-# checked here so that another hashing scheme only costs the fast path.
-cdef const char* _PROBE = b"sensor/level"
-cdef bint _HASH_SLICES = _Py_HashBytes(_PROBE + 7, 5) == hash("level") and _Py_HashBytes(_PROBE, 0) == hash("")
+cdef inline const unsigned char* _level_bytes(str level, Py_ssize_t* size) except NULL:
+    """The UTF-8 of ``level``: an ASCII str's own data, else the copy the str caches."""
+    if PyUnicode_IS_COMPACT_ASCII(level):
+        size[0] = PyUnicode_GET_LENGTH(level)
+        return <const unsigned char*>PyUnicode_DATA(level)
+    return <const unsigned char*>_utf8(level, size)
 
-cdef object _NO_VALUE = object()
+
+cdef Py_ssize_t _child_index(Node* node, str level) except -2:
+    """Index of the entry of the child for the str ``level``, or -1."""
+    cdef Py_ssize_t size
+    cdef const unsigned char* data
+    if node.used == 0:
+        return -1
+    data = _level_bytes(level, &size)
+    return _find(node, _Py_HashBytes(data, size) if _is_table(node) else 0, _head(data, size, size), data, size)
 
 
-@cython.no_gc
-cdef class _Node:
-    """One level of the trie. Small on purpose: a broker holds millions of them.
+cdef Node* _child(Node* node, str level) except? NULL:
+    cdef Py_ssize_t index = _child_index(node, level)
+    return _entries(node)[index].child if index >= 0 else NULL
 
-    ``children`` is None or the only child (most nodes of a real trie have
-    one; its ``key`` says which level it stands for); once there are several
-    they move to ``table`` (where the Python twin uses a dict) and back to
-    ``children`` when one is left. ``plus`` and ``hash`` are the '+'
-    and '#' children, kept apart so matching never hashes a wildcard. A node's
-    subscribers are ``value`` (the first) and ``more`` (later ones, an
-    insertion-ordered dict), so the common single-subscriber leaf allocates
-    no container.
 
-    Changes run in C under the GIL and a match calls no Python code, so a
-    concurrent match sees a change either whole or not at all.
-
-    Nodes are not tracked by the cycle collector (``no_gc``): they only point
-    down the trie, and millions of them would make every full collection walk
-    the whole trie. The cost: a subscribed value that refers back to its
-    matcher forms a cycle that is never collected.
-    """
-
+cdef Node** _add_child(Pool* pool, Node** link, str level) except NULL:
+    """The link to the child of ``link[0]`` for ``level``, created if missing
+    (the parent may be reallocated: ``link`` is updated)."""
+    cdef Node* node = link[0]
+    cdef Node* child
+    cdef Node* grown
+    cdef Entry entry
+    cdef Py_ssize_t index = _child_index(node, level)
+    cdef Py_ssize_t size
+    cdef const unsigned char* data
     cdef object key
-    cdef _Node children  # the only child, when there is one
-    cdef Table* table  # the children, when there are several
-    cdef _Node plus
-    cdef _Node hash
-    cdef object value
+    if index >= 0:
+        return &_entries(node)[index].child
+    key = _intern(level)
+    data = _level_bytes(key, &size)  # also caches the UTF-8 of a non-ASCII key, which match() reads
+    entry.head = _head(data, size, size)
+    child = _node_new(pool, <PyObject*>key, 0)
+    if node.used == node.capacity or (_is_table(node) and (node.used + 1) * 3 > node.capacity * 2):
+        try:
+            grown = _resized(pool, node, _fit(node.used + 1))
+        except MemoryError:
+            _free_node(pool, child)
+            raise
+        link[0] = grown
+        node = grown
+    entry.child = child
+    index = _put(node, &entry)
+    return &_entries(node)[index].child
+
+
+cdef int _remove_child(Pool* pool, Node** link, str level) except -1:
+    """Unlink the child for ``level`` from the entries of ``link[0]`` (shrinking the parent when it got sparse)."""
+    cdef Node* node = link[0]
+    cdef Py_ssize_t index = _child_index(node, level)
+    cdef Node* shrunk
+    if index < 0:
+        return 0
+    _delete(node, index)
+    if node.used * 4 <= node.capacity:
+        try:
+            shrunk = _resized(pool, node, _fit(node.used))
+        except MemoryError:
+            return 0  # keep the roomy node: still correct
+        link[0] = shrunk
+    return 0
+
+
+cdef void _drop(Node* node) noexcept:
+    """Drop the references a node holds."""
+    Py_XDECREF(node.value)
+    Py_XDECREF(node.more)
+    Py_XDECREF(node.key)
+
+
+cdef void _free_node(Pool* pool, Node* node) noexcept:
+    """Free one node whose children are gone, dropping its references."""
+    _drop(node)
+    _pool_free(pool, node)
+
+
+cdef void _free_tree(Pool* pool, Node* root) noexcept:
+    """Free a whole trie and its pool, without recursion (a stack of nodes still to visit)."""
+    cdef Node** stack
+    cdef Node** grown
+    cdef Py_ssize_t size = 1, capacity = 64, index
+    cdef Node* node
+    cdef Entry* entries
+    if root == NULL:
+        return
+    stack = <Node**>PyMem_Malloc(capacity * sizeof(Node*))
+    if stack == NULL:
+        return  # leak rather than crash
+    stack[0] = root
+    while size:
+        size -= 1
+        node = stack[size]
+        entries = _entries(node)
+        # At most capacity + 2 children to push.
+        if size + node.capacity + 2 > capacity:
+            grown = <Node**>PyMem_Realloc(stack, 2 * (size + node.capacity + 2) * sizeof(Node*))
+            if grown == NULL:
+                PyMem_Free(stack)
+                return  # leak rather than crash
+            stack = grown
+            capacity = 2 * (size + node.capacity + 2)
+        for index in range(node.capacity):
+            if entries[index].child != NULL:
+                stack[size] = entries[index].child
+                size += 1
+        if node.plus != NULL:
+            stack[size] = node.plus
+            size += 1
+        if node.hash != NULL:
+            stack[size] = node.hash
+            size += 1
+        _drop(node)
+        if _is_table(node):
+            PyMem_Free(node)
+    PyMem_Free(stack)
+    _pool_clear(pool)
+
+
+cdef bint _add_value(Node* node, object value) except -1:
+    """As ``_Node.add`` of the Python twin (comparisons may run Python code: the trie is whole meanwhile)."""
     cdef dict more
-
-    def __cinit__(self, key=""):
-        self.key = key
-        self.value = _NO_VALUE
-
-    def __dealloc__(self):
-        cdef Table* table = self.table
-        cdef Slot* slots
-        cdef Py_ssize_t index
-        if table != NULL:
-            self.table = NULL
-            slots = _slots(table)
-            for index in range(table.mask + 1):
-                if slots[index].node != NULL:
-                    _decref(slots[index].node)
-            PyMem_Free(table)
-
-    cdef inline _Node child(self, str level):
-        cdef Py_ssize_t index
-        if self.table != NULL:
-            index = _table_index(self.table, hash(level), level, 0, PyUnicode_GET_LENGTH(level))
-            return <_Node>_slots(self.table)[index].node if index >= 0 else None
-        if self.children is not None and self.children.key == level:
-            return self.children
-        return None
-
-    cdef _Node add_child(self, str level):
-        cdef _Node child = self.child(level)
-        cdef Table* table
-        if child is not None:
-            return child
-        level = _intern(level)
-        child = _Node(level)
-        if self.table != NULL:
-            if (self.table.used + 1) * 3 > (self.table.mask + 1) * 2:
-                self.table = _table_grown(self.table)
-            _incref(<PyObject*>child)
-            _table_put(self.table, hash(level), <PyObject*>child)
-        elif self.children is None:
-            self.children = child
-        else:
-            table = _table_new(4)
-            _incref(<PyObject*>self.children)
-            _table_put(table, hash(self.children.key), <PyObject*>self.children)
-            _incref(<PyObject*>child)
-            _table_put(table, hash(level), <PyObject*>child)
-            self.table = table
-            self.children = None
-        return child
-
-    cdef int remove_child(self, str level) except -1:
-        cdef Table* table = self.table
-        cdef Slot* slots
-        cdef PyObject* removed
-        cdef Py_ssize_t index
-        if table == NULL:
-            self.children = None
-            return 0
-        slots = _slots(table)
-        index = _table_index(table, hash(level), level, 0, PyUnicode_GET_LENGTH(level))
-        if index < 0:
-            return 0
-        removed = slots[index].node
-        _table_delete(table, index)
-        if table.used == 1:
-            # Back to a single child, as a dict of one would be.
-            for index in range(table.mask + 1):
-                if slots[index].node != NULL:
-                    self.children = <_Node>slots[index].node
-                    self.table = NULL
-                    _decref(slots[index].node)
-                    PyMem_Free(table)
-                    break
-        _decref(removed)
-        return 0
-
-    cdef bint add(self, object value) except -1:
-        cdef dict more = self.more
-        if more is None:
-            if self.value is _NO_VALUE:
-                self.value = value
-                return True
-            if self.value is value or self.value == value:  # as a dict compares keys
-                return False
-            self.more = {value: None}
+    if node.more == NULL:
+        if node.value == NULL:
+            _incref(<PyObject*>value)
+            node.value = <PyObject*>value
             return True
-        if (self.value is not _NO_VALUE and (self.value is value or self.value == value)) or value in more:
+        if <object>node.value is value or <object>node.value == value:  # as a dict compares keys
             return False
-        more[value] = None
+        more = {value: None}
+        _incref(<PyObject*>more)
+        node.more = <PyObject*>more
         return True
+    more = <dict>node.more
+    if (node.value != NULL and (<object>node.value is value or <object>node.value == value)) or value in more:
+        return False
+    more[value] = None
+    return True
 
-    cdef bint discard(self, object value) except -1:
-        if self.value is not _NO_VALUE and (self.value is value or self.value == value):
-            self.value = _NO_VALUE
-        elif self.more is not None and value in self.more:
-            del self.more[value]
-        else:
-            return False
-        if not self.more:
-            self.more = None
-        return True
 
-    cdef inline int collect(self, list out) except -1:
-        cdef object value = self.value
-        cdef dict more = self.more
-        if value is not _NO_VALUE:
-            out.append(value)
-        if more:
-            out.extend(more)
-        return 0
+cdef bint _discard_value(Node* node, object value) except -1:
+    """As ``_Node.discard`` of the Python twin."""
+    cdef PyObject* old
+    if node.value != NULL and (<object>node.value is value or <object>node.value == value):
+        old = node.value
+        node.value = NULL
+        _decref(old)
+    elif node.more != NULL and value in <dict>node.more:
+        del (<dict>node.more)[value]
+    else:
+        return False
+    if node.more != NULL and not <dict>node.more:
+        old = node.more
+        node.more = NULL
+        _decref(old)
+    return True
 
-    cdef list branches(self):
-        """``(level, child)`` of every child, wildcards included."""
-        cdef list branches = []
-        cdef Slot* slots
-        cdef Py_ssize_t index
-        if self.table != NULL:
-            slots = _slots(self.table)
-            for index in range(self.table.mask + 1):
-                if slots[index].node != NULL:
-                    branches.append(((<_Node>slots[index].node).key, <_Node>slots[index].node))
-        elif self.children is not None:
-            branches.append((self.children.key, self.children))
-        if self.plus is not None:
-            branches.append(("+", self.plus))
-        if self.hash is not None:
-            branches.append(("#", self.hash))
-        return branches
 
-    cdef bint empty(self):
-        return (
-            self.value is _NO_VALUE
-            and not self.more
-            and self.children is None
-            and self.table == NULL
-            and self.plus is None
-            and self.hash is None
-        )
+cdef inline int _collect(Node* node, list out) except -1:
+    if node.value != NULL:
+        out.append(<object>node.value)
+    if node.more != NULL and <dict>node.more:
+        out.extend(<dict>node.more)
+    return 0
+
+
+cdef inline bint _empty(Node* node) noexcept:
+    return node.value == NULL and node.more == NULL and node.used == 0 and node.plus == NULL and node.hash == NULL
+
+
+cdef list _branches(Node* node):
+    """``(level, child)`` of every child, wildcards included (children as addresses, for the iterations)."""
+    cdef list branches = []
+    cdef Entry* entries = _entries(node)
+    cdef Py_ssize_t index
+    for index in range(node.capacity):
+        if entries[index].child != NULL:
+            branches.append((<object>entries[index].child.key, <size_t>entries[index].child))
+    if node.plus != NULL:
+        branches.append(("+", <size_t>node.plus))
+    if node.hash != NULL:
+        branches.append(("#", <size_t>node.hash))
+    return branches
 
 
 DEF INLINE_FRONTIER = 32
 
 
 cdef struct Frontier:
-    # Borrowed pointers to trie nodes: match() runs no Python code (str keys
-    # hash and compare in C), so under the GIL no other thread can free a node
-    # while it is listed here. Starts in ``inline``, moves to the heap if it grows.
-    PyObject** nodes
+    # Pointers to trie nodes: match() runs no Python code, so under the GIL no
+    # other thread can free a node while it is listed here. Starts in
+    # ``inline``, moves to the heap if it grows.
+    Node** nodes
     Py_ssize_t size
     Py_ssize_t capacity
-    PyObject* inline[INLINE_FRONTIER]
+    Node* inline[INLINE_FRONTIER]
 
 
-cdef inline void _init(Frontier* frontier):
+cdef inline void _init(Frontier* frontier) noexcept:
     frontier.nodes = frontier.inline
     frontier.size = 0
     frontier.capacity = INLINE_FRONTIER
 
 
-cdef inline void _release(Frontier* frontier):
+cdef inline void _release(Frontier* frontier) noexcept:
     if frontier.nodes != frontier.inline:
         PyMem_Free(frontier.nodes)
 
 
 cdef int _grow(Frontier* frontier) except -1:
-    cdef PyObject** grown
+    cdef Node** grown
     if frontier.nodes == frontier.inline:
-        grown = <PyObject**>PyMem_Malloc(2 * frontier.capacity * sizeof(PyObject*))
+        grown = <Node**>PyMem_Malloc(2 * frontier.capacity * sizeof(Node*))
         if grown != NULL:
-            memcpy(grown, frontier.inline, frontier.size * sizeof(PyObject*))
+            memcpy(grown, frontier.inline, frontier.size * sizeof(Node*))
     else:
-        grown = <PyObject**>PyMem_Realloc(frontier.nodes, 2 * frontier.capacity * sizeof(PyObject*))
+        grown = <Node**>PyMem_Realloc(frontier.nodes, 2 * frontier.capacity * sizeof(Node*))
     if grown == NULL:
         raise MemoryError()
     frontier.nodes = grown
@@ -575,44 +841,55 @@ cdef int _grow(Frontier* frontier) except -1:
     return 0
 
 
-cdef inline int _push(Frontier* frontier, _Node node) except -1:
+cdef inline int _push(Frontier* frontier, Node* node) except -1:
     if frontier.size == frontier.capacity:
         _grow(frontier)
-    frontier.nodes[frontier.size] = <PyObject*>node
+    frontier.nodes[frontier.size] = node
     frontier.size += 1
-    # The walk of the next level reads this node: start fetching it now, so the
-    # cache misses of a level's nodes overlap instead of adding up.
-    __builtin_prefetch(<void*>node)
+    # The walk of the next level reads this node's header and first entries:
+    # start fetching them now, so the cache misses of a level's nodes overlap
+    # instead of adding up.
+    _prefetch(<void*>node)
+    _prefetch(<void*>(<char*>node + 64))
     return 0
 
 
+@cython.final
 cdef class _Trie:
     """Filters as paths of levels; values stored at the filter's last node."""
 
-    cdef _Node root
+    cdef Node* root
+    cdef Pool pool
 
     def __cinit__(self):
-        self.root = _Node()
+        self.root = _node_new(&self.pool, NULL, 0)
+
+    def __dealloc__(self):
+        cdef Node* root = self.root
+        self.root = NULL
+        _free_tree(&self.pool, root)
 
     cdef bint add(self, list levels, object value) except -1:
-        cdef _Node node = self.root
+        cdef Node** link = &self.root
+        cdef Node* node = self.root
         cdef str level
         for level in levels:
             if level == "+":
-                if node.plus is None:
-                    node.plus = _Node()
-                node = node.plus
+                if node.plus == NULL:
+                    node.plus = _node_new(&self.pool, NULL, 0)
+                link = &node.plus
             elif level == "#":
-                if node.hash is None:
-                    node.hash = _Node()
-                node = node.hash
+                if node.hash == NULL:
+                    node.hash = _node_new(&self.pool, NULL, 0)
+                link = &node.hash
             else:
-                node = node.add_child(level)
-        return node.add(value)
+                link = _add_child(&self.pool, link, level)
+            node = link[0]
+        return _add_value(node, value)
 
-    cdef _Node find(self, list levels):
-        """The node of the filter made of ``levels``, or None."""
-        cdef _Node node = self.root
+    cdef Node* find(self, list levels) except? NULL:
+        """The node of the filter made of ``levels``, or NULL."""
+        cdef Node* node = self.root
         cdef str level
         for level in levels:
             if level == "+":
@@ -620,65 +897,96 @@ cdef class _Trie:
             elif level == "#":
                 node = node.hash
             else:
-                node = node.child(level)
-            if node is None:
-                return None
+                node = _child(node, level)
+            if node == NULL:
+                return NULL
         return node
 
     cdef bint discard(self, list levels, object value) except -1:
-        cdef list path = []
-        cdef _Node node = self.root
-        cdef _Node child, parent
+        cdef Py_ssize_t depth = len(levels)
+        # links[i] is where the node of levels[:i] is referenced; entries move
+        # only when their node is resized, which pruning does deepest first.
+        cdef Node*** links = <Node***>PyMem_Malloc((depth + 1) * sizeof(Node**))
+        cdef Node* node = self.root
+        cdef Node* parent
+        cdef Py_ssize_t index, found
         cdef str level
-        for level in levels:
-            if level == "+":
-                child = node.plus
-            elif level == "#":
-                child = node.hash
-            else:
-                child = node.child(level)
-            if child is None:
+        if links == NULL:
+            raise MemoryError()
+        try:
+            links[0] = &self.root
+            for index in range(depth):
+                level = levels[index]
+                if level == "+":
+                    links[index + 1] = &node.plus
+                elif level == "#":
+                    links[index + 1] = &node.hash
+                else:
+                    found = _child_index(node, level)
+                    if found < 0:
+                        return False
+                    links[index + 1] = &_entries(node)[found].child
+                node = links[index + 1][0]
+                if node == NULL:
+                    return False
+            if not _discard_value(node, value):
                 return False
-            path.append((node, level))
-            node = child
-        if not node.discard(value):
-            return False
-        # Prune the nodes left empty, deepest first, so memory comes back.
-        while path and node.empty():
-            parent, level = path.pop()
-            if level == "+":
-                parent.plus = None
-            elif level == "#":
-                parent.hash = None
-            else:
-                parent.remove_child(level)
-            node = parent
-        return True
+            # Prune the nodes left empty, deepest first, so memory comes back.
+            while depth > 0 and _empty(node):
+                parent = links[depth - 1][0]
+                level = levels[depth - 1]
+                if level == "+":
+                    parent.plus = NULL
+                elif level == "#":
+                    parent.hash = NULL
+                else:
+                    _remove_child(&self.pool, links[depth - 1], level)
+                _free_node(&self.pool, node)
+                node = links[depth - 1][0]
+                depth -= 1
+            if depth == 0 and _empty(node) and self.pool.total > CHUNK_MIN:
+                self._restart()
+            return True
+        finally:
+            PyMem_Free(links)
+
+    cdef int _restart(self) except -1:
+        """Nothing is left but the empty root: give the pool back, with a fresh root in a new one."""
+        cdef Pool fresh
+        cdef Node* root
+        memset(&fresh, 0, sizeof(Pool))
+        root = _node_new(&fresh, NULL, 0)
+        _free_tree(&self.pool, self.root)
+        self.pool = fresh
+        self.root = root
+        return 0
 
     cdef int items(self, list out) except -1:
         """Append ``(filter, value)`` of every stored pair to ``out`` (depth first, no recursion)."""
-        cdef list stack = [(self.root, None)]
+        cdef list stack = [(<size_t>self.root, None)]
         cdef list values
-        cdef _Node node
+        cdef Node* node
+        cdef size_t address
         while stack:
-            node, prefix = stack.pop()
+            address, prefix = stack.pop()
+            node = <Node*>address
             if prefix is not None:
                 values = []
-                node.collect(values)
+                _collect(node, values)
                 out.extend([(prefix, value) for value in values])
-            for level, child in node.branches():
+            for level, child in _branches(node):
                 stack.append((child, level if prefix is None else prefix + "/" + level))
         return 0
 
     cdef Py_ssize_t node_count(self) except -1:
         """Number of nodes, the root included."""
         cdef Py_ssize_t count = 0
-        cdef list stack = [self.root]
-        cdef _Node node
+        cdef list stack = [<size_t>self.root]
+        cdef size_t address
         while stack:
-            node = stack.pop()
+            address = stack.pop()
             count += 1
-            stack.extend([child for _, child in node.branches()])
+            stack.extend([child for _, child in _branches(<Node*>address)])
         return count
 
     cdef int match(self, str topic, list out) except -1:
@@ -687,51 +995,53 @@ cdef class _Trie:
         Breadth-first over the levels, so a topic of thousands of levels needs
         no recursion; the '$' rule applies to wildcards at the first level.
         """
-        cdef Py_ssize_t length = PyUnicode_GET_LENGTH(topic)
-        cdef Py_ssize_t start = 0, end
-        cdef bint wildcards_allowed = not topic.startswith("$")
-        # An ASCII topic's level hashes in place, as the str of the level would.
-        cdef bint hash_in_place = _HASH_SLICES and PyUnicode_IS_COMPACT_ASCII(topic)
-        cdef const char* data = <const char*>PyUnicode_DATA(topic)
+        cdef object encoded = None
+        cdef const unsigned char* data
+        cdef Py_ssize_t length
+        cdef Py_ssize_t start = 0, end, size, found
+        cdef bint wildcards_allowed
+        cdef uint64_t head
         cdef Py_hash_t level_hash = 0
         cdef bint hashed
-        cdef Py_ssize_t slot
         cdef Frontier frontiers[2]
         cdef Frontier* current = &frontiers[0]
         cdef Frontier* following = &frontiers[1]
         cdef Frontier* swap
         cdef Py_ssize_t index
-        cdef _Node node
+        cdef Node* node
+        # Levels are compared as UTF-8: an ASCII str is its own, others are encoded once.
+        if PyUnicode_IS_COMPACT_ASCII(topic):
+            data = <const unsigned char*>PyUnicode_DATA(topic)
+            length = PyUnicode_GET_LENGTH(topic)
+        else:
+            encoded = PyUnicode_AsUTF8String(topic)
+            data = <const unsigned char*>PyBytes_AS_STRING(encoded)
+            length = PyBytes_GET_SIZE(encoded)
+        wildcards_allowed = length == 0 or data[0] != 0x24  # '$'
         _init(current)
         _init(following)
         try:
             _push(current, self.root)
             while start <= length:
-                # The level is topic[start:end], compared in place; hashed once, if a table needs it.
-                end = PyUnicode_FindChar(topic, 0x2F, start, length, 1)
-                if end < 0:
-                    end = length
+                end = _level_end(data, start, length)
+                size = end - start
+                head = _head(data + start, size, length - start)
                 hashed = False
                 following.size = 0
                 for index in range(current.size):
-                    node = <_Node>current.nodes[index]
+                    node = current.nodes[index]
                     if wildcards_allowed:
-                        if node.hash is not None:
-                            node.hash.collect(out)
-                        if node.plus is not None:
+                        if node.hash != NULL:
+                            _collect(node.hash, out)
+                        if node.plus != NULL:
                             _push(following, node.plus)
-                    if node.table != NULL:
-                        if not hashed:
-                            if hash_in_place:
-                                level_hash = _Py_HashBytes(data + start, end - start)
-                            else:
-                                level_hash = hash(PyUnicode_Substring(topic, start, end))
+                    if node.used:
+                        if _is_table(node) and not hashed:
+                            level_hash = _Py_HashBytes(data + start, size)
                             hashed = True
-                        slot = _table_index(node.table, level_hash, topic, start, end)
-                        if slot >= 0:
-                            _push(following, <_Node>_slots(node.table)[slot].node)
-                    elif node.children is not None and _equals_slice(node.children.key, topic, start, end):
-                        _push(following, node.children)
+                        found = _find(node, level_hash, head, data + start, size)
+                        if found >= 0:
+                            _push(following, _entries(node)[found].child)
                 start = end + 1
                 swap = current
                 current = following
@@ -740,10 +1050,10 @@ cdef class _Trie:
                     return 0
                 wildcards_allowed = True
             for index in range(current.size):
-                node = <_Node>current.nodes[index]
-                node.collect(out)
-                if node.hash is not None:
-                    node.hash.collect(out)  # '#' matches the parent level too
+                node = current.nodes[index]
+                _collect(node, out)
+                if node.hash != NULL:
+                    _collect(node.hash, out)  # '#' matches the parent level too
         finally:
             _release(current)
             _release(following)
@@ -902,15 +1212,15 @@ cdef class TopicMatcher:
 
     def __contains__(self, item):
         """Whether the ``(filter, value)`` pair is stored."""
-        cdef _Node node
+        cdef Node* node
+        cdef list found = []
         topic_filter, value = item
         shared = split_shared(topic_filter)
         if shared is not None:
             groups = self._shared.get(shared[1])
             return groups is not None and value in groups.get(shared[0], ())
         node = self._trie.find(topic_filter.split("/"))
-        if node is None:
+        if node == NULL:
             return False
-        found = []
-        node.collect(found)
+        _collect(node, found)  # copied out first: the comparisons below may run Python code
         return value in found
