@@ -184,3 +184,19 @@ def test_shared_prefix_needs_the_slash(api):
     assert api.topic_matches("$sharex/+", "$sharex/a")
     assert not api.topic_matches("+/a", "$sharex/a")
     assert api.topic_matches("$share/g//x", "/x")
+
+
+def test_str_subclasses_are_topics_like_any_str(api):
+    class Text(str):
+        pass
+
+    api.validate_topic_filter(Text("$share/g/a/+"))
+    with pytest.raises(api.InvalidTopicFilter):
+        api.validate_topic_filter(Text("a/#/b"))
+    assert api.topic_matches(Text("a/+"), Text("a/b"))
+    matcher = api.TopicMatcher()
+    matcher.subscribe(Text("a/+"), 1)
+    matcher.subscribe(Text("$share/g/a/#"), 2)
+    assert matcher.match(Text("a/b")) == [1]
+    assert matcher.match_shared(Text("a/b")) == {("g", "a/#"): [2]}
+    assert (Text("a/+"), 1) in matcher and matcher.unsubscribe(Text("a/+"), 1)

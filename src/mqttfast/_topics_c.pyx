@@ -19,7 +19,7 @@ cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.ref cimport PyObject, Py_XDECREF, Py_XINCREF
-from cpython.unicode cimport PyUnicode_AsUTF8String
+from cpython.unicode cimport PyUnicode_AsUTF8String, PyUnicode_FromObject
 from libc.stdint cimport uint32_t, uint64_t
 from libc.string cimport memcmp, memcpy, memset
 
@@ -70,6 +70,11 @@ cdef str _SHARE_PREFIX = "$share/"
 _intern = str if (3, 12) <= sys.version_info[:3] < (3, 12, 6) else sys.intern
 
 
+cdef inline object _exact_str(object text):
+    # A str subclass is a string like any other; the walks take exact str.
+    return text if type(text) is str else PyUnicode_FromObject(text)
+
+
 cdef int _check_text(object text, object error, str what) except -1:
     cdef Py_ssize_t index, size
     if not isinstance(text, str):
@@ -102,7 +107,7 @@ cpdef validate_topic_name(name):
             raise InvalidTopicName(f"topic name {name!r} has wildcard {wildcard!r} at index {index} [MQTT-3.3.2-2]")
 
 
-cpdef split_shared(str topic_filter):
+cpdef split_shared(topic_filter):
     """``(share_name, inner_filter)`` of a shared subscription filter, else None (no validation)."""
     if not topic_filter.startswith(_SHARE_PREFIX):
         return None
@@ -1174,6 +1179,7 @@ cdef class TopicMatcher:
         cdef list out = []
         if not _plain_ascii_name(topic):
             validate_topic_name(topic)
+        topic = _exact_str(topic)
         self._trie.match(topic, out)
         return out
 
@@ -1183,6 +1189,7 @@ cdef class TopicMatcher:
         cdef dict result = {}
         if not _plain_ascii_name(topic):
             validate_topic_name(topic)
+        topic = _exact_str(topic)
         self._shared_trie.match(topic, inners)
         for inner in inners:
             groups = self._shared.get(inner)
