@@ -255,7 +255,7 @@ def test_quick_filter_check_accepts_only_valid_filters():
     # Every filter (and pair of filters) of up to a few characters from the characters that matter.
     from itertools import product
 
-    from mqttfast._codec_py import _plainly_valid_filters
+    from mqttfast._rules_py import _plainly_valid_filters
     from mqttfast._topics_py import validate_topic_filter
 
     def valid(topic_filter):

@@ -1,0 +1,174 @@
+# The streaming Decoder, compiled twin of ``_decoder_py``.
+# Included by _codec_c.pyx, whose cimports and imports it uses.
+
+#: Size of each buffer a Decoder reads into; a larger packet gets a buffer of its own size.
+cdef enum:
+    CHUNK = 64 * 1024
+
+
+cdef class Decoder:
+    """Streaming decoder for one connection: bytes in, packets out.
+
+    ``feed(data)`` takes chunks cut anywhere; for ``asyncio.BufferedProtocol``
+    use ``get_buffer(sizehint)`` and ``buffer_updated(nbytes)``, which let the
+    transport read straight into the decoder's buffer. The version is learned
+    from CONNECT when not given.
+
+    Buffer ownership: the decoder never writes over bytes it has already
+    received. When its buffer fills up it starts a fresh one and moves only the
+    unfinished packet there, so the payload views of returned packets stay
+    valid for as long as they are referenced (pass ``copy=True`` for ``bytes``).
+    A header announcing more than ``max_packet_size`` bytes raises
+    ``PacketTooLarge`` before any of the body is buffered, so the bytes held
+    never exceed the larger of 64 KiB and ``max_packet_size``; so does a
+    property block of more than ``max_properties`` properties. After an error the
+    decoder is poisoned: every later call raises the same error, since MQTT
+    requires the connection to be closed. Packets decoded in the same call
+    before the error are attached to the exception as ``packets``.
+
+    Not thread-safe: one decoder belongs to one connection and one reader.
+    """
+
+    cdef public object version
+    cdef readonly object max_packet_size
+    cdef Py_ssize_t _packet_limit
+    cdef readonly Py_ssize_t max_properties
+    cdef bint _copy
+    cdef bint _connected
+    cdef int _level
+    cdef bytearray _buffer
+    cdef object _view
+    cdef unsigned char* _data
+    cdef Py_ssize_t _capacity, _start, _end, _body_start, _packet_end
+    cdef object _error
+
+    def __init__(
+        self,
+        version=None,
+        *,
+        max_packet_size=DEFAULT_MAX_PACKET_SIZE,
+        Py_ssize_t max_properties=DEFAULT_MAX_PROPERTIES,
+        bint copy=False,
+    ):
+        self._level = _version_argument(version)
+        if max_packet_size < 2:
+            raise ValueError("max_packet_size must be at least 2")
+        self.version = version
+        self.max_packet_size = max_packet_size
+        self._packet_limit = _size_limit(max_packet_size)
+        self.max_properties = max_properties
+        self._copy = copy
+        self._connected = False  # a connection carries one CONNECT [MQTT-3.1.0-2]
+        self._buffer = bytearray(0)
+        self._view = memoryview(self._buffer)
+        self._data = <unsigned char*>PyByteArray_AS_STRING(self._buffer)
+        self._capacity = 0
+        self._start = 0  # first byte of the unfinished packet
+        self._end = 0  # end of the received bytes
+        self._body_start = 0
+        self._packet_end = -1  # end of the unfinished packet once its header is read
+        self._error = None
+
+    @property
+    def pending(self):
+        """Bytes received of a packet not yet complete."""
+        return self._end - self._start
+
+    def feed(self, data):
+        """Take the next bytes of the stream; the packets they complete, in order."""
+        cdef Py_buffer incoming
+        cdef Py_ssize_t pos = 0, n
+        cdef list packets = []
+        if self._error is not None:
+            raise self._error
+        PyObject_GetBuffer(data, &incoming, PyBUF_SIMPLE)
+        try:
+            while pos < incoming.len:
+                self._make_room()
+                n = min(self._capacity - self._end, incoming.len - pos)
+                memcpy(self._data + self._end, <const char*>incoming.buf + pos, n)
+                pos += n
+                self._end += n
+                self._drain_into(packets)
+        finally:
+            PyBuffer_Release(&incoming)
+        return packets
+
+    def get_buffer(self, sizehint=-1):
+        """A writable view for the next bytes (``asyncio.BufferedProtocol``)."""
+        if self._error is not None:
+            raise self._error
+        self._make_room()
+        return self._view[self._end:]
+
+    cdef int _make_room(self) except -1:
+        cdef Py_ssize_t needed = self._packet_end - self._start if self._packet_end >= 0 else 0
+        if self._end == self._capacity or self._capacity - self._start < needed:
+            self._renew(max(CHUNK, needed))
+        return 0
+
+    cdef int _renew(self, Py_ssize_t capacity) except -1:
+        # Never compact in place: returned packets may hold views of the old buffer.
+        cdef Py_ssize_t pending = self._end - self._start
+        cdef bytearray buffer = bytearray(capacity)
+        memcpy(PyByteArray_AS_STRING(buffer), self._data + self._start, pending)
+        if self._packet_end >= 0:
+            self._packet_end -= self._start
+            self._body_start -= self._start
+        self._buffer = buffer
+        self._view = memoryview(buffer)
+        self._data = <unsigned char*>PyByteArray_AS_STRING(buffer)
+        self._capacity = capacity
+        self._start = 0
+        self._end = pending
+        return 0
+
+    def buffer_updated(self, Py_ssize_t nbytes):
+        """``nbytes`` were written into the last ``get_buffer()``; the packets they complete."""
+        cdef list packets = []
+        if self._error is not None:
+            raise self._error
+        if not 0 <= nbytes <= self._capacity - self._end:
+            raise ValueError("nbytes exceeds the buffer handed out by get_buffer()")
+        self._end += nbytes
+        self._drain_into(packets)
+        return packets
+
+    cdef int _drain_into(self, list packets) except -1:
+        try:
+            self._drain(packets)
+        except Exception as exc:
+            self._error = exc
+            exc.packets = packets
+            raise
+        return 0
+
+    cdef int _drain(self, list packets) except -1:
+        cdef Py_ssize_t start
+        cdef const unsigned char* base = self._data
+        cdef Py_ssize_t end = self._end
+        while self._start < end:
+            start = self._start
+            if self._packet_end < 0:
+                if read_fixed_header(
+                    base, start, end, self._packet_limit, &self._body_start, &self._packet_end
+                ):
+                    return 0
+            if self._packet_end > end:
+                return 0
+            # The decoder never overwrites received bytes and never hands out its own
+            # view, so unread property values may stay in its buffer.
+            packet = read_packet(
+                self._view, base, start, self._body_start, self._packet_end, self._level, self._copy, False,
+                self._view, self.max_properties,
+            )
+            if type(packet) is Connect:
+                if self._connected:
+                    raise ProtocolError("a second CONNECT on the connection [MQTT-3.1.0-2]", start)
+                self._connected = True
+                self._level = (<Connect>packet).protocol_version
+                self.version = self._level
+            packets.append(packet)
+            self._start = self._packet_end
+            self._packet_end = -1
+        return 0
