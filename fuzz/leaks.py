@@ -24,7 +24,7 @@ def workload(api):
     )
     wire5 = api.encode(publish, 5)
     wire4 = api.encode(publish, 4)
-    connect = api.encode(api.Connect(client_id="leak", will=api.Will(topic="w", payload=b"p")))
+    connect = api.encode(api.Connect(client_id="leak", will=api.Will(topic="w", payload=b"p")), 5)
     stream = wire5 * 3
     bad = [
         bytes.fromhex("30 05 0003 612f2b"),  # wildcard in topic

@@ -234,11 +234,11 @@ def _invalid_packets(api):
         (api.Connect(protocol_version=3, client_id="x" * 24), None, "ClientIdentifierNotValid"),
         (api.Connect(protocol_version=4, client_id="a", password=b"p"), None, "ProtocolError"),
         (api.Connect(protocol_version=6, client_id="a"), None, "UnsupportedProtocolVersion"),
-        (api.Connect(client_id="a", will=api.Will(topic="t", qos=3)), None, "MalformedPacket"),
-        (api.Connect(client_id="a", will=api.Will(topic="t/#")), None, "InvalidTopicName"),
-        (api.Connect(client_id="a", will=api.Will(topic="")), None, "InvalidTopicName"),
-        (api.Connect(client_id="a", receive_maximum=0), None, "ProtocolError"),
-        (api.Connect(client_id="a", keep_alive=65536), None, "MalformedPacket"),
+        (api.Connect(client_id="a", will=api.Will(topic="t", qos=3)), 5, "MalformedPacket"),
+        (api.Connect(client_id="a", will=api.Will(topic="t/#")), 5, "InvalidTopicName"),
+        (api.Connect(client_id="a", will=api.Will(topic="")), 5, "InvalidTopicName"),
+        (api.Connect(client_id="a", receive_maximum=0), 5, "ProtocolError"),
+        (api.Connect(client_id="a", keep_alive=65536), 5, "MalformedPacket"),
         (api.Subscribe(packet_id=1), 4, "ProtocolError"),
         (api.Subscribe(packet_id=1, subscriptions=[api.Subscription(topic_filter="a#")]), 4, "InvalidTopicFilter"),
         (api.Subscribe(packet_id=1, subscriptions=[api.Subscription(topic_filter="a", qos=3)]), 4, "MalformedPacket"),
@@ -297,12 +297,12 @@ def test_encode_into_refuses_a_small_or_read_only_buffer(api):
     packet = api.Publish(topic="a", payload=b"xyz")
     buffer = bytearray(5)
     with pytest.raises(ValueError):
-        api.encode_into(packet, buffer)
+        api.encode_into(packet, buffer, version=5)
     assert buffer == bytearray(5)
     with pytest.raises(ValueError):
-        api.encode_into(packet, bytearray(8), offset=1)
+        api.encode_into(packet, bytearray(8), offset=1, version=5)
     with pytest.raises(TypeError):
-        api.encode_into(packet, bytes(16))
+        api.encode_into(packet, bytes(16), version=5)
 
 
 def test_the_encoder_raises_the_first_error_of_a_subscribe(api):

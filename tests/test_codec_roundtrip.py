@@ -88,7 +88,7 @@ def test_payload_is_a_zero_copy_view_unless_copy_is_asked(api):
 
 def test_binary_fields_are_views_of_the_input(api):
     connect = api.Connect(client_id="c", password=b"secret", will=api.Will(topic="w", payload=b"gone"))
-    wire = api.encode(connect)
+    wire = api.encode(connect, 5)
     decoded, _ = api.decode(wire)
     for value in (decoded.password, decoded.will.payload):
         assert isinstance(value, memoryview)
@@ -110,9 +110,47 @@ def test_mqtt5_only_fields_are_left_out_under_3x(api):
     assert api.encode(api.Unsuback(packet_id=1, reason_codes=[0]), 4) == bytes.fromhex("b0 02 0001")
 
 
-def test_encode_defaults_to_mqtt5_and_connect_to_its_own_level(api):
-    assert api.encode(api.Publish(topic="t")) == bytes.fromhex("30 04 0001 74 00")
+def test_the_version_is_inferred_only_where_it_cannot_be_wrong(api):
+    # A CONNECT with a level of its own, and packets whose bytes are the same at every level (or AUTH: 5 only).
     assert api.encode(api.Connect(protocol_version=4, client_id="a"))[8] == 4
+    assert api.encode(api.Pingreq()) == bytes.fromhex("c0 00")
+    assert api.encode(api.Pingresp()) == bytes.fromhex("d0 00")
+    assert api.encode(api.Auth()) == bytes.fromhex("f0 00")
+    # Everything else differs between 3.1.1 and 5.0: guessing would write what a peer misreads.
+    for packet in (
+        api.Publish(topic="t"),
+        api.Puback(packet_id=1),
+        api.Subscribe(packet_id=1, subscriptions=[api.Subscription(topic_filter="t")]),
+        api.Disconnect(),
+        api.Connack(),
+        api.Connect(client_id="a"),
+    ):
+        with pytest.raises(TypeError, match="needs version="):
+            api.encode(packet)
+        with pytest.raises(TypeError, match="needs version="):
+            api.encoded_size(packet)
+        with pytest.raises(TypeError, match="needs version="):
+            api.encode_into(packet, bytearray(64))
+    with pytest.raises(TypeError, match="needs version="):
+        api.encode_forward(api.Publish(topic="t", payload=b"x"), qos=0)
+
+
+def test_a_connect_without_a_level_takes_the_encoders(api):
+    connect = api.Connect(client_id="a")
+    assert connect.protocol_version is None
+    for level in (3, 4, 5):
+        wire = api.encode(connect, level)
+        assert wire[8 if level > 3 else 10] == level
+        decoded, _ = api.decode(wire)
+        assert decoded.protocol_version == level
+    # A level on the packet and another in the call is a real conflict; the same one twice is not.
+    assert api.encode(api.Connect(protocol_version=4, client_id="a"), 4)[8] == 4
+    with pytest.raises(ValueError, match="protocol_version is 5"):
+        api.encode(api.Connect(protocol_version=5, client_id="a"), 4)
+    # The client-identifier rules are those of the level written, not of the packet's default.
+    with pytest.raises(api.ClientIdentifierNotValid):
+        api.encode(api.Connect(client_id="", clean_start=False), 4)
+    assert api.encode(api.Connect(client_id="", clean_start=False), 5)
 
 
 def test_publish_with_a_property_block_beyond_the_compiled_scratch_buffer(api):

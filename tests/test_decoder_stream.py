@@ -143,7 +143,7 @@ def test_first_packet_must_be_connect(api):
 
 
 def test_second_connect_is_a_protocol_error(api):
-    wire = api.encode(api.Connect(client_id="a"))
+    wire = api.encode(api.Connect(client_id="a"), 5)
     decoder = api.Decoder()
     with pytest.raises(api.ProtocolError, match="second CONNECT") as info:
         decoder.feed(wire + wire)

@@ -33,13 +33,13 @@ def _vectors(api):
         (
             5,
             H("10 17 0004 4d515454 05 00 0000 08 11 0000001e 21 0014 0002 6964"),
-            api.Connect(client_id="id", clean_start=False, session_expiry_interval=30, receive_maximum=20),
+            api.Connect(protocol_version=5, client_id="id", clean_start=False, session_expiry_interval=30, receive_maximum=20),
         ),
         # 5.0 CONNECT with a will carrying Will Delay Interval (0x18) 5; password without user name (allowed in 5.0).
         (
             5,
             H("10 1d 0004 4d515454 05 46 0000 00 0000 05 18 00000005 0001 74 0001 21 0002 7077"),
-            api.Connect(client_id="", password=b"pw", will=api.Will(topic="t", payload=b"!", will_delay_interval=5)),
+            api.Connect(protocol_version=5, client_id="", password=b"pw", will=api.Will(topic="t", payload=b"!", will_delay_interval=5)),
         ),
         # 3.1.1 CONNACK: session present, accepted.
         (4, H("20 02 01 00"), api.Connack(session_present=True)),

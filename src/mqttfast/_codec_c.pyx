@@ -13,7 +13,6 @@ PUBLISH, the packet a broker sees millions of times, gets direct field access;
 the other packets share the generic, table-driven paths.
 """
 
-
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
@@ -35,8 +34,10 @@ from ._constants import (
     PROPERTY_TYPES,
     V3_SUBACK_CODES,
     PacketType,
+    ReasonCode,
 )
 from ._errors import (
+    MQTTError,
     ClientIdentifierNotValid,
     Incomplete,
     InvalidTopicName,

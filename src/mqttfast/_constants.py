@@ -13,6 +13,8 @@ __all__ = [
     "MQTT_3_1_1",
     "MQTT_5",
     "PROTOCOL_NAMES",
+    "BRIDGE_BIT",
+    "V3_UNACCEPTABLE_PROTOCOL_VERSION",
     "MAX_VARINT",
     "DEFAULT_MAX_PACKET_SIZE",
     "DEFAULT_MAX_PROPERTIES",
@@ -35,6 +37,14 @@ MQTT_5 = 5
 
 #: The protocol name each level must announce in CONNECT.
 PROTOCOL_NAMES = {MQTT_3_1: "MQIsdp", MQTT_3_1_1: "MQTT", MQTT_5: "MQTT"}
+
+#: The bit of the CONNECT protocol level that marks a mosquitto bridge ("try_private"):
+#: bridges connect with 0x83 or 0x84, which brokers accept as 3 or 4.
+BRIDGE_BIT = 0x80
+
+#: The 3.1/3.1.1 CONNACK return code "unacceptable protocol version": a
+#: 3.1.1-only server answers a 5.0 CONNECT with it, in the two-byte 3.1.1 form.
+V3_UNACCEPTABLE_PROTOCOL_VERSION = 0x01
 
 #: The largest value a variable byte integer holds (MQTT 5.0 §1.5.5).
 MAX_VARINT = 268_435_455

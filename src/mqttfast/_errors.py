@@ -25,9 +25,18 @@ class MQTTError(Exception):
 
     ``reason_code`` is the MQTT 5 reason code that describes the failure;
     ``offset`` is the byte offset in the input where it was found, when known.
+
+    An error in a CONNECT found after its protocol name and level were read
+    carries them as ``protocol_name`` and ``protocol_level`` (the level without
+    a bridge's 0x80 bit), so a server can answer in the form the client reads:
+    a 3.1 or 3.1.1 return code (0x01 for an unsupported level, 0x02 for a
+    rejected client identifier) or an MQTT 5 reason code. Both are ``None``
+    otherwise, and then a server just closes the connection.
     """
 
     reason_code: int = 0x80  # Unspecified error
+    protocol_level: int | None = None
+    protocol_name: str | None = None
 
     def __init__(self, message: str, offset: int | None = None) -> None:
         if offset is not None:

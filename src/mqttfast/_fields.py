@@ -7,7 +7,7 @@ can never disagree), ``user_properties`` last. Each entry is (name, default).
 
 from __future__ import annotations
 
-from ._constants import ALLOWED_PROPERTIES, MQTT_5, PROPERTY_NAMES, WILL, PacketType, PropertyId
+from ._constants import ALLOWED_PROPERTIES, PROPERTY_NAMES, WILL, PacketType, PropertyId
 
 __all__ = ["FRESH_LIST", "FIELDS", "property_fields"]
 
@@ -44,13 +44,16 @@ _ACK = (("packet_id", 0), ("reason_code", 0))
 FIELDS: dict[str, tuple[tuple[str, object], ...]] = {
     "Will": (("topic", ""), ("payload", b""), ("qos", 0), ("retain", False)) + property_fields(WILL),
     "Connect": (
-        ("protocol_version", MQTT_5),
+        # None: the level is given to encode(); a decoded CONNECT has the level it announced.
+        ("protocol_version", None),
         ("client_id", ""),
         ("clean_start", True),
         ("keep_alive", 0),
         ("username", None),
         ("password", None),
         ("will", None),
+        # The 0x80 bit of the protocol level, set by mosquitto bridges ("try_private").
+        ("bridge", False),
     )
     + property_fields(_T.CONNECT),
     "Connack": (("session_present", False), ("reason_code", 0)) + property_fields(_T.CONNACK),

@@ -21,7 +21,7 @@ cdef class Will(_WithUserProperties):
     cdef public object correlation_data, will_delay_interval
 
 cdef class Connect(_WithUserProperties):
-    cdef public object protocol_version, client_id, clean_start, keep_alive
+    cdef public object protocol_version, client_id, clean_start, keep_alive, bridge
     cdef public object username, password, will, session_expiry_interval
     cdef public object authentication_method, authentication_data, request_problem_information, request_response_information
     cdef public object receive_maximum, topic_alias_maximum, maximum_packet_size

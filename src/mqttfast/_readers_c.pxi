@@ -339,10 +339,11 @@ cdef int _properties(Reader* r, object view, int packet_type, _WithUserPropertie
 
 cdef Connect _new_connect():
     cdef Connect packet = Connect.__new__(Connect)
-    packet.protocol_version = MQTT_5
+    packet.protocol_version = None
     packet.client_id = ""
     packet.clean_start = True
     packet.keep_alive = 0
+    packet.bridge = False
     return packet
 
 
@@ -371,21 +372,34 @@ cdef object _read_connect(Reader* r, object view, int flags, int version):
     cdef const char* name_data = <const char*>(r.base + _take(r, name_size, "protocol name"))
     cdef bint mqtt = name_size == 4 and memcmp(name_data, b"MQTT", 4) == 0
     cdef bint mqisdp = name_size == 6 and memcmp(name_data, b"MQIsdp", 6) == 0
-    cdef str name = None
+    cdef str name
     cdef long level
-    if not (mqtt or mqisdp):
+    if mqtt or mqisdp:
+        name = "MQTT" if mqtt else "MQIsdp"
+    else:
         r.pos = start
         name = _string(r, "protocol name")  # any other name is read (and refused) as a string
     level = _u8(r, "protocol level")
+    # mosquitto bridges set the level's top bit ("try_private"); the level is the rest.
+    cdef bint bridge = level & BRIDGE_BIT
+    level &= ~BRIDGE_BIT
+    try:
+        return _read_connect_rest(r, view, name, level, bridge, start)
+    except MQTTError as exc:
+        # The server answers in the form of the level it read [MQTT-3.1.4-2, MQTT-3.2.2-4/5].
+        exc.protocol_name = name
+        exc.protocol_level = level
+        raise
+
+
+cdef object _read_connect_rest(Reader* r, object view, str name, long level, bint bridge, Py_ssize_t start):
     cdef Py_ssize_t pos
     cdef long connect_flags, will_qos
     cdef bint has_will, will_retain, has_password, has_username
     cdef Connect packet
     cdef Will will
     # The name must be the one of the level: "MQIsdp" for 3.1, "MQTT" after.
-    if not ((level == MQTT_3_1 and mqisdp) or ((level == MQTT_3_1_1 or level == MQTT_5) and mqtt)):
-        if name is None:
-            name = "MQTT" if mqtt else "MQIsdp"
+    if not ((level == MQTT_3_1 and name == "MQIsdp") or ((level == MQTT_3_1_1 or level == MQTT_5) and name == "MQTT")):
         raise UnsupportedProtocolVersion(f"unsupported protocol {name!r} level {level} [MQTT-3.1.2-2]", start)
     pos = r.pos
     connect_flags = _u8(r, "connect flags")
@@ -404,13 +418,14 @@ cdef object _read_connect(Reader* r, object view, int flags, int version):
         raise ProtocolError("password flag set without user name flag [MQTT-3.1.2-22]", pos)
     packet = _new_connect()
     packet.protocol_version = level
+    packet.bridge = bridge
     packet.clean_start = bool(connect_flags & 0x02)
     packet.keep_alive = _u16(r, "keep alive")
     if level == MQTT_5:
         _properties(r, view, T_CONNECT, packet)
     pos = r.pos
     packet.client_id = _string(r, "client identifier")
-    _check_client_id(packet, pos)
+    _check_client_id(packet, level, pos)
     if has_will:
         will = _new_will()
         will.qos = will_qos
@@ -426,7 +441,13 @@ cdef object _read_connect(Reader* r, object view, int flags, int version):
         packet.username = _string(r, "user name")
     if has_password:
         packet.password = _binary(r, view, "password")
+    if r.pos != r.end:
+        # Checked here too, so that the error carries the level like the others.
+        raise MalformedPacket(f"{r.end - r.pos} bytes left over after the last field", r.pos)
     return packet
+
+
+cdef object _UNSUPPORTED_PROTOCOL_VERSION = int(ReasonCode.UNSUPPORTED_PROTOCOL_VERSION)
 
 
 cdef object _read_connack(Reader* r, object view, int flags, int version):
@@ -438,6 +459,13 @@ cdef object _read_connack(Reader* r, object view, int flags, int version):
         raise MalformedPacket("reserved acknowledge flags are set [MQTT-3.2.2-1]", pos)
     pos = r.pos
     code = _u8(r, "reason code")
+    if version == MQTT_5 and code == V3_UNACCEPTABLE_PROTOCOL_VERSION and r.pos == r.end and not ack_flags:
+        # A 3.1.1-only server refusing a 5.0 client answers in its own form, 20 02 00 01, with
+        # no property length. Read as the 5.0 refusal it means, so the client can fall back.
+        packet = Connack.__new__(Connack)
+        packet.session_present = False
+        packet.reason_code = _UNSUPPORTED_PROTOCOL_VERSION
+        return packet
     _check_connack_code(code, version, pos)
     if ack_flags and code:
         raise ProtocolError("session present with a failure reason code [MQTT-3.2.2-6]", pos)

@@ -11,19 +11,23 @@ from struct import Struct
 
 from ._constants import (
     ALLOWED_PROPERTIES,
+    BRIDGE_BIT,
     DEFAULT_MAX_PACKET_SIZE,
     DEFAULT_MAX_PROPERTIES,
     MQTT_5,
     PROPERTY_NAMES,
     PROPERTY_TYPES,
     PROTOCOL_NAMES,
+    V3_UNACCEPTABLE_PROTOCOL_VERSION,
     WILL,
     PacketType,
     PropertyType,
+    ReasonCode,
 )
 from ._errors import (
     Incomplete,
     MalformedPacket,
+    MQTTError,
     PacketTooLarge,
     ProtocolError,
     UnsupportedProtocolVersion,
@@ -68,6 +72,7 @@ from ._rules_py import (
 from ._topics_py import validate_topic_filter
 
 _U32 = Struct(">I")
+_RC = ReasonCode
 
 _ACK_CLASSES = {_PT.PUBACK: Puback, _PT.PUBREC: Pubrec, _PT.PUBREL: Pubrel, _PT.PUBCOMP: Pubcomp}
 
@@ -232,6 +237,19 @@ def _read_connect(r: _Reader, flags: int, version):
     start = r.pos
     name = r.string("protocol name")
     level = r.u8("protocol level")
+    # mosquitto bridges set the level's top bit ("try_private"); the level is the rest.
+    bridge = bool(level & BRIDGE_BIT)
+    level &= ~BRIDGE_BIT
+    try:
+        return _read_connect_rest(r, name, level, bridge, start)
+    except MQTTError as exc:
+        # The server answers in the form of the level it read [MQTT-3.1.4-2, MQTT-3.2.2-4/5].
+        exc.protocol_name = name
+        exc.protocol_level = level
+        raise
+
+
+def _read_connect_rest(r: _Reader, name: str, level: int, bridge: bool, start: int):
     if level not in _VERSIONS or PROTOCOL_NAMES[level] != name:
         raise UnsupportedProtocolVersion(f"unsupported protocol {name!r} level {level} [MQTT-3.1.2-2]", start)
     pos = r.pos
@@ -250,11 +268,12 @@ def _read_connect(r: _Reader, flags: int, version):
     if has_password and not has_username and level < MQTT_5:
         raise ProtocolError("password flag set without user name flag [MQTT-3.1.2-22]", pos)
     packet = Connect(protocol_version=level, clean_start=bool(connect_flags & 0x02), keep_alive=r.u16("keep alive"))
+    packet.bridge = bridge
     if level == MQTT_5:
         r.properties(_PT.CONNECT, packet)
     pos = r.pos
     packet.client_id = r.string("client identifier")
-    _check_client_id(packet, pos)
+    _check_client_id(packet, level, pos)
     if has_will:
         will = Will(qos=will_qos, retain=will_retain)
         if level == MQTT_5:
@@ -268,6 +287,9 @@ def _read_connect(r: _Reader, flags: int, version):
         packet.username = r.string("user name")
     if has_password:
         packet.password = r.binary("password")
+    if r.pos != r.end:
+        # Checked here too, so that the error carries the level like the others.
+        raise MalformedPacket(f"{r.end - r.pos} bytes left over after the last field", r.pos)
     return packet
 
 
@@ -278,6 +300,10 @@ def _read_connack(r: _Reader, flags: int, version: int):
         raise MalformedPacket("reserved acknowledge flags are set [MQTT-3.2.2-1]", pos)
     pos = r.pos
     code = r.u8("reason code")
+    if version == MQTT_5 and code == V3_UNACCEPTABLE_PROTOCOL_VERSION and r.pos == r.end and not ack_flags:
+        # A 3.1.1-only server refusing a 5.0 client answers in its own form, 20 02 00 01, with
+        # no property length. Read as the 5.0 refusal it means, so the client can fall back.
+        return Connack(reason_code=int(_RC.UNSUPPORTED_PROTOCOL_VERSION))
     _check_connack_code(code, version, pos)
     if ack_flags and code:
         raise ProtocolError("session present with a failure reason code [MQTT-3.2.2-6]", pos)

@@ -88,14 +88,14 @@ cdef int _check_string_property(int pid, object value, object offset) except -1:
     return 0
 
 
-cdef int _check_client_id(Connect packet, object offset) except -1:
+cdef int _check_client_id(Connect packet, int version, object offset) except -1:
     client_id = packet.client_id
-    if packet.protocol_version == MQTT_5:
+    if version == MQTT_5:
         return 0
-    if packet.protocol_version == MQTT_3_1:
+    if version == MQTT_3_1:
         if not 1 <= len(client_id.encode("utf-8")) <= 23:
             raise ClientIdentifierNotValid("MQTT 3.1 client identifier must be 1 to 23 bytes", offset)
-    elif packet.protocol_version == MQTT_3_1_1 and not client_id and not packet.clean_start:
+    elif version == MQTT_3_1_1 and not client_id and not packet.clean_start:
         raise ClientIdentifierNotValid("empty client identifier requires clean session [MQTT-3.1.3-7]", offset)
     return 0
 

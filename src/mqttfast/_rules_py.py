@@ -64,12 +64,12 @@ def _check_property_value(pid: int, value: object, offset: int | None = None) ->
         _check_topic_name(value, "response_topic", offset)  # type: ignore[arg-type]
 
 
-def _check_client_id(packet: Connect, offset: int | None = None) -> None:
+def _check_client_id(packet: Connect, version: int, offset: int | None = None) -> None:
     client_id = packet.client_id
-    if packet.protocol_version == MQTT_3_1:
+    if version == MQTT_3_1:
         if not 1 <= len(client_id.encode("utf-8")) <= 23:
             raise ClientIdentifierNotValid("MQTT 3.1 client identifier must be 1 to 23 bytes", offset)
-    elif packet.protocol_version == MQTT_3_1_1 and not client_id and not packet.clean_start:
+    elif version == MQTT_3_1_1 and not client_id and not packet.clean_start:
         raise ClientIdentifierNotValid("empty client identifier requires clean session [MQTT-3.1.3-7]", offset)
 
 

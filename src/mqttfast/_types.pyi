@@ -59,7 +59,8 @@ class Will:
 
 class Connect:
     packet_type: ClassVar[PacketType]
-    protocol_version: int
+    protocol_version: Optional[int]
+    bridge: bool
     client_id: str
     clean_start: bool
     keep_alive: int

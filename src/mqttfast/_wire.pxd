@@ -10,6 +10,8 @@ cdef enum:
     MQTT_5 = 5
     # The protocol level bit mosquitto bridges set ("try_private").
     BRIDGE_BIT = 0x80
+    # The 3.1.1 CONNACK return code a 3.1.1-only server refuses a 5.0 client with.
+    V3_UNACCEPTABLE_PROTOCOL_VERSION = 0x01
     MAX_VARINT = 268435455
 
 # Packet types (_constants.PacketType); WILL is the pseudo type of Will Properties.

@@ -496,13 +496,13 @@ cdef int _write_connect(Writer* w, Connect packet, int version) except -1:
         _put_bytes(w, b"\x00\x06MQIsdp", 8)
     else:
         _put_bytes(w, b"\x00\x04MQTT", 6)
-    _put_byte(w, version)
+    _put_byte(w, version | BRIDGE_BIT if PyObject_IsTrue(packet.bridge) else version)
     _put_byte(w, flags)
     _put_u16(w, packet.keep_alive, "keep_alive")
     if version == MQTT_5:
         _put_properties(w, packet, T_CONNECT)
     _put_string(w, packet.client_id, "client_id")
-    _check_client_id(packet, None)
+    _check_client_id(packet, version, None)
     if will is not None:
         if version == MQTT_5:
             _put_properties(w, <Will>will, WILL)
@@ -793,20 +793,33 @@ cdef bint _is_packet(object packet):
 
 
 cdef int _resolve_version(object packet, object version) except -1:
+    """The protocol level to encode ``packet`` at: ``version``, or where it cannot be wrong, the packet's."""
     cdef int level
     if not _is_packet(packet):
         raise TypeError(f"cannot encode {type(packet).__name__}: not an mqttfast packet")
     level = _version_argument(version)
     if type(packet) is Connect:
         own = (<Connect>packet).protocol_version
-        if level == NO_VERSION:
-            if own not in (MQTT_3_1, MQTT_3_1_1, MQTT_5) or not isinstance(own, int):
-                raise UnsupportedProtocolVersion(f"unsupported protocol level {own!r}")
-            return own
-        if level != own:
+        if own is None:
+            if level == NO_VERSION:
+                raise TypeError("encode() needs version= (3, 4 or 5) for a Connect without protocol_version")
+            return level
+        if not isinstance(own, int) or own not in (MQTT_3_1, MQTT_3_1_1, MQTT_5):
+            raise UnsupportedProtocolVersion(f"unsupported protocol level {own!r}")
+        if level != NO_VERSION and level != own:
             raise ValueError(f"Connect.protocol_version is {own}, encode() was given {version}")
-        return level
-    return MQTT_5 if level == NO_VERSION else level
+        return own
+    if level == NO_VERSION:
+        if type(packet) is Pingreq or type(packet) is Pingresp or type(packet) is Auth:
+            return MQTT_5
+        _version_required(packet)
+    return level
+
+
+cdef int _version_required(object packet) except -1:
+    raise TypeError(
+        f"encode() needs version= (3, 4 or 5) for a {type(packet).__name__}: its bytes differ between levels"
+    )
 
 
 cdef inline Py_ssize_t _varint_size(Py_ssize_t value):
@@ -869,8 +882,10 @@ cdef int _write(object packet, int version, unsigned char* out, Py_ssize_t body_
 def encode(packet, version=None):
     """The wire bytes of ``packet`` for protocol level ``version``.
 
-    ``version=None`` means the packet's own level for a CONNECT and MQTT 5 for
-    everything else. Fields only MQTT 5 knows (properties, reason codes of
+    ``version`` may be left out only where it cannot be wrong: a CONNECT
+    whose ``protocol_version`` is set, PINGREQ and PINGRESP (the same bytes at
+    every level) and AUTH (MQTT 5 only); for any other packet that is a
+    TypeError. Fields only MQTT 5 knows (properties, reason codes of
     acknowledgements) are left out when encoding for 3.x.
     """
     cdef int level
@@ -884,8 +899,10 @@ def encode(packet, version=None):
     if type(packet) is Publish:
         # _resolve_version's answer for a PUBLISH, without its type checks.
         level = _version_argument(version)
+        if level == NO_VERSION:
+            _version_required(packet)
         try:
-            _plan_publish(&plan, <Publish>packet, MQTT_5 if level == NO_VERSION else level)
+            _plan_publish(&plan, <Publish>packet, level)
             out = PyBytes_FromStringAndSize(NULL, _total_size(plan.body_size))
             _write_publish(&plan, <Publish>packet, <unsigned char*>PyBytes_AS_STRING(out), True)
         finally:

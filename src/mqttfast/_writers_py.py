@@ -10,6 +10,7 @@ from struct import Struct
 
 from ._constants import (
     ALLOWED_PROPERTIES,
+    BRIDGE_BIT,
     MAX_VARINT,
     MQTT_5,
     PROPERTY_NAMES,
@@ -225,13 +226,13 @@ def _write_connect(packet: Connect, version: int):
         flags |= 0x80
     out = bytearray()
     _put_string(out, PROTOCOL_NAMES[version], "protocol name")
-    out.append(version)
+    out.append(version | BRIDGE_BIT if packet.bridge else version)
     out.append(flags)
     _put_u16(out, packet.keep_alive, "keep_alive")
     if version == MQTT_5:
         _put_properties(out, packet, _PT.CONNECT)
     _put_string(out, packet.client_id, "client_id")
-    _check_client_id(packet)
+    _check_client_id(packet, version)
     if will is not None:
         if version == MQTT_5:
             _put_properties(out, will, WILL)
@@ -390,6 +391,9 @@ def _write_auth(packet: Auth, version: int):
     return 0xF0, out, None
 
 
+#: The packets whose bytes need no version: the same at every level, or AUTH, which only MQTT 5 has.
+_SAME_AT_EVERY_LEVEL = (Pingreq, Pingresp, Auth)
+
 _WRITERS = {
     Connect: _write_connect,
     Connack: _write_connack,
@@ -409,21 +413,42 @@ _WRITERS = {
 }
 
 
+def _resolve_version(packet, version) -> int:
+    """The protocol level to encode ``packet`` at: ``version``, or where it cannot be wrong, the packet's.
+
+    A CONNECT carries its level: ``protocol_version`` decides when ``version``
+    is None, and the two must agree when both are given. PINGREQ and PINGRESP
+    are the same bytes at every level and AUTH exists only in MQTT 5; every
+    other packet's bytes differ between 3.1.1 and 5.0, so guessing would
+    write what a peer misreads.
+    """
+    _check_version(version)
+    if type(packet) is Connect:
+        own = packet.protocol_version
+        if own is None:
+            if version is None:
+                raise TypeError("encode() needs version= (3, 4 or 5) for a Connect without protocol_version")
+            return version
+        if not (isinstance(own, int) and own in _VERSIONS):
+            raise UnsupportedProtocolVersion(f"unsupported protocol level {own!r}")
+        if version is not None and version != own:
+            raise ValueError(f"Connect.protocol_version is {own}, encode() was given {version}")
+        return own
+    if version is None:
+        if type(packet) in _SAME_AT_EVERY_LEVEL:
+            return MQTT_5
+        raise TypeError(
+            f"encode() needs version= (3, 4 or 5) for a {type(packet).__name__}: its bytes differ between levels"
+        )
+    return version
+
+
 def _write(packet, version):
     """``(fixed_header, body, payload_or_None)`` of ``packet``."""
     writer = _WRITERS.get(type(packet))
     if writer is None:
         raise TypeError(f"cannot encode {type(packet).__name__}: not an mqttfast packet")
-    _check_version(version)
-    if type(packet) is Connect:
-        if version is None:
-            version = packet.protocol_version
-        elif version != packet.protocol_version:
-            raise ValueError(f"Connect.protocol_version is {packet.protocol_version}, encode() was given {version}")
-        if version not in _VERSIONS:
-            raise UnsupportedProtocolVersion(f"unsupported protocol level {version!r}")
-    elif version is None:
-        version = MQTT_5
+    version = _resolve_version(packet, version)
     first, body, payload = writer(packet, version)
     remaining = len(body) + (len(payload) if payload is not None else 0)
     if remaining > MAX_VARINT:
@@ -436,8 +461,10 @@ def _write(packet, version):
 def encode(packet, version=None) -> bytes:
     """The wire bytes of ``packet`` for protocol level ``version``.
 
-    ``version=None`` means the packet's own level for a CONNECT and MQTT 5 for
-    everything else. Fields only MQTT 5 knows (properties, reason codes of
+    ``version`` may be left out only where it cannot be wrong: a CONNECT
+    whose ``protocol_version`` is set, PINGREQ and PINGRESP (the same bytes at
+    every level) and AUTH (MQTT 5 only); for any other packet that is a
+    TypeError. Fields only MQTT 5 knows (properties, reason codes of
     acknowledgements) are left out when encoding for 3.x.
     """
     header, body, payload = _write(packet, version)
