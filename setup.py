@@ -10,6 +10,18 @@ from pathlib import Path
 
 from setuptools import Extension, setup
 
+#: The Cython directives of every compiled module, stated here only (no ``# cython:``
+#: header lines in the sources). Bounds and wraparound checks are off because the
+#: code checks every length against the packet itself before it reads.
+COMPILER_DIRECTIVES = {
+    "language_level": 3,
+    "boundscheck": False,
+    "wraparound": False,
+    "initializedcheck": False,
+    "cdivision": True,
+    "embedsignature": True,
+}
+
 NO_EXTENSIONS = bool(os.environ.get("MQTTFAST_NO_EXTENSIONS")) or sys.implementation.name != "cpython"
 
 
@@ -20,17 +32,7 @@ def extensions():
 
     sources = sorted(Path("src/mqttfast").glob("*_c.pyx"))
     modules = [Extension(f"mqttfast.{path.stem}", [str(path)]) for path in sources]
-    return cythonize(
-        modules,
-        compiler_directives={
-            "language_level": 3,
-            "boundscheck": False,
-            "wraparound": False,
-            "initializedcheck": False,
-            "cdivision": True,
-            "embedsignature": True,
-        },
-    )
+    return cythonize(modules, compiler_directives=COMPILER_DIRECTIVES)
 
 
 setup(ext_modules=extensions())

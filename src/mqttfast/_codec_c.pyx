@@ -1,4 +1,3 @@
-# cython: language_level=3
 """The codec's public functions, compiled twin of ``_codec_py``.
 
 One extension built from one file per job, included here in the order of the
@@ -71,6 +70,8 @@ from ._packets_c cimport (
     _WithUserProperties,
 )
 from ._cpython cimport *
+from ._property_block cimport skip_property_value
+from ._varint_c cimport VARINT_INCOMPLETE, VARINT_TOO_LONG, load_varint, store_varint, varint_size_of
 from ._wire cimport *
 
 __all__ = ["decode", "encode", "encode_into", "encoded_size", "encode_forward", "Decoder"]

@@ -34,30 +34,15 @@ cdef inline long _u16(Reader* r, str field) except -1:
     return r.base[pos] << 8 | r.base[pos + 1]
 
 
-cdef inline long long _u32(Reader* r, str field) except -1:
-    cdef Py_ssize_t pos = _take(r, 4, field)
-    return (
-        (<long long>r.base[pos] << 24) | (r.base[pos + 1] << 16) | (r.base[pos + 2] << 8) | r.base[pos + 3]
-    )
-
-
 cdef long _varint(Reader* r, str field) except -1:
-    cdef Py_ssize_t pos = r.pos
-    cdef long value = 0
-    cdef int shift = 0
-    cdef int count
-    cdef unsigned char byte
-    for count in range(4):
-        if pos >= r.end:
-            raise MalformedPacket(f"{field} runs past the end of the packet", pos)
-        byte = r.base[pos]
-        pos += 1
-        value |= <long>(byte & 0x7F) << shift
-        if not byte & 0x80:
-            r.pos = pos
-            return value
-        shift += 7
-    raise MalformedPacket(f"{field}: variable byte integer longer than 4 bytes", r.pos)
+    cdef Py_ssize_t value
+    cdef Py_ssize_t pos = load_varint(r.base, r.pos, r.end, &value)
+    if pos == VARINT_INCOMPLETE:
+        raise MalformedPacket(f"{field} runs past the end of the packet", r.end)
+    if pos == VARINT_TOO_LONG:
+        raise MalformedPacket(f"{field}: variable byte integer longer than 4 bytes", r.pos)
+    r.pos = pos
+    return value
 
 
 cdef str _string(Reader* r, str field):
@@ -255,7 +240,7 @@ cdef int _properties(Reader* r, object view, int packet_type, _WithUserPropertie
             number = _varint(r, "subscription_identifier")
             _check_int_property(pid, number, start)
             if defer:
-                if r.pos - value_start != _varint_size(number):
+                if r.pos - value_start != varint_size_of(number):
                     canonical = False
                 continue
             publish = <Publish>target
@@ -549,7 +534,7 @@ cdef object _read_subscribe(Reader* r, object view, int flags, int version):
     cdef Subscribe packet = Subscribe.__new__(Subscribe)
     cdef list subscriptions = []
     cdef Py_ssize_t pos
-    cdef long options, reserved
+    cdef long options
     cdef str topic_filter
     cdef Subscription subscription
     packet.packet_id = _packet_id(r)
@@ -658,10 +643,9 @@ cdef int read_fixed_header(
     length costs nothing. Unlike the pure-Python twin it reports a short
     header by its return value: the stream decoder meets that case constantly.
     """
-    cdef unsigned char byte0, byte
+    cdef unsigned char byte0
     cdef int packet_type
     cdef Py_ssize_t pos, remaining = 0
-    cdef int shift = 0
     if start >= end:
         return 1
     byte0 = base[start]
@@ -670,18 +654,11 @@ cdef int read_fixed_header(
         raise MalformedPacket("reserved packet type 0", start)
     if packet_type != T_PUBLISH and byte0 & 0x0F != _required_flags[packet_type]:
         raise MalformedPacket(f"invalid fixed header flags for {_names_by_type[packet_type]}", start)
-    pos = start + 1
-    while True:
-        if pos >= end:
-            return 1
-        byte = base[pos]
-        pos += 1
-        remaining |= <Py_ssize_t>(byte & 0x7F) << shift
-        if not byte & 0x80:
-            break
-        if pos - start == 5:
-            raise MalformedPacket("remaining length longer than 4 bytes", start + 1)
-        shift += 7
+    pos = load_varint(base, start + 1, end, &remaining)
+    if pos == VARINT_INCOMPLETE:
+        return 1
+    if pos == VARINT_TOO_LONG:
+        raise MalformedPacket("remaining length longer than 4 bytes", start + 1)
     if pos + remaining - start > max_packet_size:
         raise PacketTooLarge(
             f"packet of {pos + remaining - start} bytes exceeds the maximum packet size {max_packet_size}", start

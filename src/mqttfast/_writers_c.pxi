@@ -58,11 +58,12 @@ cdef inline int _put_raw_u16(Writer* w, long value) except -1:
 
 
 cdef inline int _put_raw_varint(Writer* w, long value) except -1:
-    while True:
-        if value < 0x80:
-            return _put_byte(w, value)
-        _put_byte(w, (value & 0x7F) | 0x80)
-        value >>= 7
+    cdef int size = varint_size_of(value)
+    _reserve(w, size)
+    if w.out != NULL:
+        store_varint(w.out + w.pos, value)
+    w.pos += size
+    return 0
 
 
 cdef inline int _put_bytes(Writer* w, const char* data, Py_ssize_t size) except -1:
@@ -79,12 +80,6 @@ cdef int _put_u8(Writer* w, object value, str field) except -1:
 
 cdef int _put_u16(Writer* w, object value, str field) except -1:
     return _put_raw_u16(w, _int(value, field, 0xFFFF))
-
-
-cdef int _put_u32(Writer* w, object value, str field) except -1:
-    cdef long long number = _int(value, field, 0xFFFFFFFF)
-    _put_raw_u16(w, number >> 16)
-    return _put_raw_u16(w, number & 0xFFFF)
 
 
 cdef inline const char* _utf8(object text, str field, Py_ssize_t* size, bint check=True) except NULL:
@@ -246,24 +241,6 @@ cdef inline int _put_string_property(Writer* w, int pid, object value, str name)
     return 0
 
 
-cdef Py_ssize_t _skip_property(const unsigned char* block, Py_ssize_t pos, int kind):
-    """Position after the value of kind ``kind`` at ``pos`` of a validated block."""
-    if kind == K_STRING_PAIR:
-        pos += 2 + (block[pos] << 8 | block[pos + 1])
-        return pos + 2 + (block[pos] << 8 | block[pos + 1])
-    if kind == K_BYTE:
-        return pos + 1
-    if kind == K_TWO_BYTE_INT:
-        return pos + 2
-    if kind == K_FOUR_BYTE_INT:
-        return pos + 4
-    if kind == K_VARINT:
-        while block[pos] & 0x80:
-            pos += 1
-        return pos + 1
-    return pos + 2 + (block[pos] << 8 | block[pos + 1])
-
-
 cdef tuple _property_ids(const unsigned char* block, Py_ssize_t size):
     """The identifiers of a validated property block, in wire order."""
     cdef list ids = []
@@ -272,7 +249,7 @@ cdef tuple _property_ids(const unsigned char* block, Py_ssize_t size):
     while pos < size:
         pid = block[pos]
         ids.append(pid)
-        pos = _skip_property(block, pos + 1, _property_kind[pid & 63])
+        pos = skip_property_value(block, pos + 1, _property_kind[pid & 63])
     return tuple(ids)
 
 
@@ -283,7 +260,7 @@ cdef int _put_raw_user_properties(Writer* w, const unsigned char* block, Py_ssiz
     while pos < size:
         start = pos
         kind = _property_kind[block[pos] & 63]
-        pos = _skip_property(block, pos + 1, kind)
+        pos = skip_property_value(block, pos + 1, kind)
         if kind == K_STRING_PAIR:
             _put_bytes(w, <const char*>block + start, pos - start)
     return 0
@@ -455,7 +432,7 @@ cdef int _put_properties(Writer* w, _WithUserProperties packet, int packet_type)
     w.pos += 4
     _put_any_properties(w, packet, packet_type)
     size = w.pos - start - 4
-    length_size = _varint_size(size)
+    length_size = varint_size_of(size)
     if w.out != NULL:
         memmove(w.out + start + length_size, w.out + start + 4, size)
         w.pos = start
@@ -613,7 +590,7 @@ cdef int _plan_publish(PublishPlan* plan, Publish packet, int version) except -1
             raise TypeError(f"payload must be bytes-like, not {type(payload).__name__}") from None
     plan.body_size = 2 + plan.topic_size + (2 if qos else 0) + plan.payload.len
     if plan.properties_size >= 0:
-        plan.body_size += _varint_size(plan.properties_size) + plan.properties_size
+        plan.body_size += varint_size_of(plan.properties_size) + plan.properties_size
     if plan.body_size > MAX_VARINT:
         raise PacketTooLarge(f"packet body of {plan.body_size} bytes exceeds the protocol's {MAX_VARINT}")
     return 0
@@ -626,7 +603,7 @@ cdef int _write_publish(PublishPlan* plan, Publish packet, unsigned char* out, b
     cdef unsigned char* p = out
     cdef Py_ssize_t end = _total_size(plan.body_size) - (0 if with_payload else plan.payload.len)
     p[0] = plan.first
-    p = _store_varint(p + 1, plan.body_size)
+    p = store_varint(p + 1, plan.body_size)
     p[0] = <unsigned char>(plan.topic_size >> 8)
     p[1] = <unsigned char>plan.topic_size
     memcpy(p + 2, plan.topic, plan.topic_size)
@@ -636,7 +613,7 @@ cdef int _write_publish(PublishPlan* plan, Publish packet, unsigned char* out, b
         p[1] = <unsigned char>plan.packet_id
         p += 2
     if plan.properties_size >= 0:
-        p = _store_varint(p, plan.properties_size)
+        p = store_varint(p, plan.properties_size)
         if plan.properties_ready:
             memcpy(p, plan.properties, plan.properties_size)
         else:
@@ -822,26 +799,6 @@ cdef int _version_required(object packet) except -1:
     )
 
 
-cdef inline Py_ssize_t _varint_size(Py_ssize_t value):
-    if value < 0x80:
-        return 1
-    if value < 0x4000:
-        return 2
-    if value < 0x200000:
-        return 3
-    return 4
-
-
-cdef inline unsigned char* _store_varint(unsigned char* p, Py_ssize_t value):
-    """Store ``value`` as a minimal variable byte integer at ``p``; returns the byte after it."""
-    while value >= 0x80:
-        p[0] = <unsigned char>((value & 0x7F) | 0x80)
-        value >>= 7
-        p += 1
-    p[0] = <unsigned char>value
-    return p + 1
-
-
 cdef Py_ssize_t _measure_body(object packet, int version) except -1:
     """The size of the packet's body; validates everything the writing pass will write."""
     cdef Writer w
@@ -862,7 +819,7 @@ cdef enum:
 
 
 cdef inline Py_ssize_t _total_size(Py_ssize_t body_size):
-    return 1 + _varint_size(body_size) + body_size
+    return 1 + varint_size_of(body_size) + body_size
 
 
 cdef int _write(object packet, int version, unsigned char* out, Py_ssize_t body_size) except -1:
@@ -920,7 +877,7 @@ def encode(packet, version=None):
     if body_size > MAX_VARINT:
         raise PacketTooLarge(f"packet body of {body_size} bytes exceeds the protocol's {MAX_VARINT}")
     if w.out != NULL:
-        header = scratch + 5 - 1 - _varint_size(body_size)
+        header = scratch + 5 - 1 - varint_size_of(body_size)
         w.out = header
         w.pos = 0
         w.capacity = 5
