@@ -31,7 +31,9 @@ def extensions():
     from Cython.Build import cythonize
 
     sources = sorted(Path("src/mqttfast").glob("*_c.pyx"))
-    modules = [Extension(f"mqttfast.{path.stem}", [str(path)]) for path in sources]
+    # Sources a .pyx includes: listed so that a change rebuilds and an sdist carries them.
+    included = sorted(str(path) for path in Path("src/mqttfast").glob("*_c.pxi"))
+    modules = [Extension(f"mqttfast.{path.stem}", [str(path)], depends=included) for path in sources]
     return cythonize(modules, compiler_directives=COMPILER_DIRECTIVES)
 
 

@@ -342,3 +342,48 @@ def test_a_matcher_emptied_after_growing_works_as_new(api):
             assert matcher.unsubscribe(topic_filter, value)
         assert len(matcher) == 0 and matcher._node_count() == 2
         assert matcher.match("t3/3/x/3") == []
+
+
+# The facade (argument checks, shared groups, len/in/iter/repr) is one shared class: both twins must agree.
+
+
+@pytest.mark.parametrize(
+    ("max_levels", "error"), [(0, ValueError), (-3, ValueError), (1.5, TypeError), ("8", TypeError), (None, TypeError)]
+)
+def test_bad_max_levels_are_refused_alike(pytestconfig, max_levels, error):
+    compiled, python = _both(pytestconfig)
+    outcomes = [_outcome(lambda api=api: api.TopicMatcher(max_levels=max_levels)) for api in (compiled, python)]
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][0] == error.__name__
+
+
+def test_max_levels_is_read_only(api):
+    matcher = api.TopicMatcher(max_levels=3)
+    assert matcher.max_levels == 3
+    with pytest.raises(AttributeError):
+        matcher.max_levels = 1000
+    with pytest.raises(api.InvalidTopicFilter, match="4 levels"):
+        matcher.subscribe("a/b/c/d", 1)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda m: m.subscribe(b"a/b", 1),
+        lambda m: m.subscribe(None, 1),
+        lambda m: m.subscribe("a/#/b", 1),
+        lambda m: m.subscribe("$share//a", 1),
+        lambda m: m.subscribe("a/b/c", {}),
+        lambda m: m.unsubscribe("a/+b", 1),
+        lambda m: m.unsubscribe(3, 1),
+        lambda m: m.match(b"a"),
+        lambda m: m.match_shared("a/#"),
+        lambda m: m.match_shared(""),
+        lambda m: ("a", 1, 2) in m,
+        lambda m: repr(m),
+        lambda m: (m.subscribe("$share/g/a", 1), m.subscribe("a", 1), len(m), sorted(m), repr(m)),
+    ],
+)
+def test_facade_results_and_errors_are_identical_on_both_twins(pytestconfig, call):
+    compiled, python = _both(pytestconfig)
+    assert _outcome(call, compiled.TopicMatcher()) == _outcome(call, python.TopicMatcher())

@@ -16,10 +16,6 @@ cdef extern from "Python.h":
 
 cdef extern from *:
     """
-    /* The value of an exact int that fits one internal digit (30 bits), read in
-       place: the numbers of MQTT fields nearly always do, and the public
-       conversion functions cost several times more. Returns 0 when the caller
-       must take the general path. */
     /* Nonzero when some byte of data[0:size] is U+0000 or not ASCII: the strings
        that need the full UTF-8 decoder. Eight bytes at a time: a byte is 0 when
        subtracting 1 borrows into its high bit, non-ASCII when its high bit is set
@@ -63,22 +59,30 @@ cdef extern from *:
         view->obj = NULL;
     }
 
+    /* The value of an exact int, when it fits a long long without overflow;
+       returns 0 when the caller must take the general path (other types,
+       subclasses, big numbers). MQTT's numbers are small: on 3.12 and later the
+       public (unstable-tier) compact-value API reads them in place; 3.11 has no
+       public equivalent, so it takes the ordinary conversion. */
     static CYTHON_INLINE int mqttfast_small_int(PyObject *value, long long *out) {
+        if (!PyLong_CheckExact(value)) {
+            return 0;
+        }
     #if PY_VERSION_HEX >= 0x030C0000
-        if (PyLong_CheckExact(value) && _PyLong_IsCompact((PyLongObject *)value)) {
-            *out = (long long)_PyLong_CompactValue((PyLongObject *)value);
+        if (PyUnstable_Long_IsCompact((PyLongObject *)value)) {
+            *out = (long long)PyUnstable_Long_CompactValue((PyLongObject *)value);
             return 1;
         }
-    #else
-        if (PyLong_CheckExact(value)) {
-            Py_ssize_t size = Py_SIZE(value);
-            if (size == 0 || size == 1) {
-                *out = size ? (long long)((PyLongObject *)value)->ob_digit[0] : 0;
-                return 1;
-            }
-        }
-    #endif
         return 0;
+    #else
+        int overflow = 0;
+        long long number = PyLong_AsLongLongAndOverflow(value, &overflow);
+        if (overflow) {
+            return 0;
+        }
+        *out = number;
+        return 1;
+    #endif
     }
     """
     bint mqttfast_small_int(object value, long long* out)

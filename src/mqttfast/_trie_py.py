@@ -1,0 +1,294 @@
+"""The subscription trie, pure-Python twin of ``_trie_c.pxi``.
+
+Filters are paths of levels; a filter's values sit at its last node. The
+trie is the hot kernel of ``TopicMatcher`` (which *is* a trie: see
+``_topics``): ``match`` is the call made for every PUBLISH; the other methods
+serve the facade.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Callable, Optional, Union
+
+from ._topic_rules_py import validate_topic_name
+
+__all__ = ["Trie"]
+
+# Filters repeat their levels ('sensors', 'temperature', ...): one str per
+# distinct level instead of one per trie node saves memory and cache misses
+# in match(). Not on 3.12.0 to 3.12.5, where interned strings are immortal and
+# the levels of filters unsubscribed long ago would leak (CPython gh-113993).
+_intern: Callable[[str], str] = str if (3, 12) <= sys.version_info[:3] < (3, 12, 6) else sys.intern
+
+
+_NO_VALUE = object()
+
+
+class _Node:
+    """One level of the trie. Small on purpose: a broker holds millions of them.
+
+    ``children`` is None, the only child itself (most nodes of a real trie
+    have one; its ``key`` says which level it stands for), or a dict from
+    level to child once there are several. ``plus`` and ``hash`` are the '+'
+    and '#' children, kept apart so matching never hashes a wildcard. A node's
+    subscribers are ``value`` (the first) and ``more`` (later ones, an
+    insertion-ordered dict), so the common single-subscriber leaf allocates
+    no container.
+
+    Every change is one store or one dict operation, and readers read each
+    field once, so a concurrent match sees a change either whole or not at all.
+    """
+
+    __slots__ = ("key", "children", "plus", "hash", "value", "more")
+
+    key: str
+    children: Union[None, _Node, dict[str, _Node]]
+    plus: Optional[_Node]
+    hash: Optional[_Node]
+    value: Any
+    more: Optional[dict[Any, None]]
+
+    def __init__(self, key: str = "") -> None:
+        self.key = key
+        self.children = None
+        self.plus = None
+        self.hash = None
+        self.value = _NO_VALUE
+        self.more = None
+
+    def child(self, level: str) -> Optional[_Node]:
+        children = self.children
+        if children is None:
+            return None
+        if isinstance(children, dict):
+            return children.get(level)
+        return children if children.key == level else None
+
+    def add_child(self, level: str) -> _Node:
+        children = self.children
+        if children is None:
+            child = self.children = _Node(_intern(level))
+        elif isinstance(children, dict):
+            found = children.get(level)
+            if found is None:
+                level = _intern(level)
+                found = children[level] = _Node(level)
+            child = found
+        elif children.key == level:
+            child = children
+        else:
+            level = _intern(level)
+            child = _Node(level)
+            self.children = {children.key: children, level: child}
+        return child
+
+    def remove_child(self, level: str) -> None:
+        children = self.children
+        if not isinstance(children, dict):
+            self.children = None
+            return
+        del children[level]
+        if len(children) == 1:
+            self.children = next(iter(children.values()))
+
+    def add(self, value: Any) -> bool:
+        more = self.more
+        if more is None:
+            if self.value is _NO_VALUE:
+                self.value = value
+                return True
+            if self.value is value or self.value == value:  # as a dict compares keys
+                return False
+            self.more = {value: None}
+            return True
+        if (self.value is not _NO_VALUE and (self.value is value or self.value == value)) or value in more:
+            return False
+        more[value] = None
+        return True
+
+    def discard(self, value: Any) -> bool:
+        if self.value is not _NO_VALUE and (self.value is value or self.value == value):
+            self.value = _NO_VALUE
+        elif self.more is not None and value in self.more:
+            del self.more[value]
+        else:
+            return False
+        if not self.more:
+            self.more = None
+        return True
+
+    def collect(self, out: list[Any]) -> None:
+        value = self.value
+        if value is not _NO_VALUE:
+            out.append(value)
+        more = self.more
+        if more:
+            out.extend(more)
+
+    def branches(self) -> list[tuple[str, _Node]]:
+        """``(level, child)`` of every child, wildcards included."""
+        children = self.children
+        branches: list[tuple[str, _Node]]
+        if children is None:
+            branches = []
+        elif isinstance(children, dict):
+            branches = list(children.items())
+        else:
+            branches = [(children.key, children)]
+        if self.plus is not None:
+            branches.append(("+", self.plus))
+        if self.hash is not None:
+            branches.append(("#", self.hash))
+        return branches
+
+    def empty(self) -> bool:
+        return (
+            self.value is _NO_VALUE
+            and not self.more
+            and self.children is None
+            and self.plus is None
+            and self.hash is None
+        )
+
+
+class Trie:
+    """Filters as paths of levels; values stored at the filter's last node."""
+
+    __slots__ = ("_root",)
+
+    def __init__(self) -> None:
+        self._root = _Node()
+
+    def match(self, topic: str) -> list[Any]:
+        """Values of the non-shared subscriptions matching the topic name ``topic``.
+
+        Breadth-first over the levels, so a topic of thousands of levels needs
+        no recursion; the '$' rule applies to wildcards at the first level.
+        """
+        validate_topic_name(topic)
+        out: list[Any] = []
+        wildcards_allowed = not topic.startswith("$")
+        nodes = [self._root]
+        for level in topic.split("/"):
+            following: list[_Node] = []
+            for node in nodes:
+                if wildcards_allowed:
+                    hash_node, plus = node.hash, node.plus
+                    if hash_node is not None:
+                        hash_node.collect(out)
+                    if plus is not None:
+                        following.append(plus)
+                child = node.child(level)
+                if child is not None:
+                    following.append(child)
+            nodes = following
+            if not nodes:
+                return out
+            wildcards_allowed = True
+        for node in nodes:
+            node.collect(out)
+            hash_node = node.hash
+            if hash_node is not None:
+                hash_node.collect(out)  # '#' matches the parent level too
+        return out
+
+    def _match_groups(self, topic: str, groups_by_filter: dict[str, dict[str, dict[Any, None]]]) -> dict[tuple[str, str], list[Any]]:
+        """``{(group, filter): [members]}`` for the filters (this trie's values) matching ``topic``."""
+        result: dict[tuple[str, str], list[Any]] = {}
+        for inner in self.match(topic):
+            groups = groups_by_filter.get(inner)
+            if groups is not None:
+                for group, members in list(groups.items()):
+                    result[(group, inner)] = list(members)
+        return result
+
+    def _add(self, levels: list[str], value: Any) -> bool:
+        """Store ``value`` under the filter made of ``levels``; False if it was there."""
+        node = self._root
+        for level in levels:
+            if level == "+":
+                if node.plus is None:
+                    node.plus = _Node()
+                node = node.plus
+            elif level == "#":
+                if node.hash is None:
+                    node.hash = _Node()
+                node = node.hash
+            else:
+                node = node.add_child(level)
+        return node.add(value)
+
+    def _find(self, levels: list[str]) -> Optional[_Node]:
+        """The node of the filter made of ``levels``, or None."""
+        node: Optional[_Node] = self._root
+        for level in levels:
+            assert node is not None
+            if level == "+":
+                node = node.plus
+            elif level == "#":
+                node = node.hash
+            else:
+                node = node.child(level)
+            if node is None:
+                return None
+        return node
+
+    def _values(self, levels: list[str]) -> list[Any]:
+        """The values stored under the filter made of ``levels``."""
+        found: list[Any] = []
+        node = self._find(levels)
+        if node is not None:
+            node.collect(found)
+        return found
+
+    def _discard(self, levels: list[str], value: Any) -> bool:
+        """Remove ``value`` from the filter made of ``levels``; False if it was not there."""
+        path: list[tuple[_Node, str]] = []
+        node = self._root
+        for level in levels:
+            if level == "+":
+                child = node.plus
+            elif level == "#":
+                child = node.hash
+            else:
+                child = node.child(level)
+            if child is None:
+                return False
+            path.append((node, level))
+            node = child
+        if not node.discard(value):
+            return False
+        # Prune the nodes left empty, deepest first, so memory comes back.
+        while path and node.empty():
+            parent, level = path.pop()
+            if level == "+":
+                parent.plus = None
+            elif level == "#":
+                parent.hash = None
+            else:
+                parent.remove_child(level)
+            node = parent
+        return True
+
+    def _items(self, out: list[tuple[str, Any]]) -> None:
+        """Append ``(filter, value)`` of every stored pair to ``out`` (depth first, no recursion)."""
+        stack: list[tuple[_Node, Optional[str]]] = [(self._root, None)]
+        while stack:
+            node, prefix = stack.pop()
+            if prefix is not None:
+                values: list[Any] = []
+                node.collect(values)
+                out.extend([(prefix, value) for value in values])
+            for level, child in node.branches():
+                stack.append((child, level if prefix is None else prefix + "/" + level))
+
+    def _nodes(self) -> int:
+        """Number of nodes, the root included."""
+        count = 0
+        stack = [self._root]
+        while stack:
+            node = stack.pop()
+            count += 1
+            stack.extend([child for _, child in node.branches()])
+        return count
