@@ -2,6 +2,8 @@
 # parts of the CPython API that Cython's own ``cpython`` package does not
 # declare, and a few small C helpers built on them.
 
+from cpython.ref cimport PyObject
+
 cdef extern from "Python.h":
     bint PyLong_Check(object value)
     long PyLong_AsLongAndOverflow(object value, int* overflow) except? -1
@@ -12,6 +14,12 @@ cdef extern from "Python.h":
     void* PyUnicode_DATA(object text)
     Py_ssize_t PyUnicode_GET_LENGTH(object text)
     object PyMemoryView_FromObject(object obj)
+    # The same call declared without an exception value, for a caller that
+    # knows the string's UTF-8 form is already cached (it cannot fail then).
+    const char* PyUnicode_AsCachedUTF8AndSize "PyUnicode_AsUTF8AndSize"(object text, Py_ssize_t* size)
+    # Reference counting on borrowed pointers the matcher's trie stores.
+    void Py_INCREF_ptr "Py_INCREF"(PyObject* obj)
+    void Py_DECREF_ptr "Py_DECREF"(PyObject* obj)
 
 
 cdef extern from *:

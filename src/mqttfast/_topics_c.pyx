@@ -18,6 +18,16 @@ from cpython.unicode cimport PyUnicode_AsUTF8String, PyUnicode_FromObject
 from libc.stdint cimport uint32_t, uint64_t
 from libc.string cimport memcmp, memcpy, memset
 
+from ._cpython cimport (
+    Py_DECREF_ptr,
+    Py_INCREF_ptr,
+    PyUnicode_AsCachedUTF8AndSize,
+    PyUnicode_AsUTF8AndSize,
+    PyUnicode_DATA,
+    PyUnicode_GET_LENGTH,
+    PyUnicode_IS_COMPACT_ASCII,
+)
+
 from ._errors import InvalidTopicFilter, InvalidTopicName
 from ._topics import DEFAULT_MAX_LEVELS, IMPLEMENTATION_NAMES, MATCHER_SLOTS, SHARE_PREFIX, MatcherFacade, split_shared
 
@@ -30,15 +40,6 @@ cdef extern from *:
     #endif
     """
     void _prefetch "mqttfast_prefetch"(const void* address) nogil
-
-cdef extern from "Python.h":
-    bint PyUnicode_IS_COMPACT_ASCII(object text)
-    Py_ssize_t PyUnicode_GET_LENGTH(object text)
-    void* PyUnicode_DATA(object text)
-    const char* _utf8 "PyUnicode_AsUTF8AndSize"(object text, Py_ssize_t* size) except NULL
-    const char* _cached_utf8 "PyUnicode_AsUTF8AndSize"(object text, Py_ssize_t* size)
-    void _incref "Py_INCREF"(PyObject* obj)
-    void _decref "Py_DECREF"(PyObject* obj)
 
 __all__ = list(IMPLEMENTATION_NAMES)
 

@@ -187,7 +187,7 @@ cdef inline const unsigned char* _key_bytes(PyObject* key, Py_ssize_t* size) noe
     if PyUnicode_IS_COMPACT_ASCII(<object>key):
         size[0] = PyUnicode_GET_LENGTH(<object>key)
         return <const unsigned char*>PyUnicode_DATA(<object>key)
-    return <const unsigned char*>_cached_utf8(<object>key, size)
+    return <const unsigned char*>PyUnicode_AsCachedUTF8AndSize(<object>key, size)
 
 
 cdef inline bint _entry_is(Entry* entry, uint64_t head, const unsigned char* level, Py_ssize_t size) noexcept:
@@ -432,7 +432,7 @@ cdef inline const unsigned char* _level_bytes(str level, Py_ssize_t* size) excep
     if PyUnicode_IS_COMPACT_ASCII(level):
         size[0] = PyUnicode_GET_LENGTH(level)
         return <const unsigned char*>PyUnicode_DATA(level)
-    return <const unsigned char*>_utf8(level, size)
+    return <const unsigned char*>PyUnicode_AsUTF8AndSize(level, size)
 
 
 cdef Py_ssize_t _child_index(Node* node, str level) except -2:
@@ -557,13 +557,13 @@ cdef bint _add_value(Node* node, object value) except -1:
     cdef dict more
     if node.more == NULL:
         if node.value == NULL:
-            _incref(<PyObject*>value)
+            Py_INCREF_ptr(<PyObject*>value)
             node.value = <PyObject*>value
             return True
         if <object>node.value is value or <object>node.value == value:  # as a dict compares keys
             return False
         more = {value: None}
-        _incref(<PyObject*>more)
+        Py_INCREF_ptr(<PyObject*>more)
         node.more = <PyObject*>more
         return True
     more = <dict>node.more
@@ -579,7 +579,7 @@ cdef bint _discard_value(Node* node, object value) except -1:
     if node.value != NULL and (<object>node.value is value or <object>node.value == value):
         old = node.value
         node.value = NULL
-        _decref(old)
+        Py_DECREF_ptr(old)
     elif node.more != NULL and value in <dict>node.more:
         del (<dict>node.more)[value]
     else:
@@ -587,7 +587,7 @@ cdef bint _discard_value(Node* node, object value) except -1:
     if node.more != NULL and not <dict>node.more:
         old = node.more
         node.more = NULL
-        _decref(old)
+        Py_DECREF_ptr(old)
     return True
 
 
