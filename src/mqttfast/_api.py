@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from . import _constants, _errors
+from ._fields import PACKET_NAMES
 
 #: Names defined once and shared by both implementations.
 SHARED_NAMES = tuple(_errors.__all__) + (
@@ -23,24 +24,8 @@ TWIN_NAMES = (
     "encode_varint",
     "decode_varint",
     "varint_size",
-    # packets
-    "Will",
-    "Connect",
-    "Connack",
-    "Publish",
-    "Puback",
-    "Pubrec",
-    "Pubrel",
-    "Pubcomp",
-    "Subscription",
-    "Subscribe",
-    "Suback",
-    "Unsubscribe",
-    "Unsuback",
-    "Pingreq",
-    "Pingresp",
-    "Disconnect",
-    "Auth",
+    # packets, one class per entry of the shared field table
+    *PACKET_NAMES,
     # codec
     "decode",
     "encode",

@@ -56,6 +56,7 @@ class Will:
         will_delay_interval: Optional[int] = ...,
         user_properties: Optional[UserProperties] = ...,
     ) -> None: ...
+    def to_publish(self) -> Publish: ...
 
 class Connect:
     packet_type: ClassVar[PacketType]
@@ -148,13 +149,16 @@ class Subscribe:
     user_properties: UserProperties
     def __init__(self, **fields: Any) -> None: ...
 
-class Suback:
+class _Reasons:
+    # Stub only: SUBACK and UNSUBACK have the same fields (no common base at run time).
     packet_type: ClassVar[PacketType]
     packet_id: int
     reason_codes: list[int]
     reason_string: Optional[str]
     user_properties: UserProperties
     def __init__(self, **fields: Any) -> None: ...
+
+class Suback(_Reasons): ...
 
 class Unsubscribe:
     packet_type: ClassVar[PacketType]
@@ -163,7 +167,7 @@ class Unsubscribe:
     user_properties: UserProperties
     def __init__(self, **fields: Any) -> None: ...
 
-class Unsuback(Suback): ...
+class Unsuback(_Reasons): ...
 
 class Pingreq:
     packet_type: ClassVar[PacketType]
