@@ -137,12 +137,13 @@ def test_an_unread_payload_re_encodes_and_forwards_unchanged(api):
 
 
 def test_writing_into_a_decoders_buffer_cannot_move_unread_properties(api):
-    # A payload view's ``obj`` is the decoder's writable buffer. Rewriting the length
-    # of a user property there, after decoding, must not let reading or re-encoding the
-    # packet walk out of its property block (into the next client's packet, say).
+    # A payload view's ``obj`` is the decoder's writable buffer (views of small payloads
+    # too, with copy_threshold=0). Rewriting the length of a user property there, after
+    # decoding, must not let reading or re-encoding the packet walk out of its property
+    # block (into the next client's packet, say).
     first = api.encode(api.Publish(topic="t", payload=b"", user_properties=[("a", "b")]), 5)
     second = api.encode(api.Publish(topic="other", payload=b"SECRET-OF-ANOTHER-CLIENT"), 5)
-    packet, other = api.Decoder(5).feed(first + second)
+    packet, other = api.Decoder(5, copy_threshold=0).feed(first + second)
     at = first.index(b"\x26")
     other.payload.obj[at + 4 : at + 6] = (len(second) + 1).to_bytes(2, "big")
     assert packet.user_properties == [("a", "b")]

@@ -225,8 +225,15 @@ class Decoder:
     @property
     def pending(self) -> int: ...
     max_properties: int
+    copy_threshold: int
     def __init__(
-        self, version: Optional[int] = None, *, max_packet_size: int = ..., max_properties: int = ..., copy: bool = False
+        self,
+        version: Optional[int] = None,
+        *,
+        max_packet_size: int = ...,
+        max_properties: int = ...,
+        copy: bool = False,
+        copy_threshold: int = ...,
     ) -> None: ...
     def feed(self, data: _Buffer) -> list[Packet]: ...
     def get_buffer(self, sizehint: int = -1) -> memoryview: ...
