@@ -62,7 +62,7 @@ def test_an_untouched_packet_re_encodes_to_its_wire_bytes(api):
     packet, _ = api.decode(wire, 5)
     assert api.encode(packet, 5) == wire
     assert api.encoded_size(packet, 5) == len(wire)
-    assert api.encode_forward(packet, 5, packet_id=8)[0].startswith(bytes([0x32]))
+    assert api.encode_forward(packet, 5, granted_qos=2, packet_id=8)[0].startswith(bytes([0x32]))
 
 
 def _publish_wire(properties: bytes) -> bytes:
@@ -130,7 +130,7 @@ def test_an_unread_payload_re_encodes_and_forwards_unchanged(api):
     assert api.encode_into(packet, buffer, 3, 5) == len(data) and buffer[3:] == data
     [streamed] = api.Decoder(5).feed(data)
     assert api.encode(streamed, 5) == data
-    header, payload = api.encode_forward(streamed, 5, qos=0)
+    header, payload = api.encode_forward(streamed, 5, granted_qos=0)
     assert payload is streamed.payload and bytes(payload) == b"payload"
     forwarded, _ = api.decode(header + bytes(payload), 5)
     assert bytes(forwarded.payload) == b"payload" and forwarded.qos == 0 and forwarded.topic == "sensors/t"
