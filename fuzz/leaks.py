@@ -43,7 +43,7 @@ def workload(api):
         packet, _ = api.decode(wire5, 5)
         packet.user_properties  # build the lazy list on every other cycle
         api.encode(packet, 5)
-        header, payload = api.encode_forward(packet, 5, qos=0)
+        header, payload = api.encode_forward(packet, 5, granted_qos=0)
         api.decode(bytearray(wire4), 4, copy=True)
         api.decode(connect)
         for data in bad:

@@ -62,7 +62,7 @@ def test_an_untouched_packet_re_encodes_to_its_wire_bytes(api):
     packet, _ = api.decode(wire, 5)
     assert api.encode(packet, 5) == wire
     assert api.encoded_size(packet, 5) == len(wire)
-    assert api.encode_forward(packet, 5, packet_id=8)[0].startswith(bytes([0x32]))
+    assert api.encode_forward(packet, 5, granted_qos=2, packet_id=8)[0].startswith(bytes([0x32]))
 
 
 def _publish_wire(properties: bytes) -> bytes:
@@ -130,19 +130,20 @@ def test_an_unread_payload_re_encodes_and_forwards_unchanged(api):
     assert api.encode_into(packet, buffer, 3, 5) == len(data) and buffer[3:] == data
     [streamed] = api.Decoder(5).feed(data)
     assert api.encode(streamed, 5) == data
-    header, payload = api.encode_forward(streamed, 5, qos=0)
+    header, payload = api.encode_forward(streamed, 5, granted_qos=0)
     assert payload is streamed.payload and bytes(payload) == b"payload"
     forwarded, _ = api.decode(header + bytes(payload), 5)
     assert bytes(forwarded.payload) == b"payload" and forwarded.qos == 0 and forwarded.topic == "sensors/t"
 
 
 def test_writing_into_a_decoders_buffer_cannot_move_unread_properties(api):
-    # A payload view's ``obj`` is the decoder's writable buffer. Rewriting the length
-    # of a user property there, after decoding, must not let reading or re-encoding the
-    # packet walk out of its property block (into the next client's packet, say).
+    # A payload view's ``obj`` is the decoder's writable buffer (views of small payloads
+    # too, with copy_threshold=0). Rewriting the length of a user property there, after
+    # decoding, must not let reading or re-encoding the packet walk out of its property
+    # block (into the next client's packet, say).
     first = api.encode(api.Publish(topic="t", payload=b"", user_properties=[("a", "b")]), 5)
     second = api.encode(api.Publish(topic="other", payload=b"SECRET-OF-ANOTHER-CLIENT"), 5)
-    packet, other = api.Decoder(5).feed(first + second)
+    packet, other = api.Decoder(5, copy_threshold=0).feed(first + second)
     at = first.index(b"\x26")
     other.payload.obj[at + 4 : at + 6] = (len(second) + 1).to_bytes(2, "big")
     assert packet.user_properties == [("a", "b")]

@@ -27,6 +27,7 @@ from libc.string cimport memchr, memcmp, memcpy, memmove
 from ._constants import (
     ALLOWED_PROPERTIES,
     ALLOWED_REASON_CODES,
+    DEFAULT_COPY_THRESHOLD,
     DEFAULT_MAX_PACKET_SIZE,
     DEFAULT_MAX_PROPERTIES,
     PROPERTY_NAMES,

@@ -18,6 +18,7 @@ __all__ = [
     "MAX_VARINT",
     "DEFAULT_MAX_PACKET_SIZE",
     "DEFAULT_MAX_PROPERTIES",
+    "DEFAULT_COPY_THRESHOLD",
     "PacketType",
     "ReasonCode",
     "PropertyId",
@@ -58,6 +59,12 @@ DEFAULT_MAX_PACKET_SIZE = 16 * 1024 * 1024
 #: subscription identifiers are the ones that repeat): each costs objects, so a
 #: packet of tiny properties would otherwise turn 16 MiB into gigabytes.
 DEFAULT_MAX_PROPERTIES = 1024
+
+#: A Decoder copies PUBLISH payloads shorter than this out of its buffer, so a
+#: kept packet pins only its own bytes. It equals the decoder's buffer size:
+#: a payload this long fills a buffer with nothing else in it, so its view
+#: costs no more than a copy would, and stays zero-copy.
+DEFAULT_COPY_THRESHOLD = 64 * 1024
 
 
 class PacketType(IntEnum):

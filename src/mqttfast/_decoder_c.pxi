@@ -1,4 +1,5 @@
-# The streaming Decoder, compiled twin of ``_decoder_py``.
+# The streaming Decoder, compiled twin of ``_decoder_py`` (whose header states
+# the buffering plan and the copy policy).
 # Included by _codec_c.pyx, whose cimports and imports it uses.
 
 #: Size of each buffer a Decoder reads into; a larger packet gets a buffer of its own size.
@@ -14,10 +15,20 @@ cdef class Decoder:
     transport read straight into the decoder's buffer. The version is learned
     from CONNECT when not given.
 
-    Buffer ownership: the decoder never writes over bytes it has already
-    received. When its buffer fills up it starts a fresh one and moves only the
-    unfinished packet there, so the payload views of returned packets stay
-    valid for as long as they are referenced (pass ``copy=True`` for ``bytes``).
+    Memory: the decoder reads into buffers of its own (64 KiB, or one
+    packet's size when larger) and never writes over bytes it has received,
+    so nothing it hands out goes stale. What a packet keeps is decided by
+    ``copy_threshold`` (default 64 KiB): a PUBLISH payload shorter than that
+    is a ``bytes`` copy, and so is every binary field of any other packet
+    shorter than that, so keeping packets (retained messages, queues, QoS 1
+    and 2 in flight) costs their own size and never a whole buffer. Longer
+    payloads are zero-copy ``memoryview`` slices of the decoder's buffer
+    (``payload.obj``) and keep that buffer alive as long as they are
+    referenced; with the default threshold that buffer holds their packet
+    alone. A lower threshold copies less but lets a view pin up to 64 KiB;
+    ``copy_threshold=0`` hands out views only; ``copy=True`` copies
+    everything. A PUBLISH's correlation data never refers to the buffer.
+
     A header announcing more than ``max_packet_size`` bytes raises
     ``PacketTooLarge`` before any of the body is buffered, so the bytes held
     never exceed the larger of 64 KiB and ``max_packet_size``; so does a
@@ -33,6 +44,7 @@ cdef class Decoder:
     cdef readonly object max_packet_size
     cdef Py_ssize_t _packet_limit
     cdef readonly Py_ssize_t max_properties
+    cdef readonly Py_ssize_t copy_threshold
     cdef bint _copy
     cdef bint _connected
     cdef int _level
@@ -49,14 +61,18 @@ cdef class Decoder:
         max_packet_size=DEFAULT_MAX_PACKET_SIZE,
         Py_ssize_t max_properties=DEFAULT_MAX_PROPERTIES,
         bint copy=False,
+        Py_ssize_t copy_threshold=DEFAULT_COPY_THRESHOLD,
     ):
         self._level = _version_argument(version)
         if max_packet_size < 2:
             raise ValueError("max_packet_size must be at least 2")
+        if copy_threshold < 0:
+            raise ValueError("copy_threshold must be 0 or more")
         self.version = version
         self.max_packet_size = max_packet_size
         self._packet_limit = _size_limit(max_packet_size)
         self.max_properties = max_properties
+        self.copy_threshold = copy_threshold
         self._copy = copy
         self._connected = False  # a connection carries one CONNECT [MQTT-3.1.0-2]
         self._buffer = bytearray(0)
@@ -147,6 +163,8 @@ cdef class Decoder:
         cdef Py_ssize_t start
         cdef const unsigned char* base = self._data
         cdef Py_ssize_t end = self._end
+        cdef int packet_type
+        cdef Publish publish
         while self._start < end:
             start = self._start
             if self._packet_end < 0:
@@ -156,13 +174,24 @@ cdef class Decoder:
                     return 0
             if self._packet_end > end:
                 return 0
+            packet_type = base[start] >> 4
             # The decoder never overwrites received bytes and never hands out its own
             # view, so unread property values may stay in its buffer.
             packet = read_packet(
-                self._view, base, start, self._body_start, self._packet_end, self._level, self._copy, False,
-                self._view, self.max_properties,
+                self._view, base, start, self._body_start, self._packet_end, self._level,
+                self._copy or (packet_type != T_PUBLISH and self._packet_end - start < self.copy_threshold),
+                False, self._view, self.max_properties,
             )
-            if type(packet) is Connect:
+            if packet_type == T_PUBLISH:
+                publish = <Publish>packet
+                # Still a pointer into this buffer (the lazy payload): a small one is
+                # copied now, or a kept packet would pin the whole buffer.
+                if publish._payload_owner is not None and publish._payload_size < self.copy_threshold:
+                    publish._payload = PyBytes_FromStringAndSize(
+                        <const char*>publish._payload_data, publish._payload_size
+                    )
+                    publish._payload_owner = None
+            elif packet_type == T_CONNECT:
                 if self._connected:
                     raise ProtocolError("a second CONNECT on the connection [MQTT-3.1.0-2]", start)
                 self._connected = True

@@ -1,17 +1,30 @@
-"""The streaming ``Decoder``, pure-Python twin of ``_decoder_c.pxi``."""
+"""The streaming ``Decoder``, pure-Python twin of ``_decoder_c.pxi``.
+
+Buffering plan. Bytes arrive into 64 KiB buffers (a packet larger than that
+gets a buffer of exactly its own size). Operations: append at the end, read a
+complete packet at the start, and, when a buffer is full, move the one
+unfinished packet to a fresh buffer. Received bytes are never written over, so
+nothing handed out can go stale; the cost is that whatever still references a
+buffer keeps all of it alive. Hence the copy policy: a PUBLISH payload shorter
+than ``copy_threshold`` is copied out as ``bytes`` (as is every binary field of
+any other packet shorter than that), and only longer payloads stay views. With
+the default threshold, the buffer size, such a payload's packet is alone in its
+buffer, so a kept packet never holds more memory than its own bytes.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from ._constants import (
+    DEFAULT_COPY_THRESHOLD,
     DEFAULT_MAX_PACKET_SIZE,
     DEFAULT_MAX_PROPERTIES,
+    PacketType,
 )
 from ._errors import (
     Incomplete,
     ProtocolError,
-)
-from ._packets_py import (
-    Connect,
 )
 from ._readers_py import (
     read_fixed_header,
@@ -34,10 +47,20 @@ class Decoder:
     transport read straight into the decoder's buffer. The version is learned
     from CONNECT when not given.
 
-    Buffer ownership: the decoder never writes over bytes it has already
-    received. When its buffer fills up it starts a fresh one and moves only the
-    unfinished packet there, so the payload views of returned packets stay
-    valid for as long as they are referenced (pass ``copy=True`` for ``bytes``).
+    Memory: the decoder reads into buffers of its own (64 KiB, or one
+    packet's size when larger) and never writes over bytes it has received,
+    so nothing it hands out goes stale. What a packet keeps is decided by
+    ``copy_threshold`` (default 64 KiB): a PUBLISH payload shorter than that
+    is a ``bytes`` copy, and so is every binary field of any other packet
+    shorter than that, so keeping packets (retained messages, queues, QoS 1
+    and 2 in flight) costs their own size and never a whole buffer. Longer
+    payloads are zero-copy ``memoryview`` slices of the decoder's buffer
+    (``payload.obj``) and keep that buffer alive as long as they are
+    referenced; with the default threshold that buffer holds their packet
+    alone. A lower threshold copies less but lets a view pin up to 64 KiB;
+    ``copy_threshold=0`` hands out views only; ``copy=True`` copies
+    everything. A PUBLISH's correlation data never refers to the buffer.
+
     A header announcing more than ``max_packet_size`` bytes raises
     ``PacketTooLarge`` before any of the body is buffered, so the bytes held
     never exceed the larger of 64 KiB and ``max_packet_size``; so does a
@@ -51,18 +74,22 @@ class Decoder:
 
     def __init__(
         self,
-        version=None,
+        version: int | None = None,
         *,
         max_packet_size: int = DEFAULT_MAX_PACKET_SIZE,
         max_properties: int = DEFAULT_MAX_PROPERTIES,
         copy: bool = False,
-    ):
+        copy_threshold: int = DEFAULT_COPY_THRESHOLD,
+    ) -> None:
         _check_version(version)
         if max_packet_size < 2:
             raise ValueError("max_packet_size must be at least 2")
+        if copy_threshold < 0:
+            raise ValueError("copy_threshold must be 0 or more")
         self.version = version
         self.max_packet_size = max_packet_size
         self.max_properties = max_properties
+        self.copy_threshold = copy_threshold
         self._copy = copy
         self._connected = False  # a connection carries one CONNECT [MQTT-3.1.0-2]
         self._buffer = bytearray(0)
@@ -71,19 +98,19 @@ class Decoder:
         self._end = 0  # end of the received bytes
         self._body_start = 0
         self._packet_end = -1  # end of the unfinished packet once its header is read
-        self._error = None
+        self._error: Exception | None = None
 
     @property
     def pending(self) -> int:
         """Bytes received of a packet not yet complete."""
         return self._end - self._start
 
-    def feed(self, data) -> list:
+    def feed(self, data: Any) -> list[Any]:
         """Take the next bytes of the stream; the packets they complete, in order."""
         if self._error is not None:
             raise self._error
         incoming = _as_view(data)
-        packets: list = []
+        packets: list[Any] = []
         pos = 0
         total = len(incoming)
         while pos < total:
@@ -117,14 +144,14 @@ class Decoder:
         self._view = memoryview(buffer)
         self._start, self._end = 0, pending
 
-    def buffer_updated(self, nbytes: int) -> list:
+    def buffer_updated(self, nbytes: int) -> list[Any]:
         """``nbytes`` were written into the last ``get_buffer()``; the packets they complete."""
         if self._error is not None:
             raise self._error
         if not 0 <= nbytes <= len(self._buffer) - self._end:
             raise ValueError("nbytes exceeds the buffer handed out by get_buffer()")
         self._end += nbytes
-        packets: list = []
+        packets: list[Any] = []
         try:
             self._drain(packets)
         except Exception as exc:
@@ -133,7 +160,7 @@ class Decoder:
             raise
         return packets
 
-    def _drain(self, packets: list) -> None:
+    def _drain(self, packets: list[Any]) -> None:
         view, end = self._view, self._end
         while self._start < end:
             start = self._start
@@ -144,10 +171,21 @@ class Decoder:
                     return
             if self._packet_end > end:
                 return
+            packet_type = view[start] >> 4
+            is_publish = packet_type == PacketType.PUBLISH
             packet = read_packet(
-                view, start, self._body_start, self._packet_end, self.version, self._copy, self.max_properties
+                view,
+                start,
+                self._body_start,
+                self._packet_end,
+                self.version,
+                self._copy or (not is_publish and self._packet_end - start < self.copy_threshold),
+                self.max_properties,
             )
-            if type(packet) is Connect:
+            if is_publish:
+                if not self._copy:
+                    _detach_small_publish(packet, self.copy_threshold)
+            elif packet_type == PacketType.CONNECT:
                 if self._connected:
                     raise ProtocolError("a second CONNECT on the connection [MQTT-3.1.0-2]", start)
                 self._connected = True
@@ -155,3 +193,12 @@ class Decoder:
             packets.append(packet)
             self._start = self._packet_end
             self._packet_end = -1
+
+
+def _detach_small_publish(packet: Any, copy_threshold: int) -> None:
+    """Copy out of the decoder's buffer what a kept PUBLISH must not pin there."""
+    if len(packet.payload) < copy_threshold:
+        packet.payload = bytes(packet.payload)
+    if packet.correlation_data is not None:
+        # The compiled twin keeps a copy of the property block and views into it.
+        packet.correlation_data = memoryview(bytes(packet.correlation_data))

@@ -1,4 +1,6 @@
-# Forwarding a received PUBLISH, compiled twin of ``_forward_py``.
+# Forwarding a received PUBLISH, compiled twin of ``_forward_py`` (whose header
+# states the delivery rules, applied here inline: the call is made once per
+# subscriber of every message).
 # Included by _codec_c.pyx, whose cimports and imports it uses.
 
 cdef object _KEEP = object()
@@ -8,45 +10,63 @@ def encode_forward(
     packet,
     version=None,
     *,
-    qos=None,
+    granted_qos,
     packet_id=None,
-    retain=None,
+    bint retain_as_published=False,
+    bint retained_delivery=False,
     topic=None,
     topic_alias=None,
     subscription_identifiers=None,
     message_expiry_interval=_KEEP,
 ):
-    """``(header, payload)`` of ``packet`` re-addressed to one subscriber, for ``transport.writelines()``.
+    """``(header, payload)`` of ``packet`` delivered to one subscription, for ``transport.writelines()``.
 
     ``header`` is a small new ``bytes`` (fixed header, topic, packet id,
     properties) and ``payload`` is ``packet.payload`` itself, never copied, so
     fanning one message out to many subscribers costs one header each.
-    ``qos``, ``retain`` and ``topic`` default to the packet's own; ``packet_id``
-    is the subscriber's (required when the QoS is above 0); DUP is always
-    cleared [MQTT-3.3.1-3]; ``topic_alias`` and ``subscription_identifiers``
-    are the subscriber's connection's own and never copied from the incoming
-    packet [MQTT-3.3.2-10, MQTT-3.3.4-6]; ``message_expiry_interval`` lets a
-    broker send the remaining lifetime. Every other MQTT 5 property is
-    forwarded unchanged, as the server must [MQTT-3.3.2-4]. The same checks as
-    ``encode()`` apply.
+
+    The delivery rules of the specification are applied here, from the
+    subscription's side: the QoS sent is the minimum of ``packet.qos`` and
+    ``granted_qos`` (the QoS the server granted in its SUBACK);
+    ``packet_id``, the subscriber's, is used only when that QoS is above 0,
+    and may be a callable (``session.next_id``), called only then; a value
+    given for a QoS 0 delivery is ignored. RETAIN is set when
+    ``retained_delivery`` (a retained message sent because the subscription
+    was just made), or, in MQTT 5.0, copied from ``packet`` when the
+    subscription has ``retain_as_published``; otherwise it is cleared. No
+    Local is a routing decision and is left to the caller. DUP is always
+    cleared [MQTT-3.3.1-3].
+
+    ``topic`` replaces the packet's topic (an empty one with ``topic_alias``);
+    ``topic_alias`` and ``subscription_identifiers`` are the subscriber's
+    connection's own and never copied from the incoming packet
+    [MQTT-3.3.2-10, MQTT-3.3.4-6]; ``message_expiry_interval`` lets a broker
+    send the remaining lifetime. Every other MQTT 5 property is forwarded
+    unchanged, as the server must [MQTT-3.3.2-4]. The same checks as
+    ``encode()`` apply: a missing packet id for QoS 1 or 2 raises
+    ``ProtocolError``.
     """
     cdef Publish incoming, outgoing
     cdef PublishPlan plan
     cdef bytes header
     cdef int level
+    cdef bint retain
     if type(packet) is not Publish:
         raise TypeError(f"encode_forward() needs a Publish, not {type(packet).__name__}")
     incoming = <Publish>packet
     level = _resolve_version(packet, version)
+    qos = _delivery_qos(incoming.qos, granted_qos)
     incoming._load()
     outgoing = Publish.__new__(Publish)
     outgoing.topic = incoming.topic if topic is None else topic
     payload = incoming._get_payload()
     outgoing._payload = payload
-    outgoing.qos = incoming.qos if qos is None else qos
-    outgoing.retain = incoming.retain if retain is None else retain
+    outgoing.qos = qos
+    retain = retained_delivery or (retain_as_published and level == MQTT_5 and PyObject_IsTrue(incoming.retain))
+    outgoing.retain = retain
     outgoing.dup = False
-    outgoing.packet_id = packet_id
+    if qos:
+        outgoing.packet_id = packet_id() if callable(packet_id) else packet_id
     outgoing._payload_format_indicator = incoming._payload_format_indicator
     outgoing._message_expiry_interval = (
         incoming._message_expiry_interval if message_expiry_interval is _KEEP else message_expiry_interval
@@ -70,3 +90,14 @@ def encode_forward(
     finally:
         _release_plan(&plan)
     return header, payload
+
+
+cdef object _delivery_qos(object published, object granted):
+    """The QoS of a delivery: the lower of the message's and the subscription's."""
+    if type(granted) is not int:
+        raise TypeError(f"granted_qos must be an int, not {type(granted).__name__}")
+    if not 0 <= granted <= 2:
+        raise ValueError(f"granted_qos must be 0, 1 or 2, not {granted}")
+    if type(published) is int and granted < published <= 2:
+        return granted
+    return published  # a QoS that is not 0, 1 or 2 is the encoder's to refuse

@@ -1,6 +1,6 @@
 # The public API, described once for mqttfast, mqttfast.fallback and mqttfast._compiled.
 from typing_extensions import Buffer as _Buffer
-from typing import Any, ClassVar, Iterator, Optional, Union
+from typing import Any, Callable, ClassVar, Iterator, Optional, Union
 
 from ._constants import DEFAULT_MAX_PACKET_SIZE as DEFAULT_MAX_PACKET_SIZE
 from ._constants import DEFAULT_MAX_PROPERTIES as DEFAULT_MAX_PROPERTIES
@@ -215,9 +215,10 @@ def encode_forward(
     packet: Publish,
     version: Optional[int] = None,
     *,
-    qos: Optional[int] = None,
-    packet_id: Optional[int] = None,
-    retain: Optional[bool] = None,
+    granted_qos: int,
+    packet_id: Union[int, Callable[[], int], None] = None,
+    retain_as_published: bool = False,
+    retained_delivery: bool = False,
     topic: Optional[str] = None,
     topic_alias: Optional[int] = None,
     subscription_identifiers: Optional[list[int]] = None,
@@ -230,8 +231,15 @@ class Decoder:
     @property
     def pending(self) -> int: ...
     max_properties: int
+    copy_threshold: int
     def __init__(
-        self, version: Optional[int] = None, *, max_packet_size: int = ..., max_properties: int = ..., copy: bool = False
+        self,
+        version: Optional[int] = None,
+        *,
+        max_packet_size: int = ...,
+        max_properties: int = ...,
+        copy: bool = False,
+        copy_threshold: int = ...,
     ) -> None: ...
     def feed(self, data: _Buffer) -> list[Packet]: ...
     def get_buffer(self, sizehint: int = -1) -> memoryview: ...
