@@ -132,7 +132,7 @@ def test_the_version_is_inferred_only_where_it_cannot_be_wrong(api):
         with pytest.raises(TypeError, match="needs version="):
             api.encode_into(packet, bytearray(64))
     with pytest.raises(TypeError, match="needs version="):
-        api.encode_forward(api.Publish(topic="t", payload=b"x"), qos=0)
+        api.encode_forward(api.Publish(topic="t", payload=b"x"), granted_qos=0)
 
 
 def test_a_connect_without_a_level_takes_the_encoders(api):

@@ -114,12 +114,13 @@ def test_correlation_data_never_views_the_decoder_buffer(api):
 def test_a_small_connect_keeps_no_view_of_the_decoder_buffer(api):
     # A broker keeps the will for the whole session.
     connect = api.Connect(
+        protocol_version=5,
         client_id="c",
         username="u",
         password=b"secret",
         will=api.Will(topic="w", payload=b"gone", correlation_data=b"cd"),
     )
-    [packet] = api.Decoder().feed(api.encode(connect))
+    [packet] = api.Decoder().feed(api.encode(connect, 5))
     assert packet == connect
     assert type(packet.password) is bytes
     assert type(packet.will.payload) is bytes
