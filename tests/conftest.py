@@ -6,12 +6,9 @@ missing compiled module fails the tests instead of skipping them, so a broken
 build can never pass as a green run of the pure-Python twin alone.
 """
 
-import importlib
-import os
-
 import pytest
 
-REQUIRE_EXTENSIONS = bool(os.environ.get("MQTTFAST_REQUIRE_EXTENSIONS"))
+from .helpers.implementations import implementation_params, load_implementation
 
 
 def pytest_addoption(parser):
@@ -23,30 +20,10 @@ def pytest_addoption(parser):
     )
 
 
-def _implementation_params(config):
-    params = []
-    if not config.getoption("--no-c-extensions") and not os.environ.get("MQTTFAST_NO_EXTENSIONS"):
-        params.append("c-extension")
-    params.append("pure-python")
-    return params
-
-
 def pytest_generate_tests(metafunc):
     if "api" in metafunc.fixturenames:
-        params = _implementation_params(metafunc.config)
+        params = implementation_params(metafunc.config)
         metafunc.parametrize("api", params, indirect=True, ids=params, scope="session")
-
-
-def load_implementation(name):
-    """The public API of one implementation, as a module."""
-    if name == "pure-python":
-        return importlib.import_module("mqttfast.fallback")
-    try:
-        return importlib.import_module("mqttfast._compiled")
-    except ImportError as exc:
-        if REQUIRE_EXTENSIONS:
-            pytest.fail(f"compiled twins required but not importable: {exc}")
-        pytest.skip(f"compiled twins not built: {exc}")
 
 
 @pytest.fixture(scope="session")

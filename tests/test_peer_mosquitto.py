@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from peers import TIMEOUT, RawClient, ScriptedServer
+from .helpers.peers import TIMEOUT, RawClient, ScriptedServer
 
 pytestmark = pytest.mark.peer
 
