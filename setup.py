@@ -1,16 +1,26 @@
 """Builds the Cython twins of mqttfast.
 
-No extension is built when MQTTFAST_NO_EXTENSIONS is set or the interpreter is
-not CPython: the pure-Python twins then serve the whole API.
+No extension is built when MQTTFAST_NO_EXTENSIONS is on (any value but unset,
+empty, 0, false, no, off) or the interpreter is not CPython: the pure-Python
+twins then serve the whole API.
 """
 
-import os
+import importlib.util
 import sys
 from pathlib import Path
 
 from setuptools import Extension, setup
 
-NO_EXTENSIONS = bool(os.environ.get("MQTTFAST_NO_EXTENSIONS")) or sys.implementation.name != "cpython"
+
+def _load_env_module():
+    # The package's own reading of the flags, loaded by path: the package is not built yet.
+    spec = importlib.util.spec_from_file_location("_mqttfast_env", Path(__file__).parent / "src/mqttfast/_env.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+NO_EXTENSIONS = _load_env_module().env_flag("MQTTFAST_NO_EXTENSIONS") or sys.implementation.name != "cpython"
 
 
 def extensions():

@@ -22,15 +22,15 @@ sharded so that matches per lookup do not depend on the size).
 from __future__ import annotations
 
 import gc
-import os
 import tracemalloc
 
 import pytest
+from mqttfast._env import env_flag
 
 from .helpers import workloads as w
 from .helpers.contenders import load_mqttfast, record
 
-SIZES = [10_000, 100_000] + ([1_000_000] if os.environ.get("MQTTFAST_BENCH_1M") == "1" else [])
+SIZES = [10_000, 100_000] + ([1_000_000] if env_flag("MQTTFAST_BENCH_1M") else [])
 CONTENDERS = ["mqttfast-compiled", "mqttfast-fallback", "paho"]
 LOOKUP_BATCH = 256
 SCAN_BATCH = 4

@@ -8,9 +8,9 @@ missing extension fails.
 from __future__ import annotations
 
 import importlib
-import os
 
 import pytest
+from mqttfast._env import env_flag
 
 from .adapters import ADAPTERS, MqttfastAdapter
 
@@ -27,7 +27,7 @@ def load_mqttfast(name: str):
     try:
         return importlib.import_module("mqttfast._compiled")
     except ImportError as exc:
-        if os.environ.get("MQTTFAST_REQUIRE_EXTENSIONS"):
+        if env_flag("MQTTFAST_REQUIRE_EXTENSIONS"):
             pytest.fail(f"mqttfast-compiled required (MQTTFAST_REQUIRE_EXTENSIONS) but not importable: {exc}")
         pytest.skip(f"mqttfast-compiled not importable: {exc}")
 

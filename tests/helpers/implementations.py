@@ -1,11 +1,11 @@
 """Loading the implementation under test: ``c-extension`` (the Cython twins) or ``pure-python``."""
 
 import importlib
-import os
 
 import pytest
+from mqttfast._env import env_flag
 
-REQUIRE_EXTENSIONS = bool(os.environ.get("MQTTFAST_REQUIRE_EXTENSIONS"))
+REQUIRE_EXTENSIONS = env_flag("MQTTFAST_REQUIRE_EXTENSIONS")
 
 COMPILED, PURE = "c-extension", "pure-python"
 
@@ -13,7 +13,7 @@ COMPILED, PURE = "c-extension", "pure-python"
 def implementation_params(config):
     """The implementations this run tests: both, unless ``--no-c-extensions`` or ``MQTTFAST_NO_EXTENSIONS``."""
     params = []
-    if not config.getoption("--no-c-extensions") and not os.environ.get("MQTTFAST_NO_EXTENSIONS"):
+    if not config.getoption("--no-c-extensions") and not env_flag("MQTTFAST_NO_EXTENSIONS"):
         params.append(COMPILED)
     params.append(PURE)
     return params
