@@ -11,6 +11,7 @@ Both variables are off when unset, empty, ``0``, ``false``, ``no`` or ``off``
 """
 
 import sys as _sys
+from types import ModuleType as _ModuleType
 
 from ._api import PUBLIC_NAMES as _PUBLIC_NAMES
 from ._env import env_flag as _env_flag
@@ -18,7 +19,7 @@ from ._env import env_flag as _env_flag
 __version__ = "0.1.0"
 
 
-def _load():
+def _load() -> _ModuleType:
     if not _env_flag("MQTTFAST_NO_EXTENSIONS") and _sys.implementation.name == "cpython":
         try:
             from . import _compiled
@@ -40,7 +41,7 @@ del _load, _implementation
 __all__ = ["IMPLEMENTATION", "__version__", *_PUBLIC_NAMES]
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> _ModuleType:
     # ``mqttfast.fallback`` without an explicit import, loaded only when asked for.
     if name == "fallback":
         import importlib
