@@ -1,6 +1,7 @@
 """Loading the implementation under test: ``c-extension`` (the Cython twins) or ``pure-python``."""
 
 import importlib
+from pathlib import Path
 
 import pytest
 from mqttfast._env import env_flag
@@ -34,3 +35,26 @@ def load_implementation(name):
         if REQUIRE_EXTENSIONS:
             pytest.fail(f"compiled twins required but not importable: {exc}")
         pytest.skip(f"compiled twins not built: {exc}")
+
+
+def stale_compiled_sources(package_dir):
+    """The Cython sources in ``package_dir`` changed since the compiled modules there were built, by name.
+
+    A module's own ``.pyx``/``.pxd`` must be older than its compiled module;
+    a shared source (a ``.pxi``, a ``.pxd`` of no module) older than the newest
+    one, as a build only recompiles what changed. Empty when nothing is
+    compiled in place.
+    """
+    package_dir = Path(package_dir)
+    built = {}
+    for path in package_dir.iterdir():
+        if path.suffix in (".so", ".pyd"):
+            built[path.name.split(".", 1)[0]] = path.stat().st_mtime
+    if not built:
+        return []
+    newest = max(built.values())
+    stale = []
+    for path in package_dir.iterdir():
+        if path.suffix in (".pyx", ".pxd", ".pxi") and path.stat().st_mtime > built.get(path.stem, newest):
+            stale.append(path.name)
+    return sorted(stale)
