@@ -28,6 +28,8 @@ def extensions():
         return []
     from Cython.Build import cythonize
 
+    # pip shows this only with -v; the README says the same for those who see nothing for a minute.
+    print("mqttfast: compiling the Cython twins (about a minute)...", file=sys.stderr, flush=True)
     sources = sorted(Path("src/mqttfast").glob("*_c.pyx"))
     modules = [Extension(f"mqttfast.{path.stem}", [str(path)]) for path in sources]
     return cythonize(
