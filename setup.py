@@ -1,10 +1,11 @@
 """Builds the Cython twins of mqttfast.
 
-No extension is built when MQTTFAST_NO_EXTENSIONS is set or the interpreter is
-not CPython: the pure-Python twins then serve the whole API.
+No extension is built when MQTTFAST_NO_EXTENSIONS is on (any value but unset,
+empty, 0, false, no, off) or the interpreter is not CPython: the pure-Python
+twins then serve the whole API.
 """
 
-import os
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -22,7 +23,16 @@ COMPILER_DIRECTIVES = {
     "embedsignature": True,
 }
 
-NO_EXTENSIONS = bool(os.environ.get("MQTTFAST_NO_EXTENSIONS")) or sys.implementation.name != "cpython"
+
+def _load_env_module():
+    # The package's own reading of the flags, loaded by path: the package is not built yet.
+    spec = importlib.util.spec_from_file_location("_mqttfast_env", Path(__file__).parent / "src/mqttfast/_env.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+NO_EXTENSIONS = _load_env_module().env_flag("MQTTFAST_NO_EXTENSIONS") or sys.implementation.name != "cpython"
 
 
 def extensions():
@@ -30,6 +40,8 @@ def extensions():
         return []
     from Cython.Build import cythonize
 
+    # pip shows this only with -v; the README says the same for those who see nothing for a minute.
+    print("mqttfast: compiling the Cython twins (about a minute)...", file=sys.stderr, flush=True)
     sources = sorted(Path("src/mqttfast").glob("*_c.pyx"))
     # Sources a .pyx includes: listed so that a change rebuilds and an sdist carries them.
     included = sorted(str(path) for path in Path("src/mqttfast").glob("*_c.pxi"))

@@ -13,9 +13,10 @@ from __future__ import annotations
 import operator
 
 import pytest
-from conftest import CODEC_CONTENDERS, MQTTFAST, adapter_for, record
 
-import _workloads as w
+from .helpers import workloads as w
+from .helpers.adapters import MqttfastAdapter
+from .helpers.contenders import CODEC_CONTENDERS, MQTTFAST, adapter_for, record
 
 ALL_CASES = list(w.CASES)
 _WIRES = {name: w.wire(name) for name in ALL_CASES}
@@ -23,7 +24,6 @@ _WIRES = {name: w.wire(name) for name in ALL_CASES}
 
 def _expected(name):
     import mqttfast.fallback as fb
-    from peers import MqttfastAdapter
 
     ref = MqttfastAdapter(fb)
     return ref.summary(name, ref.decode_result(name, _WIRES[name]))
@@ -41,7 +41,6 @@ def _check_decoded(contender, adapter, name, wire):
 
 def _check_encoded(contender, adapter, name):
     import mqttfast.fallback as fb
-    from peers import MqttfastAdapter
 
     func, args = adapter.encode_call(name)
     out = bytes(func(*args))

@@ -6,7 +6,7 @@ Contenders: ``mqttfast-compiled``, ``mqttfast-fallback``, ``paho`` (paho-mqtt's
 writes; only at 10k, as it is O(subscriptions) per lookup).
 
 Sizes 10k and 100k; 1M only with ``MQTTFAST_BENCH_1M=1`` (minutes). Workload:
-``_workloads.matcher_workload`` (70% exact / 20% '+' / 10% '#', 4-7 levels,
+``helpers.workloads.matcher_workload`` (70% exact / 20% '+' / 10% '#', 4-7 levels,
 sharded so that matches per lookup do not depend on the size).
 
 * insert: a fresh matcher filled with all n filters per round;
@@ -22,15 +22,15 @@ sharded so that matches per lookup do not depend on the size).
 from __future__ import annotations
 
 import gc
-import os
 import tracemalloc
 
 import pytest
-from conftest import load_mqttfast, record
+from mqttfast._env import env_flag
 
-import _workloads as w
+from .helpers import workloads as w
+from .helpers.contenders import load_mqttfast, record
 
-SIZES = [10_000, 100_000] + ([1_000_000] if os.environ.get("MQTTFAST_BENCH_1M") == "1" else [])
+SIZES = [10_000, 100_000] + ([1_000_000] if env_flag("MQTTFAST_BENCH_1M") else [])
 CONTENDERS = ["mqttfast-compiled", "mqttfast-fallback", "paho"]
 LOOKUP_BATCH = 256
 SCAN_BATCH = 4

@@ -30,6 +30,11 @@ from collections import defaultdict
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+# Run as a script: the repository root goes on the path so that the ``benchmarks`` package imports.
+sys.path.insert(0, ROOT)
+
+from benchmarks.helpers.workloads import CASES, payload_size_wire  # noqa: E402
+
 COMPILED, FALLBACK = "mqttfast-compiled", "mqttfast-fallback"
 PEERS = ["mqtt5", "amqtt", "mqttools", "paho"]
 
@@ -180,7 +185,6 @@ def t(results, op, case, contender):
 
 
 def codec_section(results, lines):
-    from _workloads import CASES
 
     contenders = [COMPILED, FALLBACK] + PEERS
     head = ["case"] + contenders + ["x fallback"] + [f"x {p}" for p in PEERS]
@@ -229,11 +233,8 @@ def varint_stream_section(results, lines):
 
 def shares_memory():
     """For each size contender: does the 1 MB payload decode share memory with the input?"""
-    sys.path.insert(0, HERE)
-    import _workloads as w
-
     out = {}
-    data = bytearray(w.payload_size_wire("1MB"))
+    data = bytearray(payload_size_wire("1MB"))
     for name in (COMPILED, FALLBACK, "mqtt5"):
         try:
             if name == "mqtt5":
@@ -310,7 +311,6 @@ def _below_floor(contender, time, times, floor, measured):
 
 
 def targets_section(results, lines, sizes, shared):
-    from _workloads import CASES
 
     checks = []
 
@@ -393,7 +393,6 @@ def main(argv=None) -> int:
     parser.add_argument("--from-json", help="skip running; report from an existing pytest-benchmark JSON")
     parser.add_argument("--stat", choices=sorted(STAT_WORDS), default="min", help="round statistic to report (default: min)")
     args = parser.parse_args(argv)
-    sys.path.insert(0, HERE)
 
     if args.from_json:
         json_path = args.from_json

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from strategies import packets
+from .helpers.strategies import packets
 
 
 def _session(api, version):

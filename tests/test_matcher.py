@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import _implementation_params, load_implementation
+from .helpers.implementations import implementation_params, load_implementation
 
 LEVELS = ["a", "b", "", "$x", "é"]
 topic_levels = st.lists(st.sampled_from(LEVELS), min_size=1, max_size=4)
@@ -234,7 +234,7 @@ def test_overlapping_filters_deliver_once_per_filter_in_walk_order(api):
 # Cross-twin parity: the same random (often invalid) input gives the same results, order and errors.
 
 def _both(config):
-    if "c-extension" not in _implementation_params(config):
+    if "c-extension" not in implementation_params(config):
         pytest.skip("C extensions disabled: nothing to compare the pure-Python twin with")
     return load_implementation("c-extension"), load_implementation("pure-python")
 

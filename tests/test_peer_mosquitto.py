@@ -7,15 +7,15 @@ mosquitto-clients packages: without them these tests are skipped, or fail
 when MQTTFAST_REQUIRE_PEERS is set (as .ci/run does).
 """
 
-import os
 import shutil
 import socket
 import subprocess
 import time
 
 import pytest
+from mqttfast._env import env_flag
 
-from peers import TIMEOUT, RawClient, ScriptedServer
+from .helpers.peers import TIMEOUT, RawClient, ScriptedServer
 
 pytestmark = pytest.mark.peer
 
@@ -27,7 +27,7 @@ def require_binaries():
     missing = [name for name, path in BINARIES.items() if path is None]
     if missing:
         message = f"missing {', '.join(missing)} (apt-get install -y mosquitto mosquitto-clients)"
-        if os.environ.get("MQTTFAST_REQUIRE_PEERS"):
+        if env_flag("MQTTFAST_REQUIRE_PEERS"):
             pytest.fail(message)
         pytest.skip(message)
 

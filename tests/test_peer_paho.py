@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from peers import TIMEOUT, ScriptedServer
+from .helpers.peers import TIMEOUT, ScriptedServer
 
 mqtt = pytest.importorskip("paho.mqtt.client")
 from paho.mqtt.packettypes import PacketTypes  # noqa: E402

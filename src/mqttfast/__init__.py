@@ -1,29 +1,32 @@
 """mqttfast: a fast MQTT 3.1, 3.1.1 and 5.0 wire library.
 
 The implementation is chosen once, at import: the compiled (Cython) twins
-unless ``MQTTFAST_NO_EXTENSIONS`` is set or the interpreter is not CPython,
+unless ``MQTTFAST_NO_EXTENSIONS`` is on or the interpreter is not CPython,
 with a fall back to pure Python when they cannot be imported.
 ``MQTTFAST_REQUIRE_EXTENSIONS=1`` turns that fall back into an ImportError, so
 a broken build can never hide behind the slower twin. ``IMPLEMENTATION`` says
 which one is in use; ``mqttfast.fallback`` is always the pure-Python one.
+Both variables are off when unset, empty, ``0``, ``false``, ``no`` or ``off``
+(see ``_env.py``), on otherwise.
 """
 
-import os as _os
 import sys as _sys
+from types import ModuleType as _ModuleType
 
 from ._api import PUBLIC_NAMES as _PUBLIC_NAMES
+from ._env import env_flag as _env_flag
 
 __version__ = "0.1.0"
 
 
-def _load():
-    if not _os.environ.get("MQTTFAST_NO_EXTENSIONS") and _sys.implementation.name == "cpython":
+def _load() -> _ModuleType:
+    if not _env_flag("MQTTFAST_NO_EXTENSIONS") and _sys.implementation.name == "cpython":
         try:
             from . import _compiled
 
             return _compiled
         except ImportError:
-            if _os.environ.get("MQTTFAST_REQUIRE_EXTENSIONS"):
+            if _env_flag("MQTTFAST_REQUIRE_EXTENSIONS"):
                 raise
     from . import fallback
 
@@ -38,7 +41,7 @@ del _load, _implementation
 __all__ = ["IMPLEMENTATION", "__version__", *_PUBLIC_NAMES]
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> _ModuleType:
     # ``mqttfast.fallback`` without an explicit import, loaded only when asked for.
     if name == "fallback":
         import importlib

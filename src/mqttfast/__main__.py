@@ -13,10 +13,15 @@ import platform
 import random
 import sys
 import timeit
+from types import ModuleType
+from typing import Callable
+
+#: (name, zero-argument callable, operations per call).
+Case = tuple[str, Callable[[], object], int]
 
 
-def _cases(api):
-    """(name, zero-argument callable) pairs built from one implementation's API."""
+def _cases(api: ModuleType) -> list[Case]:
+    """The timed cases, built from one implementation's API."""
     publish_v4 = api.Publish(topic="sensors/room1/temperature", payload=bytes(range(64)), qos=0)
     wire_v4 = api.encode(publish_v4, version=4)
     publish_v5 = api.Publish(
@@ -35,7 +40,7 @@ def _cases(api):
         api.encode(api.Publish(topic=f"t/{i % 50}", payload=b"x" * 16), version=4) for i in range(1000)
     )
 
-    def stream_decode():
+    def stream_decode() -> None:
         decoder = api.Decoder(version=4)
         decoder.feed(stream)
 
@@ -51,33 +56,63 @@ def _cases(api):
         matcher.subscribe("/".join(levels), i)
     topics = ["/".join(f"l{rng.randrange(20)}" for _ in range(rng.randrange(4, 8))) for _ in range(100)]
 
-    def match_100():
+    def match_100() -> None:
         for topic in topics:
             matcher.match(topic)
 
     return [
-        ("decode PUBLISH 3.1.1 QoS0 64 B", lambda: api.decode(wire_v4, 4)),
-        ("encode PUBLISH 3.1.1 QoS0 64 B", lambda: api.encode(publish_v4, 4)),
-        ("decode PUBLISH 5.0 QoS1 256 B + props", lambda: api.decode(wire_v5, 5)),
-        ("encode PUBLISH 5.0 QoS1 256 B + props", lambda: api.encode(publish_v5, 5)),
+        ("decode PUBLISH 3.1.1 QoS0 64 B", lambda: api.decode(wire_v4, 4), 1),
+        ("encode PUBLISH 3.1.1 QoS0 64 B", lambda: api.encode(publish_v4, 4), 1),
+        ("decode PUBLISH 5.0 QoS1 256 B + props", lambda: api.decode(wire_v5, 5), 1),
+        ("encode PUBLISH 5.0 QoS1 256 B + props", lambda: api.encode(publish_v5, 5), 1),
         ("Decoder.feed 1000 PUBLISH (per packet)", stream_decode, 1000),
-        ("encode_varint(2_097_152)", lambda: api.encode_varint(2_097_152)),
-        ("decode_varint 4 bytes", lambda: api.decode_varint(b"\x80\x80\x80\x01")),
+        ("encode_varint(2_097_152)", lambda: api.encode_varint(2_097_152), 1),
+        ("decode_varint 4 bytes", lambda: api.decode_varint(b"\x80\x80\x80\x01"), 1),
         ("TopicMatcher.match, 10k subs (per topic)", match_100, 100),
     ]
 
 
-def _time(fn, per: int, budget: float) -> float:
+def _time(fn: Callable[[], object], per: int, budget: float) -> float:
+    """Nanoseconds per operation of ``fn`` (best of 3 rounds), spending about ``budget`` seconds."""
     timer = timeit.Timer(fn)
     number, elapsed = timer.autorange()
     number = max(1, int(number * budget / max(elapsed, 1e-9) / 3))
     return min(timer.repeat(repeat=3, number=number)) / number / per * 1e9
 
 
+def _positive_seconds(text: str) -> float:
+    """``--budget``'s type: a finite number of seconds above zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number of seconds above 0")
+    return value
+
+
+def make_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m mqttfast``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m mqttfast",
+        description=(
+            "Print which mqttfast implementation is active, then time the compiled and "
+            "pure-Python twins side by side on the same inputs (a quick look, not the "
+            "benchmark suite in benchmarks/)."
+        ),
+    )
+    parser.add_argument(
+        "--budget",
+        type=_positive_seconds,
+        default=0.2,
+        metavar="SECONDS",
+        help="time to spend per case and implementation, above 0 (default: %(default)s)",
+    )
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mqttfast", description=__doc__.splitlines()[0])
-    parser.add_argument("--budget", type=float, default=0.2, help="seconds per case and implementation")
-    args = parser.parse_args(argv)
+    args = make_parser().parse_args(argv)
 
     import mqttfast
 
@@ -90,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"compiled twins unavailable ({exc}); timing pure Python only")
     contenders.append(("pure Python", importlib.import_module("mqttfast.fallback")))
 
-    tables = [[(case[0], case[1], case[2] if len(case) > 2 else 1) for case in _cases(api)] for _, api in contenders]
+    tables = [_cases(api) for _, api in contenders]
     header = f"{'case':44}" + "".join(f"{name + ' ns':>16}" for name, _ in contenders)
     if len(contenders) == 2:
         header += f"{'speed-up':>10}"

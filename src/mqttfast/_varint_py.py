@@ -6,8 +6,13 @@ follows"; at most four bytes, so at most 268,435,455.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ._constants import MAX_VARINT
 from ._errors import Incomplete, MalformedPacket
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
 
 __all__ = ["encode_varint", "decode_varint", "varint_size"]
 
@@ -40,7 +45,7 @@ def encode_varint(value: int) -> bytes:
             return bytes(out)
 
 
-def decode_varint(data, offset: int = 0) -> tuple[int, int]:
+def decode_varint(data: Buffer, offset: int = 0) -> tuple[int, int]:
     """Decode the variable byte integer at ``offset`` of any buffer.
 
     Returns ``(value, nbytes)``. Raises ``Incomplete`` when the buffer ends

@@ -1,6 +1,6 @@
 """Uniform adapters over every contender's codec.
 
-Each adapter answers, for a case of ``_workloads.CASES``:
+Each adapter answers, for a case of ``workloads.CASES``:
 
 * ``decode_call(name, wire) -> (func, args)``: the cheapest honest call that turns
   the wire bytes into the library's packet object; the benchmark times
@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import importlib
 
-from _workloads import CASES, PAYLOAD_SIZE_CASES, SUB_FILTERS, TOPIC, build_packet, version_of
+from .workloads import CASES, PAYLOAD_SIZE_CASES, SUB_FILTERS, TOPIC, build_packet, version_of
 
 # ---------------------------------------------------------------------------
 # mqttfast (compiled and fallback share one adapter over the module)

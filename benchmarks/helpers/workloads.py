@@ -4,7 +4,7 @@ Packet cases are described once, as the keyword arguments of mqttfast's
 packet classes plus the protocol version; ``wire(case)`` is the reference
 encoding (made by ``mqttfast.fallback``, the readable twin) that every decoder
 is fed. The peer libraries build their own native packet objects from the same
-fields in ``peers.py``.
+fields in ``adapters.py``.
 
 Cases (names are the benchmark ids' first part):
 

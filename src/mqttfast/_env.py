@@ -1,0 +1,26 @@
+"""Reading mqttfast's on/off environment variables, the same way everywhere.
+
+``MQTTFAST_NO_EXTENSIONS``, ``MQTTFAST_REQUIRE_EXTENSIONS`` and
+``MQTTFAST_REQUIRE_PEERS`` are read by the package at import, by ``setup.py``
+at build time and by the test suite; all of them through ``env_flag``, so that
+``MQTTFAST_NO_EXTENSIONS=0`` means the same thing to each of them.
+
+This module imports nothing from mqttfast: ``setup.py`` loads it by path,
+before the package is built.
+"""
+
+from __future__ import annotations
+
+import os
+
+#: Values that turn a flag off (compared without case or surrounding blanks).
+OFF_VALUES = frozenset({"", "0", "false", "no", "off"})
+
+
+def env_flag(name: str) -> bool:
+    """Whether the environment variable ``name`` is on.
+
+    Unset, empty, ``0``, ``false``, ``no`` and ``off`` (in any case) are off;
+    any other value is on.
+    """
+    return os.environ.get(name, "").strip().lower() not in OFF_VALUES

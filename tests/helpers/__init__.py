@@ -1,0 +1,1 @@
+"""What several test modules share: implementation loading, hypothesis strategies, loopback peers."""
