@@ -8,6 +8,7 @@ zero-copy ``memoryview`` slices of the input unless a copy is asked for.
 from __future__ import annotations
 
 from struct import Struct
+from typing import TYPE_CHECKING, Callable
 
 from ._constants import (
     ALLOWED_PROPERTIES,
@@ -32,25 +33,6 @@ from ._errors import (
     ProtocolError,
     UnsupportedProtocolVersion,
 )
-from ._packets_py import (
-    Auth,
-    Connack,
-    Connect,
-    Disconnect,
-    Pingreq,
-    Pingresp,
-    Puback,
-    Pubcomp,
-    Publish,
-    Pubrec,
-    Pubrel,
-    Suback,
-    Subscribe,
-    Subscription,
-    Unsuback,
-    Unsubscribe,
-    Will,
-)
 from ._rules_py import (
     _PID,
     _PT,
@@ -69,12 +51,36 @@ from ._rules_py import (
     _check_will_topic,
     _validate_topic_filters,
 )
-from ._topics_py import validate_topic_filter
+from ._topic_rules_py import validate_topic_filter
+
+# The packet classes for mypy are those of the stubs, which declare their fields: see _typing.
+from ._typing import (
+    Auth,
+    Connack,
+    Connect,
+    Disconnect,
+    Pingreq,
+    Pingresp,
+    Puback,
+    Pubcomp,
+    Publish,
+    Pubrec,
+    Pubrel,
+    Suback,
+    Subscribe,
+    Subscription,
+    Unsuback,
+    Unsubscribe,
+    Will,
+)
+
+if TYPE_CHECKING:
+    from ._typing import Ack, Binary, Buffer, Packet, PropertyValue, ReasonCoded, WithProperties
 
 _U32 = Struct(">I")
 _RC = ReasonCode
 
-_ACK_CLASSES = {_PT.PUBACK: Puback, _PT.PUBREC: Pubrec, _PT.PUBREL: Pubrel, _PT.PUBCOMP: Pubcomp}
+_ACK_CLASSES: dict[int, type[Ack]] = {_PT.PUBACK: Puback, _PT.PUBREC: Pubrec, _PT.PUBREL: Pubrel, _PT.PUBCOMP: Pubcomp}
 
 
 class _Reader:
@@ -114,7 +120,8 @@ class _Reader:
 
     def u32(self, field: str) -> int:
         pos = self._take(4, field)
-        return _U32.unpack_from(self.view, pos)[0]
+        value: int = _U32.unpack_from(self.view, pos)[0]
+        return value
 
     def varint(self, field: str) -> int:
         view, pos, end = self.view, self.pos, self.end
@@ -152,13 +159,13 @@ class _Reader:
             raise MalformedPacket(f"{field} contains U+0000 [MQTT-1.5.4-2]", start)
         return text
 
-    def binary(self, field: str):
+    def binary(self, field: str) -> Binary:
         length = self.u16(field)
         pos = self._take(length, field)
         data = self.view[pos : pos + length]
         return bytes(data) if self.copy else data
 
-    def rest(self):
+    def rest(self) -> Binary:
         data = self.view[self.pos : self.end]
         self.pos = self.end
         return bytes(data) if self.copy else data
@@ -170,7 +177,7 @@ class _Reader:
             raise ProtocolError("packet identifier must not be 0 [MQTT-2.2.1-3]", pos)
         return packet_id
 
-    def properties(self, packet_type: int, target) -> None:
+    def properties(self, packet_type: int, target: WithProperties) -> None:
         """Read a property block into the attributes of ``target``."""
         length = self.varint("property length")
         if not length:
@@ -181,8 +188,9 @@ class _Reader:
         outer_end, self.end = self.end, stop
         allowed = ALLOWED_PROPERTIES[packet_type]
         seen = 0
-        order = []
+        order: list[int] = []
         in_order = True
+        value: PropertyValue
         while self.pos < stop:
             start = self.pos
             if len(order) == self.max_properties:
@@ -207,7 +215,8 @@ class _Reader:
             if pid == _PID.SUBSCRIPTION_IDENTIFIER and packet_type == _PT.PUBLISH:
                 value = self.varint("subscription_identifier")
                 _check_property_value(pid, value, start)
-                target.subscription_identifiers.append(value)
+                # packet_type PUBLISH: target is the Publish being read.
+                target.subscription_identifiers.append(value)  # type: ignore[union-attr]
                 continue
             if seen >> pid & 1:
                 raise ProtocolError(f"property {PROPERTY_NAMES[pid]} appears twice", start)
@@ -230,10 +239,10 @@ class _Reader:
         self.end = outer_end
         if not in_order:
             # Kept so that re-encoding gives the peer's bytes back (the specification fixes no order).
-            target._wire_order = tuple(order)
+            target._wire_order = tuple(order)  # type: ignore[union-attr]  # a private slot, not in the stubs
 
 
-def _read_connect(r: _Reader, flags: int, version):
+def _read_connect(r: _Reader, flags: int, version: int | None) -> Connect:
     start = r.pos
     name = r.string("protocol name")
     level = r.u8("protocol level")
@@ -249,7 +258,7 @@ def _read_connect(r: _Reader, flags: int, version):
         raise
 
 
-def _read_connect_rest(r: _Reader, name: str, level: int, bridge: bool, start: int):
+def _read_connect_rest(r: _Reader, name: str, level: int, bridge: bool, start: int) -> Connect:
     if level not in _VERSIONS or PROTOCOL_NAMES[level] != name:
         raise UnsupportedProtocolVersion(f"unsupported protocol {name!r} level {level} [MQTT-3.1.2-2]", start)
     pos = r.pos
@@ -293,7 +302,7 @@ def _read_connect_rest(r: _Reader, name: str, level: int, bridge: bool, start: i
     return packet
 
 
-def _read_connack(r: _Reader, flags: int, version: int):
+def _read_connack(r: _Reader, flags: int, version: int) -> Connack:
     pos = r.pos
     ack_flags = r.u8("acknowledge flags")
     if ack_flags & 0xFE:
@@ -313,7 +322,7 @@ def _read_connack(r: _Reader, flags: int, version: int):
     return packet
 
 
-def _read_publish(r: _Reader, flags: int, version: int):
+def _read_publish(r: _Reader, flags: int, version: int) -> Publish:
     qos = flags >> 1 & 3
     if qos == 3:
         raise MalformedPacket("PUBLISH QoS is 3 [MQTT-3.3.1-4]", r.pos - 1)
@@ -331,14 +340,14 @@ def _read_publish(r: _Reader, flags: int, version: int):
     return packet
 
 
-def _read_ack(r: _Reader, flags: int, version: int, packet_type: int):
+def _read_ack(r: _Reader, flags: int, version: int, packet_type: int) -> Ack:
     packet = _ACK_CLASSES[packet_type](packet_id=r.packet_id())
     if version == MQTT_5:
         _read_reason_and_properties(r, packet_type, packet)
     return packet
 
 
-def _read_reason_and_properties(r: _Reader, packet_type: int, packet) -> None:
+def _read_reason_and_properties(r: _Reader, packet_type: int, packet: ReasonCoded) -> None:
     # Short forms: the reason code, then the properties, may be left out (MQTT 5.0 §3.4.2.1).
     if r.pos < r.end:
         pos = r.pos
@@ -348,13 +357,13 @@ def _read_reason_and_properties(r: _Reader, packet_type: int, packet) -> None:
             r.properties(packet_type, packet)
 
 
-def _read_subscribe(r: _Reader, flags: int, version: int):
+def _read_subscribe(r: _Reader, flags: int, version: int) -> Subscribe:
     packet = _new_subscribe(r.packet_id())
     if version == MQTT_5:
         r.properties(_PT.SUBSCRIBE, packet)
     known_options = _SUBSCRIPTION_OPTIONS[version]
     subscriptions = packet.subscriptions
-    topic_filters: list = []
+    topic_filters: list[str] = []
     try:
         while r.pos < r.end:
             topic_filter = r.string("topic filter")
@@ -380,7 +389,11 @@ def _read_subscribe(r: _Reader, flags: int, version: int):
     return packet
 
 
-def _subscription_options(options: int, version: int, offset: int | None = None) -> tuple:
+#: ``(qos, no_local, retain_as_published, retain_handling)`` of one subscription.
+_Options = tuple[int, bool, bool, int]
+
+
+def _subscription_options(options: int, version: int, offset: int | None = None) -> _Options:
     """``(qos, no_local, retain_as_published, retain_handling)`` of a subscription options byte (MQTT 5.0 §3.8.3.1)."""
     # Under 3.x only the QoS bits exist: with the others zero, the 5.0 fields read as their defaults.
     if options & (0xC0 if version == MQTT_5 else 0xFC):
@@ -393,9 +406,9 @@ def _subscription_options(options: int, version: int, offset: int | None = None)
     return options & 0x03, (options & 0x04) != 0, (options & 0x08) != 0, options >> 4 & 0x03
 
 
-def _known_options(version: int) -> tuple:
+def _known_options(version: int) -> tuple[_Options | None, ...]:
     # The fields of each valid options byte, None for the others (_subscription_options raises for those).
-    table = []
+    table: list[_Options | None] = []
     for options in range(256):
         try:
             table.append(_subscription_options(options, version))
@@ -415,11 +428,11 @@ def _new_subscribe(packet_id: int) -> Subscribe:
     packet.subscriptions = []
     packet.subscription_identifier = None
     packet.user_properties = []
-    packet._wire_order = None
+    packet._wire_order = None  # type: ignore[attr-defined]  # a private slot, not in the stubs
     return packet
 
 
-def _read_suback(r: _Reader, flags: int, version: int):
+def _read_suback(r: _Reader, flags: int, version: int) -> Suback:
     packet = Suback(packet_id=r.packet_id())
     if version == MQTT_5:
         r.properties(_PT.SUBACK, packet)
@@ -429,7 +442,7 @@ def _read_suback(r: _Reader, flags: int, version: int):
     return packet
 
 
-def _read_unsubscribe(r: _Reader, flags: int, version: int):
+def _read_unsubscribe(r: _Reader, flags: int, version: int) -> Unsubscribe:
     packet = Unsubscribe(packet_id=r.packet_id())
     if version == MQTT_5:
         r.properties(_PT.UNSUBSCRIBE, packet)
@@ -442,7 +455,7 @@ def _read_unsubscribe(r: _Reader, flags: int, version: int):
     return packet
 
 
-def _read_unsuback(r: _Reader, flags: int, version: int):
+def _read_unsuback(r: _Reader, flags: int, version: int) -> Unsuback:
     packet = Unsuback(packet_id=r.packet_id())
     if version == MQTT_5:
         r.properties(_PT.UNSUBACK, packet)
@@ -452,28 +465,30 @@ def _read_unsuback(r: _Reader, flags: int, version: int):
     return packet
 
 
-def _read_pingreq(r: _Reader, flags: int, version: int):
+def _read_pingreq(r: _Reader, flags: int, version: int) -> Pingreq:
     return Pingreq()
 
 
-def _read_pingresp(r: _Reader, flags: int, version: int):
+def _read_pingresp(r: _Reader, flags: int, version: int) -> Pingresp:
     return Pingresp()
 
 
-def _read_disconnect(r: _Reader, flags: int, version: int):
+def _read_disconnect(r: _Reader, flags: int, version: int) -> Disconnect:
     packet = Disconnect()
     if version == MQTT_5:
         _read_reason_and_properties(r, _PT.DISCONNECT, packet)
     return packet
 
 
-def _read_auth(r: _Reader, flags: int, version: int):
+def _read_auth(r: _Reader, flags: int, version: int) -> Auth:
     packet = Auth()
     _read_reason_and_properties(r, _PT.AUTH, packet)
     return packet
 
 
-_READERS = {
+#: (reader, fixed-header flags, protocol level) -> packet. The level is None only for a
+#: connection's first packet, which read_packet() lets through only when it is a CONNECT.
+_READERS: dict[int, Callable[[_Reader, int, int], Packet]] = {
     _PT.CONNECT: _read_connect,
     _PT.CONNACK: _read_connack,
     _PT.PUBLISH: _read_publish,
@@ -532,10 +547,10 @@ def read_packet(
     start: int,
     body_start: int,
     end: int,
-    version,
+    version: int | None,
     copy: bool,
     max_properties: int = DEFAULT_MAX_PROPERTIES,
-):
+) -> Packet:
     """The packet whose fixed header starts at ``start`` and whose body is ``body_start:end``."""
     byte0 = view[start]
     packet_type = byte0 >> 4
@@ -545,20 +560,21 @@ def read_packet(
     elif packet_type == _PT.AUTH and version < MQTT_5:
         raise MalformedPacket("AUTH exists only in MQTT 5", start)
     reader = _Reader(view, body_start, end, copy, max_properties)
-    packet = _READERS[packet_type](reader, byte0 & 0x0F, version)
+    # None passes only to _read_connect (checked above), which takes it: see _READERS.
+    packet = _READERS[packet_type](reader, byte0 & 0x0F, version)  # type: ignore[arg-type]
     if reader.pos != end:
         raise MalformedPacket(f"{end - reader.pos} bytes left over after the last field", reader.pos)
     return packet
 
 
 def decode(
-    data,
-    version=None,
+    data: Buffer,
+    version: int | None = None,
     *,
     max_packet_size: int = DEFAULT_MAX_PACKET_SIZE,
     max_properties: int = DEFAULT_MAX_PROPERTIES,
     copy: bool = False,
-):
+) -> tuple[Packet, int]:
     """Decode the first packet of ``data`` (any buffer): ``(packet, nbytes)``.
 
     ``version`` is the protocol level of the connection (3, 4 or 5); ``None``

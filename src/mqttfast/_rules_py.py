@@ -6,6 +6,8 @@ raising the same exception, because both call these checks.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ._constants import (
     ALLOWED_REASON_CODES,
     MQTT_3_1,
@@ -24,19 +26,17 @@ from ._errors import (
     MalformedPacket,
     ProtocolError,
 )
-from ._packets_py import (
-    Connect,
-    Publish,
-    Subscription,
-)
-from ._topics_py import validate_topic_filter
+from ._topic_rules_py import validate_topic_filter
+
+if TYPE_CHECKING:
+    from ._typing import Buffer, Connect, Publish, Subscription
 
 _VERSIONS = (MQTT_3_1, MQTT_3_1_1, MQTT_5)
 _PT = PacketType
 _PID = PropertyId
 
 #: Fixed-header flags every packet type but PUBLISH must carry (MQTT 5.0 §2.1.3).
-_REQUIRED_FLAGS = {t: 0 for t in _PT}
+_REQUIRED_FLAGS: dict[int, int] = {t: 0 for t in _PT}
 _REQUIRED_FLAGS[_PT.PUBREL] = _REQUIRED_FLAGS[_PT.SUBSCRIBE] = _REQUIRED_FLAGS[_PT.UNSUBSCRIBE] = 2
 
 
@@ -61,6 +61,7 @@ def _check_property_value(pid: int, value: object, offset: int | None = None) ->
     if pid == _PID.RESPONSE_TOPIC:
         if not value:
             raise InvalidTopicName("response_topic must not be empty [MQTT-4.7.3-1]", offset)
+        # A RESPONSE_TOPIC is read by string() and written after _put_string(): a str.
         _check_topic_name(value, "response_topic", offset)  # type: ignore[arg-type]
 
 
@@ -100,7 +101,7 @@ def _check_publish_topic_present(packet: Publish, version: int, offset: int | No
         raise ProtocolError("empty topic name without a topic alias [MQTT-3.3.2-8]", offset)
 
 
-def _validate_topic_filters(topic_filters: list) -> None:
+def _validate_topic_filters(topic_filters: list[str]) -> None:
     """``validate_topic_filter`` on each of ``topic_filters``, in order.
 
     The reader and the writer of SUBSCRIBE call this once for all the filters
@@ -115,7 +116,7 @@ def _validate_topic_filters(topic_filters: list) -> None:
             validate_topic_filter(topic_filter)
 
 
-def _plainly_valid_filters(topic_filters: list) -> bool:
+def _plainly_valid_filters(topic_filters: list[str]) -> bool:
     """True only when ``validate_topic_filter`` accepts every one of ``topic_filters``.
 
     What ``string()`` and ``_put_string()`` leave to check is looked at in all
@@ -147,7 +148,7 @@ def _check_subscription(subscription: Subscription, offset: int | None = None) -
         raise ProtocolError("No Local on a shared subscription [MQTT-3.8.3-4]", offset)
 
 
-def _check_suback_codes(codes: list, version: int, offset: int | None = None) -> None:
+def _check_suback_codes(codes: list[int], version: int, offset: int | None = None) -> None:
     if not codes:
         raise ProtocolError("SUBACK without a reason code", offset)
     allowed = ALLOWED_REASON_CODES[_PT.SUBACK] if version == MQTT_5 else V3_SUBACK_CODES[version]
@@ -157,20 +158,20 @@ def _check_suback_codes(codes: list, version: int, offset: int | None = None) ->
             raise ProtocolError(f"SUBACK reason code 0x{code:02X} is not allowed", at)
 
 
-def _check_unsuback_codes(codes: list, offset: int | None = None) -> None:
+def _check_unsuback_codes(codes: list[int], offset: int | None = None) -> None:
     if not codes:
         raise ProtocolError("UNSUBACK without a reason code", offset)
     for index, code in enumerate(codes):
         _check_reason_code(_PT.UNSUBACK, code, None if offset is None else offset + index)
 
 
-def _as_view(data) -> memoryview:
+def _as_view(data: Buffer) -> memoryview:
     view = memoryview(data)
     if view.format != "B" or view.ndim != 1:
         view = view.cast("B")
     return view
 
 
-def _check_version(version) -> None:
+def _check_version(version: object) -> None:
     if version is not None and not (isinstance(version, int) and version in _VERSIONS):
         raise ValueError(f"version must be 3, 4, 5 or None, not {version!r}")

@@ -7,6 +7,7 @@ what the reader would refuse to read, raising the same exception class.
 from __future__ import annotations
 
 from struct import Struct
+from typing import TYPE_CHECKING, Any, Callable
 
 from ._constants import (
     ALLOWED_PROPERTIES,
@@ -24,25 +25,6 @@ from ._errors import (
     PacketTooLarge,
     ProtocolError,
     UnsupportedProtocolVersion,
-)
-from ._packets_py import (
-    Auth,
-    Connack,
-    Connect,
-    Disconnect,
-    Pingreq,
-    Pingresp,
-    Puback,
-    Pubcomp,
-    Publish,
-    Pubrec,
-    Pubrel,
-    Suback,
-    Subscribe,
-    Subscription,
-    Unsuback,
-    Unsubscribe,
-    Will,
 )
 from ._rules_py import (
     _PID,
@@ -63,13 +45,38 @@ from ._rules_py import (
     _check_will_topic,
     _validate_topic_filters,
 )
-from ._topics_py import validate_topic_filter
+from ._topic_rules_py import validate_topic_filter
 from ._varint_py import encode_varint
+
+# The packet classes for mypy are those of the stubs, which declare their fields: see _typing.
+from ._typing import (
+    Auth,
+    Connack,
+    Connect,
+    Disconnect,
+    Pingreq,
+    Pingresp,
+    Puback,
+    Pubcomp,
+    Publish,
+    Pubrec,
+    Pubrel,
+    Suback,
+    Subscribe,
+    Subscription,
+    Unsuback,
+    Unsubscribe,
+    Will,
+)
+
+if TYPE_CHECKING:
+    from ._typing import Ack, Binary, Buffer, Packet, PropertyValue, ReasonCoded, WithProperties, Written
 
 _U16 = Struct(">H")
 _U32 = Struct(">I")
 
-def _int(value, field: str, limit: int) -> int:
+
+def _int(value: object, field: str, limit: int) -> int:
     if not isinstance(value, int):
         raise TypeError(f"{field} must be an int, not {type(value).__name__}")
     if not 0 <= value <= limit:
@@ -77,23 +84,23 @@ def _int(value, field: str, limit: int) -> int:
     return value
 
 
-def _put_u8(out: bytearray, value, field: str) -> None:
+def _put_u8(out: bytearray, value: int, field: str) -> None:
     out.append(_int(value, field, 0xFF))
 
 
-def _put_u16(out: bytearray, value, field: str) -> None:
+def _put_u16(out: bytearray, value: int, field: str) -> None:
     out += _U16.pack(_int(value, field, 0xFFFF))
 
 
-def _put_u32(out: bytearray, value, field: str) -> None:
+def _put_u32(out: bytearray, value: int, field: str) -> None:
     out += _U32.pack(_int(value, field, 0xFFFFFFFF))
 
 
-def _put_varint(out: bytearray, value, field: str) -> None:
+def _put_varint(out: bytearray, value: int, field: str) -> None:
     out += encode_varint(_int(value, field, MAX_VARINT))
 
 
-def _put_string(out: bytearray, text, field: str) -> None:
+def _put_string(out: bytearray, text: str, field: str) -> None:
     if not isinstance(text, str):
         raise TypeError(f"{field} must be a str, not {type(text).__name__}")
     try:
@@ -108,7 +115,7 @@ def _put_string(out: bytearray, text, field: str) -> None:
     out += data
 
 
-def _put_binary(out: bytearray, data, field: str) -> None:
+def _put_binary(out: bytearray, data: Buffer, field: str) -> None:
     if isinstance(data, str):
         raise TypeError(f"{field} must be bytes-like, not str")
     try:
@@ -121,13 +128,15 @@ def _put_binary(out: bytearray, data, field: str) -> None:
     out += data
 
 
-def _packet_id(value) -> int:
+def _packet_id(value: int | None) -> int:
     if value is None or value == 0:
         raise ProtocolError("packet identifier must be set and non-zero [MQTT-2.2.1-3]")
     return _int(value, "packet_id", 0xFFFF)
 
 
-_PUT_BY_KIND = {
+#: Property kind -> writer. The value's type follows from the kind, which mypy cannot tell:
+#: each writer checks its value's type at run time.
+_PUT_BY_KIND: dict[int, Callable[[bytearray, Any, str], None]] = {
     PropertyType.BYTE: _put_u8,
     PropertyType.TWO_BYTE_INT: _put_u16,
     PropertyType.FOUR_BYTE_INT: _put_u32,
@@ -137,9 +146,13 @@ _PUT_BY_KIND = {
 }
 
 
-def _property_plan(packet_type: int):
+#: (property identifier, attribute name, property kind, whether the attribute is a list).
+_PlanEntry = tuple[int, str, int, bool]
+
+
+def _property_plan(packet_type: int) -> tuple[_PlanEntry, ...]:
     # Identifier order, user properties at 0x26 among them: the order paho-mqtt writes.
-    plan = []
+    plan: list[_PlanEntry] = []
     for pid in sorted(ALLOWED_PROPERTIES[packet_type]):
         name = PROPERTY_NAMES[pid]
         if pid == _PID.SUBSCRIPTION_IDENTIFIER and packet_type == _PT.PUBLISH:
@@ -154,14 +167,18 @@ def _property_plan(packet_type: int):
 _PROPERTY_PLANS = {packet_type: _property_plan(packet_type) for packet_type in ALLOWED_PROPERTIES}
 
 
-def _property_entries(packet, packet_type: int) -> list:
+#: (property identifier, attribute name, property kind, value): one property to write.
+_Entry = tuple[int, str, int, "PropertyValue | tuple[str, str]"]
+
+
+def _property_entries(packet: WithProperties, packet_type: int) -> list[_Entry]:
     """(pid, name, kind, value) of each property to write, one per occurrence.
 
     Identifier order, user properties at 0x26 among them (the order paho-mqtt
     writes), unless the packet was decoded from a peer that used another
     order: then the peer's order, and properties added since after them.
     """
-    entries = []
+    entries: list[_Entry] = []
     for pid, name, kind, many in _PROPERTY_PLANS[packet_type]:
         value = getattr(packet, name)
         if many:
@@ -169,9 +186,11 @@ def _property_entries(packet, packet_type: int) -> list:
                 entries.extend((pid, name, kind, item) for item in value)
         elif value is not None:
             entries.append((pid, name, kind, value))
-    if packet._wire_order:
+    # _wire_order: a private slot of the packets with properties, which the stubs leave out.
+    wire_order: tuple[int, ...] | None = packet._wire_order  # type: ignore[union-attr]
+    if wire_order:
         remaining, entries = entries, []
-        for wire_pid in packet._wire_order:
+        for wire_pid in wire_order:
             for index, entry in enumerate(remaining):
                 if entry[0] == wire_pid:
                     entries.append(remaining.pop(index))
@@ -180,7 +199,7 @@ def _property_entries(packet, packet_type: int) -> list:
     return entries
 
 
-def _put_properties(out: bytearray, packet, packet_type: int) -> None:
+def _put_properties(out: bytearray, packet: WithProperties, packet_type: int) -> None:
     block = bytearray()
     for pid, name, kind, value in _property_entries(packet, packet_type):
         if kind == PropertyType.STRING_PAIR:
@@ -200,7 +219,7 @@ def _put_properties(out: bytearray, packet, packet_type: int) -> None:
     out += block
 
 
-def _has_properties(packet, packet_type: int) -> bool:
+def _has_properties(packet: WithProperties, packet_type: int) -> bool:
     for _, name, _, many in _PROPERTY_PLANS[packet_type]:
         value = getattr(packet, name)
         if value if many else value is not None:
@@ -208,7 +227,7 @@ def _has_properties(packet, packet_type: int) -> bool:
     return False
 
 
-def _write_connect(packet: Connect, version: int):
+def _write_connect(packet: Connect, version: int) -> Written:
     will = packet.will
     flags = 0x02 if packet.clean_start else 0
     if will is not None and not isinstance(will, Will):
@@ -246,7 +265,7 @@ def _write_connect(packet: Connect, version: int):
     return 0x10, out, None
 
 
-def _write_connack(packet: Connack, version: int):
+def _write_connack(packet: Connack, version: int) -> Written:
     code = _int(packet.reason_code, "reason_code", 0xFF)
     _check_connack_code(code, version)
     if packet.session_present and code:
@@ -257,7 +276,7 @@ def _write_connack(packet: Connack, version: int):
     return 0x20, out, None
 
 
-def _write_publish(packet: Publish, version: int):
+def _write_publish(packet: Publish, version: int) -> Written:
     qos = _int(packet.qos, "qos", 3)
     if qos == 3:
         raise MalformedPacket("PUBLISH QoS is 3 [MQTT-3.3.1-4]")
@@ -285,7 +304,7 @@ def _write_publish(packet: Publish, version: int):
         raise TypeError(f"payload must be bytes-like, not {type(payload).__name__}") from None
 
 
-def _write_reason_and_properties(out: bytearray, packet, packet_type: int) -> None:
+def _write_reason_and_properties(out: bytearray, packet: ReasonCoded, packet_type: int) -> None:
     # The shortest form that carries the fields (MQTT 5.0 §3.4.2.1, §3.14.2.1, §3.15.2.1).
     code = _int(packet.reason_code, "reason_code", 0xFF)
     _check_reason_code(packet_type, code)
@@ -296,7 +315,7 @@ def _write_reason_and_properties(out: bytearray, packet, packet_type: int) -> No
         out.append(code)
 
 
-def _write_ack(packet, version: int):
+def _write_ack(packet: Ack, version: int) -> Written:
     out = bytearray(_U16.pack(_packet_id(packet.packet_id)))
     packet_type = packet.packet_type
     if version == MQTT_5:
@@ -304,13 +323,13 @@ def _write_ack(packet, version: int):
     return packet_type << 4 | _REQUIRED_FLAGS[packet_type], out, None
 
 
-def _write_subscribe(packet: Subscribe, version: int):
+def _write_subscribe(packet: Subscribe, version: int) -> Written:
     out = bytearray(_U16.pack(_packet_id(packet.packet_id)))
     if version == MQTT_5:
         _put_properties(out, packet, _PT.SUBSCRIBE)
     if not packet.subscriptions:
         raise ProtocolError("SUBSCRIBE without a topic filter [MQTT-3.8.3-3]")
-    topic_filters: list = []
+    topic_filters: list[str] = []
     try:
         for subscription in packet.subscriptions:
             if not isinstance(subscription, Subscription):
@@ -336,7 +355,7 @@ def _write_subscribe(packet: Subscribe, version: int):
     return 0x82, out, None
 
 
-def _write_suback(packet: Suback, version: int):
+def _write_suback(packet: Suback, version: int) -> Written:
     out = bytearray(_U16.pack(_packet_id(packet.packet_id)))
     if version == MQTT_5:
         _put_properties(out, packet, _PT.SUBACK)
@@ -346,7 +365,7 @@ def _write_suback(packet: Suback, version: int):
     return 0x90, out, None
 
 
-def _write_unsubscribe(packet: Unsubscribe, version: int):
+def _write_unsubscribe(packet: Unsubscribe, version: int) -> Written:
     out = bytearray(_U16.pack(_packet_id(packet.packet_id)))
     if version == MQTT_5:
         _put_properties(out, packet, _PT.UNSUBSCRIBE)
@@ -358,7 +377,7 @@ def _write_unsubscribe(packet: Unsubscribe, version: int):
     return 0xA2, out, None
 
 
-def _write_unsuback(packet: Unsuback, version: int):
+def _write_unsuback(packet: Unsuback, version: int) -> Written:
     out = bytearray(_U16.pack(_packet_id(packet.packet_id)))
     if version == MQTT_5:
         _put_properties(out, packet, _PT.UNSUBACK)
@@ -368,22 +387,22 @@ def _write_unsuback(packet: Unsuback, version: int):
     return 0xB0, out, None
 
 
-def _write_pingreq(packet: Pingreq, version: int):
+def _write_pingreq(packet: Pingreq, version: int) -> Written:
     return 0xC0, bytearray(), None
 
 
-def _write_pingresp(packet: Pingresp, version: int):
+def _write_pingresp(packet: Pingresp, version: int) -> Written:
     return 0xD0, bytearray(), None
 
 
-def _write_disconnect(packet: Disconnect, version: int):
+def _write_disconnect(packet: Disconnect, version: int) -> Written:
     out = bytearray()
     if version == MQTT_5:
         _write_reason_and_properties(out, packet, _PT.DISCONNECT)
     return 0xE0, out, None
 
 
-def _write_auth(packet: Auth, version: int):
+def _write_auth(packet: Auth, version: int) -> Written:
     if version < MQTT_5:
         raise MalformedPacket("AUTH exists only in MQTT 5")
     out = bytearray()
@@ -394,7 +413,9 @@ def _write_auth(packet: Auth, version: int):
 #: The packets whose bytes need no version: the same at every level, or AUTH, which only MQTT 5 has.
 _SAME_AT_EVERY_LEVEL = (Pingreq, Pingresp, Auth)
 
-_WRITERS = {
+#: Packet class -> writer. Each writer takes the exact class it is filed under, a
+#: relation mypy cannot express in a dict: hence Any for the packet.
+_WRITERS: dict[type[Packet], Callable[[Any, int], Written]] = {
     Connect: _write_connect,
     Connack: _write_connack,
     Publish: _write_publish,
@@ -413,7 +434,7 @@ _WRITERS = {
 }
 
 
-def _resolve_version(packet, version) -> int:
+def _resolve_version(packet: Packet, version: int | None) -> int:
     """The protocol level to encode ``packet`` at: ``version``, or where it cannot be wrong, the packet's.
 
     A CONNECT carries its level: ``protocol_version`` decides when ``version``
@@ -443,7 +464,7 @@ def _resolve_version(packet, version) -> int:
     return version
 
 
-def _write(packet, version):
+def _write(packet: Packet, version: int | None) -> tuple[bytes, bytearray, Binary | None]:
     """``(fixed_header, body, payload_or_None)`` of ``packet``."""
     writer = _WRITERS.get(type(packet))
     if writer is None:
@@ -458,7 +479,7 @@ def _write(packet, version):
     return header, body, payload
 
 
-def encode(packet, version=None) -> bytes:
+def encode(packet: Packet, version: int | None = None) -> bytes:
     """The wire bytes of ``packet`` for protocol level ``version``.
 
     ``version`` may be left out only where it cannot be wrong: a CONNECT
@@ -473,13 +494,13 @@ def encode(packet, version=None) -> bytes:
     return b"".join((header, body, payload))
 
 
-def encoded_size(packet, version=None) -> int:
+def encoded_size(packet: Packet, version: int | None = None) -> int:
     """How many bytes ``encode(packet, version)`` returns, with the same checks."""
     header, body, payload = _write(packet, version)
     return len(header) + len(body) + (len(payload) if payload is not None else 0)
 
 
-def encode_into(packet, buffer, offset: int = 0, version=None) -> int:
+def encode_into(packet: Packet, buffer: Buffer, offset: int = 0, version: int | None = None) -> int:
     """Encode ``packet`` into the writable ``buffer`` at ``offset``; the number of bytes written.
 
     Raises ``ValueError`` (writing nothing) when the packet does not fit.
