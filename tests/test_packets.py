@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from mqttfast._fields import FIELDS, PACKET_NAMES
-from test_property_access import ALL_PUBLISH_PROPERTIES
+
+from .helpers.samples import ALL_PUBLISH_PROPERTIES
 
 PROTOCOLS = range(pickle.HIGHEST_PROTOCOL + 1)
 USER_PROPERTIES = ALL_PUBLISH_PROPERTIES["user_properties"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import ModuleType
+
 from . import _constants, _errors
 from ._fields import PACKET_NAMES
 
@@ -41,6 +43,23 @@ TWIN_NAMES = (
 )
 
 PUBLIC_NAMES = SHARED_NAMES + TWIN_NAMES
+
+
+def implementation_namespace(*twins: ModuleType) -> dict[str, object]:
+    """The public API of one implementation: each twin name from the module of ``twins`` that defines it.
+
+    The shared names come along. A twin name no module defines is an ImportError,
+    so an incomplete build fails at import instead of serving half an API.
+    """
+    namespace = shared_namespace()
+    for name in TWIN_NAMES:
+        for module in twins:
+            if name in vars(module):
+                namespace[name] = vars(module)[name]
+                break
+        else:
+            raise ImportError(f"no module of {[module.__name__ for module in twins]} defines {name}")
+    return namespace
 
 
 def shared_namespace() -> dict[str, object]:

@@ -1,34 +1,14 @@
 """The public API of mqttfast served by the compiled (Cython) twins.
 
 Importing it raises ImportError when a compiled module is missing, which is
-how ``mqttfast`` decides to fall back to pure Python.
+how ``mqttfast`` decides to fall back to pure Python. The names are listed
+once, in ``_api``; the stubs type them.
 """
 
-from ._api import PUBLIC_NAMES, shared_namespace
-from ._codec_c import Decoder, decode, encode, encode_forward, encode_into, encoded_size
-from ._packets_c import (
-    Auth,
-    Connack,
-    Connect,
-    Disconnect,
-    Pingreq,
-    Pingresp,
-    Puback,
-    Pubcomp,
-    Publish,
-    Pubrec,
-    Pubrel,
-    Suback,
-    Subscribe,
-    Subscription,
-    Unsuback,
-    Unsubscribe,
-    Will,
-)
-from ._topics_c import TopicMatcher, topic_matches, validate_topic_filter, validate_topic_name
-from ._varint_c import decode_varint, encode_varint, varint_size
+from . import _codec_c, _packets_c, _topics_c, _varint_c
+from ._api import PUBLIC_NAMES, implementation_namespace
 
-globals().update(shared_namespace())
+globals().update(implementation_namespace(_codec_c, _packets_c, _topics_c, _varint_c))
 
 IMPLEMENTATION = "cython"
 

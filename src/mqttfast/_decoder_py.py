@@ -14,7 +14,7 @@ buffer, so a kept packet never holds more memory than its own bytes.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from ._constants import (
     DEFAULT_COPY_THRESHOLD,
@@ -34,6 +34,7 @@ from ._rules_py import (
     _as_view,
     _check_version,
 )
+from ._typing import Connect
 
 #: Size of each buffer a Decoder reads into; a larger packet gets a buffer of its own size.
 _CHUNK = 64 * 1024
@@ -189,7 +190,7 @@ class Decoder:
                 if self._connected:
                     raise ProtocolError("a second CONNECT on the connection [MQTT-3.1.0-2]", start)
                 self._connected = True
-                self.version = packet.protocol_version
+                self.version = cast(Connect, packet).protocol_version
             packets.append(packet)
             self._start = self._packet_end
             self._packet_end = -1

@@ -33,10 +33,6 @@ from ._writers_py import (
 
 _KEEP: Any = object()
 
-# The packet classes declare their fields through a table, and the writers are
-# not annotated: the types this module relies on are stated here.
-_write_packet: Callable[[Any, Optional[int]], tuple[bytearray, bytearray, Any]] = _write
-
 
 def encode_forward(
     packet: Any,
@@ -104,7 +100,7 @@ def encode_forward(
         user_properties=incoming.user_properties,
     )
     outgoing._wire_order = incoming._wire_order
-    header, body, _ = _write_packet(outgoing, version)
+    header, body, _ = _write(outgoing, version)
     return bytes(header + body), incoming.payload
 
 
