@@ -50,7 +50,7 @@ def split_shared(topic_filter: str) -> Optional[tuple[str, str]]:
 #: The instance fields of a ``TopicMatcher``, besides those of its trie. A mixin
 #: cannot declare them itself (a class cannot have two bases with slots, and the
 #: compiled trie is one), so each implementation's class lists these.
-MATCHER_SLOTS = ("_max_levels", "_shared_trie", "_shared", "_count", "_lock")
+MATCHER_SLOTS = ("_max_levels", "_count", "_lock")
 
 
 class MatcherFacade:
@@ -113,6 +113,9 @@ class MatcherFacade:
         _lock: threading.Lock
 
         def match(self, topic: str) -> list[Any]: ...
+        # On the trie too, like match: it is called once per PUBLISH, so the compiled
+        # twin runs it without a Python frame (it reads _shared_trie and _shared).
+        def match_shared(self, topic: str) -> dict[tuple[str, str], list[Any]]: ...
         def _add(self, levels: list[str], value: Any) -> bool: ...
         def _discard(self, levels: list[str], value: Any) -> bool: ...
         def _values(self, levels: list[str]) -> list[Any]: ...
@@ -186,10 +189,6 @@ class MatcherFacade:
             if removed:
                 self._count -= 1
             return removed
-
-    def match_shared(self, topic: str) -> dict[tuple[str, str], list[Any]]:
-        """``{(group, filter): [members]}`` of the shared subscriptions matching the topic name ``topic``."""
-        return self._shared_trie._match_groups(topic, self._shared)  # type: ignore[no-any-return]
 
     def __len__(self) -> int:
         """Number of (filter, value) pairs, shared subscriptions included."""

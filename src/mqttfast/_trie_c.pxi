@@ -757,6 +757,11 @@ cdef class Trie:
 
     cdef Node* root
     cdef Pool pool
+    # A TopicMatcher's (None in other tries): the trie of its shared subscriptions'
+    # inner filters and {inner filter: {group: {member: None}}}, C fields so that
+    # match_shared reads them without an attribute lookup.
+    cdef public object _shared_trie
+    cdef public object _shared
 
     def __cinit__(self):
         self.root = _node_new(&self.pool, NULL, 0)
@@ -774,10 +779,22 @@ cdef class Trie:
         _walk(self.root, _exact_str(topic), out)
         return out
 
-    def _match_groups(self, topic, dict groups_by_filter):
+    def match_shared(self, topic):
+        """``{(group, filter): [members]}`` of the shared subscriptions matching the topic name ``topic``.
+
+        A ``TopicMatcher`` method, defined on its trie as ``match`` is: it is
+        called once per PUBLISH, and here runs without a Python frame.
+        """
+        return (<Trie?>self._shared_trie)._match_groups(topic, <dict?>self._shared)
+
+    cdef dict _match_groups(self, topic, dict groups_by_filter):
         """``{(group, filter): [members]}`` for the filters (this trie's values) matching ``topic``."""
         cdef dict result = {}
-        for inner in self.match(topic):
+        cdef list inners = []
+        if not _plain_ascii_name(topic):
+            validate_topic_name(topic)
+        _walk(self.root, _exact_str(topic), inners)
+        for inner in inners:
             groups = groups_by_filter.get(inner)
             if groups is not None:
                 for group, members in list((<dict>groups).items()):

@@ -155,7 +155,11 @@ class _Node:
 class Trie:
     """Filters as paths of levels; values stored at the filter's last node."""
 
-    __slots__ = ("_root",)
+    # A TopicMatcher's (unset in other tries): the trie of its shared subscriptions'
+    # inner filters and {inner filter: {group: {member: None}}}.
+    __slots__ = ("_root", "_shared_trie", "_shared")
+    _shared_trie: Trie
+    _shared: dict[str, dict[str, dict[Any, None]]]
 
     def __init__(self) -> None:
         self._root = _Node()
@@ -192,6 +196,14 @@ class Trie:
             if hash_node is not None:
                 hash_node.collect(out)  # '#' matches the parent level too
         return out
+
+    def match_shared(self, topic: str) -> dict[tuple[str, str], list[Any]]:
+        """``{(group, filter): [members]}`` of the shared subscriptions matching the topic name ``topic``.
+
+        A ``TopicMatcher`` method, defined on its trie as ``match`` is: it is
+        called once per PUBLISH, and the compiled twin's runs without a Python frame.
+        """
+        return self._shared_trie._match_groups(topic, self._shared)
 
     def _match_groups(self, topic: str, groups_by_filter: dict[str, dict[str, dict[Any, None]]]) -> dict[tuple[str, str], list[Any]]:
         """``{(group, filter): [members]}`` for the filters (this trie's values) matching ``topic``."""
