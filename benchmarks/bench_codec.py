@@ -162,6 +162,10 @@ def _feed_stream_copy(Decoder, data):
     return Decoder(4, copy=True).feed(data)
 
 
+def _feed_stream_views(Decoder, data):
+    return Decoder(4, copy_threshold=0).feed(data)
+
+
 def test_stream_decode(benchmark, mqttfast_impl):
     contender, m = mqttfast_impl
     packets = _feed_stream(m.Decoder, _STREAM)
@@ -245,6 +249,18 @@ def test_stream_decode_copy(benchmark, mqttfast_impl):
     benchmark(_feed_stream_copy, m.Decoder, _STREAM)
 
 
+def test_stream_decode_views(benchmark, mqttfast_impl):
+    """The same stream with ``copy_threshold=0``: every payload a view of the decoder's
+    buffer (the default before the copy threshold; the compiled twin makes each view on
+    first access), for a consumer that keeps no packet."""
+    contender, m = mqttfast_impl
+    packets = _feed_stream_views(m.Decoder, _STREAM)
+    assert len(packets) == w.STREAM_PACKETS and type(packets[0].payload) is memoryview
+    benchmark.group = "stream decode 10k PUBLISH, copy_threshold=0"
+    record(benchmark, op="stream-views", case="stream-10k", contender=contender, ops_per_call=w.STREAM_PACKETS)
+    benchmark(_feed_stream_views, m.Decoder, _STREAM)
+
+
 def _feed_stream_read_payloads(Decoder, data):
     packets = Decoder(4).feed(data)
     for packet in packets:
@@ -253,11 +269,11 @@ def _feed_stream_read_payloads(Decoder, data):
 
 
 def test_stream_decode_read_payloads(benchmark, mqttfast_impl):
-    """The default stream with every payload then read: the compiled twin makes its
-    payload views on first access, so this is what a consumer of every payload pays."""
+    """The default stream with every payload then read: what a consumer of every payload pays."""
     contender, m = mqttfast_impl
     packets = _feed_stream_read_payloads(m.Decoder, _STREAM)
-    assert len(packets) == w.STREAM_PACKETS and all(type(p.payload) is memoryview for p in packets)
+    # Small payloads come as bytes by default (below the decoder's copy_threshold).
+    assert len(packets) == w.STREAM_PACKETS and all(type(p.payload) is bytes for p in packets)
     benchmark.group = "stream decode 10k PUBLISH, payloads read"
     record(benchmark, op="stream-read", case="stream-10k", contender=contender, ops_per_call=w.STREAM_PACKETS)
     benchmark(_feed_stream_read_payloads, m.Decoder, _STREAM)

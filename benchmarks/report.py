@@ -209,8 +209,9 @@ def codec_section(results, lines):
 
 
 STREAM_VARIANTS = (
-    ("stream", "views (default)"),
-    ("stream-read", "views, every payload read"),
+    ("stream", "default (payloads < 64 KiB copied)"),
+    ("stream-read", "default, every payload read"),
+    ("stream-views", "views (copy_threshold=0)"),
     ("stream-copy", "copy=True"),
 )
 
