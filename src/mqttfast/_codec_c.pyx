@@ -24,6 +24,10 @@ from cpython.bytearray cimport PyByteArray_AS_STRING
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.string cimport memchr, memcmp, memcpy, memmove
 
+import operator
+
+from cpython.pyport cimport PY_SSIZE_T_MAX
+
 from ._constants import (
     ALLOWED_PROPERTIES,
     ALLOWED_REASON_CODES,

@@ -40,11 +40,13 @@ cdef class Decoder:
     Not thread-safe: one decoder belongs to one connection and one reader.
     """
 
-    cdef public object version
+    cdef readonly object version
     cdef readonly object max_packet_size
     cdef Py_ssize_t _packet_limit
-    cdef readonly Py_ssize_t max_properties
-    cdef readonly Py_ssize_t copy_threshold
+    cdef readonly object max_properties
+    cdef Py_ssize_t _max_properties
+    cdef readonly object copy_threshold
+    cdef Py_ssize_t _copy_threshold
     cdef bint _copy
     cdef bint _connected
     cdef int _level
@@ -59,20 +61,25 @@ cdef class Decoder:
         version=None,
         *,
         max_packet_size=DEFAULT_MAX_PACKET_SIZE,
-        Py_ssize_t max_properties=DEFAULT_MAX_PROPERTIES,
+        max_properties=DEFAULT_MAX_PROPERTIES,
         bint copy=False,
-        Py_ssize_t copy_threshold=DEFAULT_COPY_THRESHOLD,
+        copy_threshold=DEFAULT_COPY_THRESHOLD,
     ):
         self._level = _version_argument(version)
         if max_packet_size < 2:
             raise ValueError("max_packet_size must be at least 2")
+        copy_threshold = operator.index(copy_threshold)
         if copy_threshold < 0:
             raise ValueError("copy_threshold must be 0 or more")
+        max_properties = operator.index(max_properties)
         self.version = version
         self.max_packet_size = max_packet_size
         self._packet_limit = _size_limit(max_packet_size)
+        # Python ints of any size, as in the pure-Python twin; beyond Py_ssize_t they mean "no limit".
         self.max_properties = max_properties
+        self._max_properties = max(-1, min(max_properties, PY_SSIZE_T_MAX))
         self.copy_threshold = copy_threshold
+        self._copy_threshold = min(copy_threshold, PY_SSIZE_T_MAX)
         self._copy = copy
         self._connected = False  # a connection carries one CONNECT [MQTT-3.1.0-2]
         self._buffer = bytearray(0)
@@ -179,14 +186,14 @@ cdef class Decoder:
             # view, so unread property values may stay in its buffer.
             packet = read_packet(
                 self._view, base, start, self._body_start, self._packet_end, self._level,
-                self._copy or (packet_type != T_PUBLISH and self._packet_end - start < self.copy_threshold),
-                False, self._view, self.max_properties,
+                self._copy or (packet_type != T_PUBLISH and self._packet_end - start < self._copy_threshold),
+                False, self._view, self._max_properties,
             )
             if packet_type == T_PUBLISH:
                 publish = <Publish>packet
                 # Still a pointer into this buffer (the lazy payload): a small one is
                 # copied now, or a kept packet would pin the whole buffer.
-                if publish._payload_owner is not None and publish._payload_size < self.copy_threshold:
+                if publish._payload_owner is not None and publish._payload_size < self._copy_threshold:
                     publish._payload = PyBytes_FromStringAndSize(
                         <const char*>publish._payload_data, publish._payload_size
                     )

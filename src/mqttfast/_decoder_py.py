@@ -14,6 +14,7 @@ buffer, so a kept packet never holds more memory than its own bytes.
 
 from __future__ import annotations
 
+import operator
 from typing import Any, cast
 
 from ._constants import (
@@ -85,12 +86,13 @@ class Decoder:
         _check_version(version)
         if max_packet_size < 2:
             raise ValueError("max_packet_size must be at least 2")
+        copy_threshold = operator.index(copy_threshold)
         if copy_threshold < 0:
             raise ValueError("copy_threshold must be 0 or more")
-        self.version = version
-        self.max_packet_size = max_packet_size
-        self.max_properties = max_properties
-        self.copy_threshold = copy_threshold
+        self._version = version
+        self._max_packet_size = max_packet_size
+        self._max_properties = operator.index(max_properties)
+        self._copy_threshold = copy_threshold
         self._copy = copy
         self._connected = False  # a connection carries one CONNECT [MQTT-3.1.0-2]
         self._buffer = bytearray(0)
@@ -100,6 +102,28 @@ class Decoder:
         self._body_start = 0
         self._packet_end = -1  # end of the unfinished packet once its header is read
         self._error: Exception | None = None
+
+    # Read-only, as in the compiled twin: the limits are fixed for the connection, and the
+    # level is the one given or the one the CONNECT announced.
+    @property
+    def version(self) -> int | None:
+        """The protocol level the stream is read at (None until the CONNECT, when not given)."""
+        return self._version
+
+    @property
+    def max_packet_size(self) -> int:
+        """The largest packet accepted, fixed header included."""
+        return self._max_packet_size
+
+    @property
+    def max_properties(self) -> int:
+        """The most properties one property block may hold."""
+        return self._max_properties
+
+    @property
+    def copy_threshold(self) -> int:
+        """Payloads (and packets other than PUBLISH) shorter than this are copied out of the buffer."""
+        return self._copy_threshold
 
     @property
     def pending(self) -> int:
@@ -167,7 +191,7 @@ class Decoder:
             start = self._start
             if self._packet_end < 0:
                 try:
-                    self._body_start, self._packet_end = read_fixed_header(view, start, end, self.max_packet_size)
+                    self._body_start, self._packet_end = read_fixed_header(view, start, end, self._max_packet_size)
                 except Incomplete:
                     return
             if self._packet_end > end:
@@ -179,18 +203,18 @@ class Decoder:
                 start,
                 self._body_start,
                 self._packet_end,
-                self.version,
-                self._copy or (not is_publish and self._packet_end - start < self.copy_threshold),
-                self.max_properties,
+                self._version,
+                self._copy or (not is_publish and self._packet_end - start < self._copy_threshold),
+                self._max_properties,
             )
             if is_publish:
                 if not self._copy:
-                    _detach_small_publish(packet, self.copy_threshold)
+                    _detach_small_publish(packet, self._copy_threshold)
             elif packet_type == PacketType.CONNECT:
                 if self._connected:
                     raise ProtocolError("a second CONNECT on the connection [MQTT-3.1.0-2]", start)
                 self._connected = True
-                self.version = cast(Connect, packet).protocol_version
+                self._version = cast(Connect, packet).protocol_version
             packets.append(packet)
             self._start = self._packet_end
             self._packet_end = -1

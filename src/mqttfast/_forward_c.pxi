@@ -30,7 +30,9 @@ def encode_forward(
     ``granted_qos`` (the QoS the server granted in its SUBACK);
     ``packet_id``, the subscriber's, is used only when that QoS is above 0,
     and may be a callable (``session.next_id``), called only then; a value
-    given for a QoS 0 delivery is ignored. RETAIN is set when
+    given for a QoS 0 delivery is ignored. The callable runs before the
+    packet is checked, so an error of the checks (an invalid topic, say)
+    leaves the id it gave unused. RETAIN is set when
     ``retained_delivery`` (a retained message sent because the subscription
     was just made), or, in MQTT 5.0, copied from ``packet`` when the
     subscription has ``retain_as_published``; otherwise it is cleared. No

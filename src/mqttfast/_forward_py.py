@@ -20,14 +20,10 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional, Union
 
-from ._constants import MQTT_3_1, MQTT_3_1_1
-from ._packets_py import (
-    Publish,
-)
-from ._rules_py import (
-    _check_version,
-)
+from ._constants import MQTT_5
+from ._typing import Publish
 from ._writers_py import (
+    _resolve_version,
     _write,
 )
 
@@ -58,7 +54,9 @@ def encode_forward(
     ``granted_qos`` (the QoS the server granted in its SUBACK);
     ``packet_id``, the subscriber's, is used only when that QoS is above 0,
     and may be a callable (``session.next_id``), called only then; a value
-    given for a QoS 0 delivery is ignored. RETAIN is set when
+    given for a QoS 0 delivery is ignored. The callable runs before the
+    packet is checked, so an error of the checks (an invalid topic, say)
+    leaves the id it gave unused. RETAIN is set when
     ``retained_delivery`` (a retained message sent because the subscription
     was just made), or, in MQTT 5.0, copied from ``packet`` when the
     subscription has ``retain_as_published``; otherwise it is cleared. No
@@ -77,7 +75,7 @@ def encode_forward(
     if type(packet) is not Publish:
         raise TypeError(f"encode_forward() needs a Publish, not {type(packet).__name__}")
     incoming: Any = packet
-    _check_version(version)
+    level = _resolve_version(packet, version)
     qos = _delivery_qos(incoming.qos, granted_qos)
     outgoing: Any = Publish(
         topic=incoming.topic if topic is None else topic,
@@ -85,7 +83,7 @@ def encode_forward(
         qos=qos,
         retain=bool(
             retained_delivery
-            or (retain_as_published and version not in (MQTT_3_1, MQTT_3_1_1) and incoming.retain)
+            or (retain_as_published and level == MQTT_5 and incoming.retain)
         ),
         packet_id=(packet_id() if callable(packet_id) else packet_id) if qos else None,
         payload_format_indicator=incoming.payload_format_indicator,
@@ -100,7 +98,7 @@ def encode_forward(
         user_properties=incoming.user_properties,
     )
     outgoing._wire_order = incoming._wire_order
-    header, body, _ = _write(outgoing, version)
+    header, body, _ = _write(outgoing, level)
     return bytes(header + body), incoming.payload
 
 

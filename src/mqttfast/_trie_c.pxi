@@ -785,7 +785,11 @@ cdef class Trie:
         A ``TopicMatcher`` method, defined on its trie as ``match`` is: it is
         called once per PUBLISH, and here runs without a Python frame.
         """
-        return (<Trie?>self._shared_trie)._match_groups(topic, <dict?>self._shared)
+        # Strong references for the call: validating a str subclass runs Python
+        # code, which could replace the matcher's fields and free the old ones.
+        cdef Trie shared_trie = <Trie?>self._shared_trie
+        cdef dict groups = <dict?>self._shared
+        return shared_trie._match_groups(topic, groups)
 
     cdef dict _match_groups(self, topic, dict groups_by_filter):
         """``{(group, filter): [members]}`` for the filters (this trie's values) matching ``topic``."""

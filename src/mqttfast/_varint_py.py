@@ -6,6 +6,7 @@ follows"; at most four bytes, so at most 268,435,455.
 
 from __future__ import annotations
 
+import operator
 from typing import TYPE_CHECKING
 
 from ._constants import MAX_VARINT
@@ -19,6 +20,7 @@ __all__ = ["encode_varint", "decode_varint", "varint_size"]
 
 def varint_size(value: int) -> int:
     """Number of bytes the minimal encoding of ``value`` takes."""
+    value = operator.index(value)  # an int (or a bool, or what __index__ makes one), as in the compiled twin
     if value < 0 or value > MAX_VARINT:
         raise MalformedPacket(f"variable byte integer {value} out of range 0..{MAX_VARINT}")
     if value < 0x80:
@@ -32,6 +34,7 @@ def varint_size(value: int) -> int:
 
 def encode_varint(value: int) -> bytes:
     """Encode ``value`` in the fewest bytes [MQTT-1.5.5-1]."""
+    value = operator.index(value)
     if value < 0 or value > MAX_VARINT:
         raise MalformedPacket(f"variable byte integer {value} out of range 0..{MAX_VARINT}")
     out = bytearray()
@@ -55,6 +58,7 @@ def decode_varint(data: Buffer, offset: int = 0) -> tuple[int, int]:
     """
     view = memoryview(data).cast("B") if not isinstance(data, (bytes, bytearray)) else data
     end = len(view)
+    offset = operator.index(offset)
     if offset < 0:
         raise ValueError("offset must not be negative")
     value = 0
