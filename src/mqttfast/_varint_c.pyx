@@ -1,7 +1,8 @@
 """Variable byte integers (MQTT 5.0 §1.5.5), compiled twin of ``_varint_py``."""
 
-import operator
+from cpython.number cimport PyNumber_Index
 
+from ._cpython cimport PyLong_AsLongLongAndOverflow
 from ._wire cimport MAX_VARINT
 from ._errors import Incomplete, MalformedPacket
 
@@ -10,10 +11,14 @@ __all__ = ["encode_varint", "decode_varint", "varint_size"]
 
 cdef long long _in_range(object value) except -1:
     """``value`` as an integer of the variable byte integer's range, else the twin's errors."""
-    value = operator.index(value)
-    if value < 0 or value > MAX_VARINT:
+    cdef int overflow = 0
+    cdef long long number
+    if type(value) is not int:
+        value = PyNumber_Index(value)  # TypeError for what is no integer, as operator.index
+    number = PyLong_AsLongLongAndOverflow(value, &overflow)
+    if overflow or number < 0 or number > MAX_VARINT:
         raise MalformedPacket(f"variable byte integer {value} out of range 0..{MAX_VARINT}")
-    return value
+    return number
 
 
 def varint_size(value):
@@ -35,13 +40,16 @@ def decode_varint(data, offset=0):
     """
     cdef const unsigned char[::1] view = memoryview(data).cast("B")
     cdef Py_ssize_t value = 0
-    cdef Py_ssize_t start, end
-    offset = operator.index(offset)
-    if offset < 0:
+    cdef Py_ssize_t end
+    cdef long long start
+    cdef int overflow = 0
+    if type(offset) is not int:
+        offset = PyNumber_Index(offset)
+    start = PyLong_AsLongLongAndOverflow(offset, &overflow)
+    if overflow < 0 or (overflow == 0 and start < 0):
         raise ValueError("offset must not be negative")
-    if offset >= view.shape[0]:
+    if overflow > 0 or start >= view.shape[0]:
         raise Incomplete("buffer ends inside a variable byte integer", offset)
-    start = offset
     end = load_varint(&view[0], start, view.shape[0], &value)
     if end == VARINT_TOO_LONG:
         raise MalformedPacket("variable byte integer longer than 4 bytes", offset)
