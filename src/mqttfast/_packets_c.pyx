@@ -245,7 +245,7 @@ cdef class Publish(_WithUserProperties):
         cdef const unsigned char* block = self._raw_block
         cdef Py_ssize_t size = self._raw_size, pos = 0, length
         cdef int pid, kind
-        cdef Py_ssize_t number
+        cdef Py_ssize_t number = 0
         if self._lazy_owner is None:
             return 0
         while pos < size:

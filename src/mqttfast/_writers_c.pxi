@@ -772,6 +772,7 @@ cdef bint _is_packet(object packet):
 cdef int _resolve_version(object packet, object version) except -1:
     """The protocol level to encode ``packet`` at: ``version``, or where it cannot be wrong, the packet's."""
     cdef int level
+    cdef long long own_level
     if not _is_packet(packet):
         raise TypeError(f"cannot encode {type(packet).__name__}: not an mqttfast packet")
     level = _version_argument(version)
@@ -781,11 +782,14 @@ cdef int _resolve_version(object packet, object version) except -1:
             if level == NO_VERSION:
                 raise TypeError("encode() needs version= (3, 4 or 5) for a Connect without protocol_version")
             return level
-        if not isinstance(own, int) or own not in (MQTT_3_1, MQTT_3_1_1, MQTT_5):
-            raise UnsupportedProtocolVersion(f"unsupported protocol level {own!r}")
-        if level != NO_VERSION and level != own:
+        if not (mqttfast_small_int(own, &own_level) and MQTT_3_1 <= own_level <= MQTT_5):
+            # Not an exact small int: an int subclass may still name a level.
+            if not isinstance(own, int) or own not in (MQTT_3_1, MQTT_3_1_1, MQTT_5):
+                raise UnsupportedProtocolVersion(f"unsupported protocol level {own!r}")
+            own_level = own
+        if level != NO_VERSION and level != own_level:
             raise ValueError(f"Connect.protocol_version is {own}, encode() was given {version}")
-        return own
+        return <int>own_level
     if level == NO_VERSION:
         if type(packet) is Pingreq or type(packet) is Pingresp or type(packet) is Auth:
             return MQTT_5
