@@ -138,14 +138,11 @@ class MatcherFacade:
         """The most levels a subscribed filter may have."""
         return self._max_levels
 
-    def _checked(self, topic_filter: str) -> Optional[tuple[str, str]]:
-        """Validate a filter to store or remove; its ``split_shared``."""
-        self._validate_filter(topic_filter)
-        return split_shared(topic_filter)
-
     def subscribe(self, topic_filter: str, value: Any) -> bool:
         """Add ``value`` under ``topic_filter``; False if that pair was already there."""
-        shared = self._checked(topic_filter)
+        # Validation and the shared-subscription split inline: a SUBSCRIBE of many filters calls this per filter.
+        self._validate_filter(topic_filter)
+        shared = split_shared(topic_filter) if topic_filter.startswith(SHARE_PREFIX) else None
         # Each level is a node: a 65,535-byte filter of slashes would otherwise cost megabytes.
         levels = topic_filter.count("/") + 1 - (0 if shared is None else 2)
         if levels > self._max_levels:
@@ -169,7 +166,8 @@ class MatcherFacade:
 
     def unsubscribe(self, topic_filter: str, value: Any) -> bool:
         """Remove ``value`` from ``topic_filter``; False if it was not subscribed."""
-        shared = self._checked(topic_filter)
+        self._validate_filter(topic_filter)
+        shared = split_shared(topic_filter) if topic_filter.startswith(SHARE_PREFIX) else None
         with self._lock:
             if shared is None:
                 removed = self._discard(topic_filter.split("/"), value)
