@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import _constants, _errors
+from . import _constants, _errors, _events, _session
 from ._fields import PACKET_NAMES
 
 #: Names defined once and shared by both implementations.
@@ -18,6 +18,11 @@ SHARED_NAMES = tuple(_errors.__all__) + (
     "PacketType",
     "ReasonCode",
     "PropertyId",
+    # the session layer's events and session state
+    *_events.__all__,
+    "ClientSession",
+    "ServerSession",
+    "Outgoing",
 )
 
 #: Names each implementation provides in its own twin modules.
@@ -40,6 +45,9 @@ TWIN_NAMES = (
     "validate_topic_filter",
     "topic_matches",
     "TopicMatcher",
+    # sans-I/O connections
+    "ClientConnection",
+    "ServerConnection",
 )
 
 PUBLIC_NAMES = SHARED_NAMES + TWIN_NAMES
@@ -58,10 +66,18 @@ def implementation_namespace(*twins: ModuleType) -> dict[str, object]:
                 namespace[name] = vars(module)[name]
                 break
         else:
-            raise ImportError(f"no module of {[module.__name__ for module in twins]} defines {name}")
+            raise ImportError(
+                f"no module of {[module.__name__ for module in twins]} defines {name}"
+            )
     return namespace
 
 
 def shared_namespace() -> dict[str, object]:
     """The shared names with their objects, for the implementation modules to re-export."""
-    return {name: getattr(_errors, name, None) or getattr(_constants, name) for name in SHARED_NAMES}
+    namespace: dict[str, object] = {}
+    for name in SHARED_NAMES:
+        for module in (_errors, _events, _session, _constants):
+            if name in vars(module):
+                namespace[name] = vars(module)[name]
+                break
+    return namespace

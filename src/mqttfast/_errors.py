@@ -8,15 +8,20 @@ so a broker can answer without a lookup table of its own.
 from __future__ import annotations
 
 __all__ = [
-    "MQTTError",
-    "Incomplete",
-    "MalformedPacket",
-    "ProtocolError",
-    "UnsupportedProtocolVersion",
     "ClientIdentifierNotValid",
-    "PacketTooLarge",
-    "InvalidTopicName",
+    "Incomplete",
     "InvalidTopicFilter",
+    "InvalidTopicName",
+    "KeepAliveTimeout",
+    "LocalProtocolError",
+    "MQTTError",
+    "MalformedPacket",
+    "PacketTooLarge",
+    "ProtocolError",
+    "QueueFull",
+    "ReceiveMaximumExceeded",
+    "TopicAliasInvalid",
+    "UnsupportedProtocolVersion",
 ]
 
 
@@ -56,7 +61,9 @@ class Incomplete(MQTTError):
 
     reason_code = 0x81
 
-    def __init__(self, message: str, offset: int | None = None, needed: int | None = None) -> None:
+    def __init__(
+        self, message: str, offset: int | None = None, needed: int | None = None
+    ) -> None:
         super().__init__(message, offset)
         self.needed = needed
 
@@ -109,3 +116,49 @@ class InvalidTopicFilter(MQTTError):
     """A topic filter breaks the rules of MQTT 5.0 §4.7 or §4.8.2 (0x8F)."""
 
     reason_code = 0x8F
+
+
+class ReceiveMaximumExceeded(ProtocolError):
+    """The peer sent more QoS 1 and 2 messages than our Receive Maximum allows in flight (0x93)."""
+
+    reason_code = 0x93
+
+
+class TopicAliasInvalid(ProtocolError):
+    """A PUBLISH carries topic alias 0 or one above our Topic Alias Maximum (0x94) [MQTT-3.3.2-9]."""
+
+    reason_code = 0x94
+
+
+class KeepAliveTimeout(MQTTError):
+    """The peer went silent: no packet within 1.5 keep alives, or no PINGRESP (0x8D) [MQTT-3.1.2-22]."""
+
+    reason_code = 0x8D
+
+
+class LocalProtocolError(MQTTError):
+    """The caller asked a connection for something the protocol forbids at this point.
+
+    Publishing before the CONNACK, a QoS above the server's Maximum QoS
+    (0x9B), a retained message to a server without Retain Available (0x9A),
+    a packet larger than the peer's Maximum Packet Size (0x95). Nothing was
+    sent and the connection's state is unchanged. ``reason_code`` is the
+    MQTT 5 reason code that names the rule.
+    """
+
+    reason_code = 0x82
+
+    def __init__(self, message: str, reason_code: int | None = None) -> None:
+        super().__init__(message)
+        if reason_code is not None:
+            self.reason_code = reason_code
+
+
+class QueueFull(LocalProtocolError):
+    """A bounded queue of the connection or its session is full (0x97, Quota exceeded).
+
+    Raised by a command that would have to queue a message beyond the limit
+    the caller set; the message was not accepted.
+    """
+
+    reason_code = 0x97

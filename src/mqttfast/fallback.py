@@ -6,10 +6,10 @@ module when the compiled twins are unavailable or ``MQTTFAST_NO_EXTENSIONS``
 is set. The names are listed once, in ``_api``; ``fallback.pyi`` types them.
 """
 
-from . import _codec_py, _packets_py, _topics_py, _varint_py
+from . import _codec_py, _connection_py, _packets_py, _topics_py, _varint_py
 from ._api import PUBLIC_NAMES, implementation_namespace
 
-globals().update(implementation_namespace(_codec_py, _packets_py, _topics_py, _varint_py))
+globals().update(implementation_namespace(_codec_py, _packets_py, _topics_py, _varint_py, _connection_py))
 
 IMPLEMENTATION = "python"
 

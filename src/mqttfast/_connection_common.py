@@ -1,0 +1,126 @@
+"""What the client and server sides share beyond the per-message core: state, closing, accessors."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._constants import MQTT_5
+from ._errors import LocalProtocolError
+
+# The states of ``_connection_py`` (and of the compiled twin), repeated for the mixins' eyes.
+NEW = 0
+CONNECTING = 1
+CONNECTED = 2
+CLOSED = 3
+
+STATE_NAMES = ("NEW", "CONNECTING", "CONNECTED", "CLOSED")
+
+
+class CommonMixin:
+    """Accessors and closing, for ``ClientMixin`` and ``ServerMixin``.
+
+    The attributes below belong to the core (``_connection_py.Connection`` or
+    its compiled twin); they are declared here for the type checker.
+    """
+
+    _version: int | None
+    _state: int
+    _session: Any
+    _out: list[Any]
+    _now: float | None
+    _received: bool
+    _last_received: float | None
+    _outbound: dict[int, Any]
+    _waiting: dict[int, None]
+    _inbound_qos2: set[int]
+    _send_quota: int
+    _peer_receive_maximum: int
+    _peer_max_packet_size: int
+    _peer_topic_alias_maximum: int
+    _packets: Any
+
+    if TYPE_CHECKING:  # the core's methods; defined here they would shadow the core's
+
+        def _send_packet(self, packet: Any) -> None: ...
+        def _transmit(self, entry: Any, packet_id: int) -> bool: ...
+        def _send_waiting(self) -> None: ...
+        def _close(
+            self,
+            reason_code: int,
+            by_peer: bool,
+            events: list[Any],
+            error: Any = None,
+            packet: Any = None,
+        ) -> None: ...
+
+    @property
+    def state(self) -> str:
+        """``"NEW"``, ``"CONNECTING"``, ``"CONNECTED"`` or ``"CLOSED"``."""
+        return STATE_NAMES[self._state]
+
+    @property
+    def version(self) -> int | None:
+        """The protocol level in use (a server learns it from the CONNECT)."""
+        return self._version
+
+    @property
+    def session(self) -> Any:
+        """The session state this connection works on (None before it has one)."""
+        return self._session
+
+    @property
+    def closed(self) -> bool:
+        """True once the connection is over: nothing more will be sent or reported."""
+        return self._state == CLOSED
+
+    def connection_lost(self) -> list[Any]:
+        """The network connection ended (EOF or an error): the events that follow (a ``Disconnected``)."""
+        events: list[Any] = []
+        self._lost(events)
+        return events
+
+    def _lost(self, events: list[Any]) -> None:
+        self._close(0x80, True, events)
+
+    def _require_connected(self, action: str) -> None:
+        if self._state != CONNECTED:
+            raise LocalProtocolError(
+                f"cannot {action}: the connection is {STATE_NAMES[self._state]}, not CONNECTED"
+            )
+
+    def _resend_session(self) -> None:
+        """After a CONNACK that resumed the session: unacked PUBLISH (DUP) and PUBREL, in order [MQTT-4.4.0-1].
+
+        Resent PUBLISHes use the new connection's send quota [MQTT-4.9.0-1];
+        those beyond it wait, ahead of what was already waiting.
+        """
+        outbound = self._outbound
+        behind: list[int] = []
+        for packet_id, entry in list(outbound.items()):
+            if packet_id in self._waiting:
+                continue
+            if entry is None:
+                self._out.append(bytes((0x62, 2, packet_id >> 8, packet_id & 0xFF)))
+            elif behind or self._send_quota <= 0:
+                behind.append(packet_id)
+            elif self._transmit(entry, packet_id):
+                self._send_quota -= 1
+            else:
+                del outbound[packet_id]
+        if behind:
+            waiting = dict.fromkeys(behind)
+            waiting.update(self._waiting)
+            self._waiting.clear()
+            self._waiting.update(waiting)
+        self._send_waiting()
+
+    def _disconnect_packet(self, reason_code: int, properties: dict[str, Any]) -> Any:
+        if self._version == MQTT_5:
+            return self._packets.Disconnect(reason_code=reason_code, **properties)
+        return self._packets.Disconnect()
+
+    def _adopt_session(self, session: Any) -> None:
+        self._session = session
+        self._outbound = session.outbound
+        self._waiting = session.waiting
+        self._inbound_qos2 = session.inbound_qos2
