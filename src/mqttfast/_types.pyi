@@ -20,6 +20,29 @@ from ._errors import PacketTooLarge as PacketTooLarge
 from ._errors import ProtocolError as ProtocolError
 from ._errors import UnsupportedProtocolVersion as UnsupportedProtocolVersion
 from ._errors import ClientIdentifierNotValid as ClientIdentifierNotValid
+from ._errors import KeepAliveTimeout as KeepAliveTimeout
+from ._errors import LocalProtocolError as LocalProtocolError
+from ._errors import QueueFull as QueueFull
+from ._errors import ReceiveMaximumExceeded as ReceiveMaximumExceeded
+from ._errors import TopicAliasInvalid as TopicAliasInvalid
+from ._events import AuthRequested as AuthRequested
+from ._events import Connected as Connected
+from ._events import ConnectionRefused as ConnectionRefused
+from ._events import ConnectRequested as ConnectRequested
+from ._events import Disconnected as Disconnected
+from ._events import Event as Event
+from ._events import MessageReceived as MessageReceived
+from ._events import PingResponse as PingResponse
+from ._events import PublishCompleted as PublishCompleted
+from ._events import SessionExpired as SessionExpired
+from ._events import Subscribed as Subscribed
+from ._events import SubscribeRequested as SubscribeRequested
+from ._events import Unsubscribed as Unsubscribed
+from ._events import UnsubscribeRequested as UnsubscribeRequested
+from ._events import WillPublished as WillPublished
+from ._session import ClientSession as ClientSession
+from ._session import Outgoing as Outgoing
+from ._session import ServerSession as ServerSession
 
 IMPLEMENTATION: str
 Binary = Union[bytes, memoryview]
@@ -260,3 +283,118 @@ class TopicMatcher:
     def __len__(self) -> int: ...
     def __contains__(self, item: object) -> bool: ...
     def __iter__(self) -> Iterator[tuple[str, Any]]: ...
+
+class _Connection:
+    # Stub only: what both sides share (the per-message core and CommonMixin).
+    @property
+    def state(self) -> str: ...
+    @property
+    def version(self) -> Optional[int]: ...
+    @property
+    def closed(self) -> bool: ...
+    def receive_data(self, data: _Buffer, now: Optional[float] = None) -> list[Event]: ...
+    def data_to_send(self) -> bytes: ...
+    def buffers_to_send(self) -> list[Binary]: ...
+    def next_deadline(self) -> Optional[float]: ...
+    def handle_timeout(self, now: float) -> list[Event]: ...
+    def connection_lost(self) -> list[Event]: ...
+    def ack(self, event: MessageReceived, reason_code: int = 0) -> None: ...
+
+class ClientConnection(_Connection):
+    connack: Optional[Connack]
+    maximum_qos: int
+    retain_available: bool
+    wildcard_subscription_available: bool
+    subscription_identifier_available: bool
+    shared_subscription_available: bool
+    @property
+    def session(self) -> ClientSession: ...
+    def __init__(
+        self,
+        version: int = 5,
+        *,
+        session: Optional[ClientSession] = None,
+        receive_maximum: int = 65535,
+        max_packet_size: Optional[int] = None,
+        topic_alias_maximum: int = 0,
+        auto_ack: bool = True,
+        max_queued: int = 1000,
+    ) -> None: ...
+    def connect(
+        self,
+        client_id: str = "",
+        *,
+        clean_start: bool = True,
+        keep_alive: int = 60,
+        username: Optional[str] = None,
+        password: Optional[Binary] = None,
+        will: Optional[Will] = None,
+        session_expiry_interval: Optional[int] = None,
+        authentication_method: Optional[str] = None,
+        authentication_data: Optional[Binary] = None,
+        request_response_information: Optional[int] = None,
+        request_problem_information: Optional[int] = None,
+        user_properties: Optional[UserProperties] = None,
+    ) -> None: ...
+    def publish(self, topic: str, payload: _Buffer = b"", qos: int = 0, retain: bool = False, **properties: Any) -> Optional[int]: ...
+    def subscribe(
+        self,
+        subscriptions: Union[str, tuple[str, int], Subscription, list[Union[str, tuple[str, int], Subscription]]],
+        qos: int = 0,
+        *,
+        subscription_identifier: Optional[int] = None,
+        user_properties: Optional[UserProperties] = None,
+    ) -> int: ...
+    def unsubscribe(self, topic_filters: Union[str, list[str]], *, user_properties: Optional[UserProperties] = None) -> int: ...
+    def disconnect(self, reason_code: int = 0, **properties: Any) -> None: ...
+    def auth(self, data: Optional[Binary] = None, *, reason_code: Optional[int] = None, **properties: Any) -> None: ...
+
+class ServerConnection(_Connection):
+    connect_packet: Optional[Connect]
+    client_id: str
+    maximum_qos: int
+    retain_available: bool
+    wildcard_subscription_available: bool
+    subscription_identifier_available: bool
+    shared_subscription_available: bool
+    server_keep_alive: Optional[int]
+    versions: tuple[int, ...]
+    assign_client_ids: bool
+    connect_timeout: float
+    max_queued: int
+    @property
+    def session(self) -> Optional[ServerSession]: ...
+    def __init__(
+        self,
+        *,
+        receive_maximum: int = 65535,
+        max_packet_size: Optional[int] = None,
+        topic_alias_maximum: int = 10,
+        auto_ack: bool = True,
+        maximum_qos: int = 2,
+        retain_available: bool = True,
+        wildcard_subscription_available: bool = True,
+        subscription_identifier_available: bool = True,
+        shared_subscription_available: bool = True,
+        server_keep_alive: Optional[int] = None,
+        versions: tuple[int, ...] = (3, 4, 5),
+        assign_client_ids: bool = True,
+        connect_timeout: float = 10.0,
+        max_queued: int = 1000,
+    ) -> None: ...
+    def accept(self, session: Optional[ServerSession] = None, *, session_expiry_interval: Optional[int] = None, **properties: Any) -> list[Event]: ...
+    def reject(self, reason_code: int, **properties: Any) -> None: ...
+    def auth(self, data: Optional[Binary] = None, *, reason_code: int = 0x18, **properties: Any) -> None: ...
+    def suback(self, request: SubscribeRequested, reason_codes: list[int], **properties: Any) -> None: ...
+    def unsuback(self, request: UnsubscribeRequested, reason_codes: Optional[list[int]] = None, **properties: Any) -> None: ...
+    def deliver(
+        self,
+        message: Publish,
+        qos: int = 2,
+        *,
+        retain_as_published: bool = False,
+        retained: bool = False,
+        subscription_identifiers: Optional[list[int]] = None,
+        expires_at: Optional[float] = None,
+    ) -> Optional[int]: ...
+    def disconnect(self, reason_code: int = 0, **properties: Any) -> None: ...
