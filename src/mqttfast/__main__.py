@@ -60,6 +60,8 @@ def _cases(api: ModuleType) -> list[Case]:
         for topic in topics:
             matcher.match(topic)
 
+    qos1_round = _session_round(api, qos=1, messages=100)
+
     return [
         ("decode PUBLISH 3.1.1 QoS0 64 B", lambda: api.decode(wire_v4, 4), 1),
         ("encode PUBLISH 3.1.1 QoS0 64 B", lambda: api.encode(publish_v4, 4), 1),
@@ -69,7 +71,33 @@ def _cases(api: ModuleType) -> list[Case]:
         ("encode_varint(2_097_152)", lambda: api.encode_varint(2_097_152), 1),
         ("decode_varint 4 bytes", lambda: api.decode_varint(b"\x80\x80\x80\x01"), 1),
         ("TopicMatcher.match, 10k subs (per topic)", match_100, 100),
+        ("session round 5.0 QoS1 64 B (per message)", qos1_round, 100),
     ]
+
+
+def _session_round(api: ModuleType, qos: int, messages: int) -> Callable[[], None]:
+    """A client publishing ``messages`` through a ServerConnection back to itself, all acks included."""
+    client = api.ClientConnection(5)
+    server = api.ServerConnection()
+    client.connect("demo")
+    server.receive_data(client.data_to_send())
+    server.accept()
+    client.receive_data(server.data_to_send())
+    client.subscribe("bench/#", qos=qos)
+    (request,) = server.receive_data(client.data_to_send())
+    server.suback(request, [qos])
+    client.receive_data(server.data_to_send())
+    payload = bytes(64)
+
+    def run() -> None:
+        for _ in range(messages):
+            client.publish("bench/topic", payload, qos=qos)
+        for event in server.receive_data(client.data_to_send()):
+            server.deliver(event.message, qos)
+        client.receive_data(server.data_to_send())
+        server.receive_data(client.data_to_send())
+
+    return run
 
 
 def _time(fn: Callable[[], object], per: int, budget: float) -> float:
