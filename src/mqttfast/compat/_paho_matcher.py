@@ -64,10 +64,11 @@ class MQTTMatcher:
     as absent.
     """
 
-    __slots__ = ("_values", "_fast", "_odd")
+    __slots__ = ("_values", "_ranks", "_fast", "_odd")
 
     def __init__(self) -> None:
         self._values: dict[str, Any] = {}
+        self._ranks: dict[str, tuple[int, ...]] = {}  # computed once per filter: lookups only sort
         self._fast = TopicMatcher()
         self._odd: dict[str, None] = {}  # filters TopicMatcher cannot answer for, in insertion order
 
@@ -76,6 +77,7 @@ class MQTTMatcher:
         if key not in self._values:
             if not (_fast_eligible(key) and self._subscribe_fast(key)):
                 self._odd[key] = None
+            self._ranks[key] = _rank(key)
         self._values[key] = value
 
     def _subscribe_fast(self, key: str) -> bool:
@@ -97,6 +99,7 @@ class MQTTMatcher:
         if self._values.get(key) is None:
             raise KeyError(key)
         del self._values[key]
+        del self._ranks[key]
         if key in self._odd:
             del self._odd[key]
         else:
@@ -115,13 +118,13 @@ class MQTTMatcher:
         if self._odd:
             return iter(self._slow_match(topic, list(self._odd), keys))
         if len(keys) > 1:
-            keys.sort(key=_rank)
+            keys.sort(key=self._ranks.__getitem__)
         return iter([value for value in map(values.__getitem__, keys) if value is not None])
 
     def _slow_match(self, topic: str, candidates: list[str], fast_keys: tuple[str, ...] | list[str] = ()) -> list[Any]:
         levels = topic.split("/")
         normal = not topic.startswith("$")
-        found = [(_rank(key), key) for key in fast_keys]
+        found = [(self._ranks[key], key) for key in fast_keys]
         for key in candidates:
             found += [(path, key) for path in _paths(key.split("/"), levels, normal)]
         found.sort(key=lambda pair: pair[0])
