@@ -7,61 +7,24 @@ mosquitto-clients packages: without them these tests are skipped, or fail
 when MQTTFAST_REQUIRE_PEERS is set (as .ci/run does).
 """
 
-import shutil
-import socket
 import subprocess
 import time
 
 import pytest
-from mqttfast._env import env_flag
-
+from .helpers.mosquitto import BINARIES, require_binaries, running_mosquitto
 from .helpers.peers import TIMEOUT, RawClient, ScriptedServer
 
 pytestmark = pytest.mark.peer
 
-BINARIES = {name: shutil.which(name) or shutil.which(name, path="/usr/sbin") for name in ("mosquitto", "mosquitto_pub", "mosquitto_sub")}
 CLIENT_VERSION = {3: "mqttv31", 4: "mqttv311", 5: "mqttv5"}
-
-
-def require_binaries():
-    missing = [name for name, path in BINARIES.items() if path is None]
-    if missing:
-        message = f"missing {', '.join(missing)} (apt-get install -y mosquitto mosquitto-clients)"
-        if env_flag("MQTTFAST_REQUIRE_PEERS"):
-            pytest.fail(message)
-        pytest.skip(message)
 
 
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory):
     """A mosquitto broker on a free loopback port; always terminated."""
     require_binaries()
-    with socket.create_server(("127.0.0.1", 0)) as probe:
-        port = probe.getsockname()[1]
-    directory = tmp_path_factory.mktemp("mosquitto")
-    config = directory / "mosquitto.conf"
-    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    process = subprocess.Popen(
-        [BINARIES["mosquitto"], "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        deadline = time.monotonic() + TIMEOUT
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    pytest.fail("mosquitto did not start")
-                time.sleep(0.05)
+    with running_mosquitto(tmp_path_factory.mktemp("mosquitto")) as port:
         yield port
-    finally:
-        process.terminate()
-        try:
-            process.wait(TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def connect(api, port, version, client_id, **fields):

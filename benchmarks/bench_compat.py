@@ -1,0 +1,122 @@
+"""mqttfast.compat: paho-mqtt and amqtt patched versus unpatched, in one run.
+
+- paho client receiving QoS 0 messages from mosquitto, CPU seconds of the client
+  process (``MQTTFAST_BENCH_PAHO_COUNT``, default 20,000; the issue's figure is
+  200,000: ``MQTTFAST_BENCH_PAHO_COUNT=200000 python -m pytest benchmarks/bench_compat.py -k receive``).
+- paho ``MQTTMatcher.iter_match`` at 100,000 subscriptions.
+- the amqtt broker under ``loadgen.py`` (fan-in 10->1 QoS 0, and 10,000 idle
+  wildcard subscriptions), messages/s with no message lost.
+
+Each measured figure is in the benchmark's ``extra_info`` (``--benchmark-json``)
+and printed; ratios are for the reader to take, never asserted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import mqttfast as m
+
+from . import loadgen
+
+HERE = Path(__file__).resolve().parent
+PAHO_COUNT = int(os.environ.get("MQTTFAST_BENCH_PAHO_COUNT", "20000"))
+MODES = ["unpatched", "patched"]
+
+
+def _free_port() -> int:
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        return probe.getsockname()[1]
+
+
+def _spawn(*args: str) -> subprocess.Popen[str]:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE.parent / "src"), os.environ.get("PYTHONPATH", "")]))
+    process = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE, text=True, env=env)
+    assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+    return process
+
+
+@pytest.fixture(scope="module")
+def mosquitto(tmp_path_factory):
+    from tests.helpers.mosquitto import running_mosquitto
+
+    # Unlimited queues: a QoS 0 flood must reach a slow subscriber whole.
+    with running_mosquitto(tmp_path_factory.mktemp("bench"), "max_queued_messages 0\nmax_queued_bytes 0\n") as port:
+        yield port
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_paho_receive_cpu(benchmark, mosquitto, mode):
+    packet = m.encode(m.Publish(topic="bench/data", payload=b"p" * 32), 4)
+    connect = m.encode(m.Connect(client_id=f"flood-{mode}", keep_alive=60), 4)
+
+    def run():
+        receiver = _spawn(str(HERE / "paho_receive.py"), str(mosquitto), str(PAHO_COUNT), *(["--patched"] if mode == "patched" else []))
+        with socket.create_connection(("127.0.0.1", mosquitto)) as flood:
+            flood.sendall(connect)
+            flood.recv(4)
+            for start in range(0, PAHO_COUNT, 1000):
+                flood.sendall(packet * min(1000, PAHO_COUNT - start))
+            out, _ = receiver.communicate(timeout=600)  # also closes its stdout
+        received, cpu = out.split()
+        return int(received), float(cpu)
+
+    received, cpu = benchmark.pedantic(run, rounds=1, iterations=1)
+    benchmark.extra_info.update(received=received, client_cpu_seconds=cpu, messages=PAHO_COUNT)
+    print(f"\npaho {mode}: {received}/{PAHO_COUNT} received, client CPU {cpu:.3f} s")
+    assert received == PAHO_COUNT
+
+
+@pytest.fixture(scope="module")
+def subscriptions_100k():
+    rng = random.Random(13)
+    filters = [f"site/{i}/+/temp" for i in range(60000)] + [f"site/{i}/dev/#" for i in range(30000)]
+    filters += [f"fleet/{i % 100}/{i}/+" for i in range(10000)]
+    topics = [f"site/{rng.randrange(70000)}/dev/temp" for _ in range(1000)] + [f"fleet/{i}/x/y" for i in range(100)]
+    return filters, topics
+
+
+@pytest.mark.parametrize("mode", ["paho", "mqttfast"])
+def test_paho_matcher_lookups_at_100k(benchmark, subscriptions_100k, mode):
+    if mode == "paho":
+        from paho.mqtt.matcher import MQTTMatcher
+    else:
+        from mqttfast.compat.paho import MQTTMatcher
+    filters, topics = subscriptions_100k
+    matcher = MQTTMatcher()
+    for value, topic_filter in enumerate(filters):
+        matcher[topic_filter] = value
+
+    def lookups():
+        return sum(len(list(matcher.iter_match(topic))) for topic in topics)
+
+    found = benchmark(lookups)
+    benchmark.extra_info.update(lookups=len(topics), matches=found)
+    assert found > len(topics) // 2
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(("scenario", "messages"), [("fan-in", 3000), ("wildcard", 300)])
+def test_amqtt_broker_under_loadgen(benchmark, mode, scenario, messages):
+    port = _free_port()
+    broker = _spawn(str(HERE / "amqtt_server.py"), str(port), *(["--patched"] if mode == "patched" else []))
+    try:
+        result = benchmark.pedantic(
+            lambda: asyncio.run(loadgen.SCENARIOS[scenario]("127.0.0.1", port, messages=messages)), rounds=1, iterations=1
+        )
+    finally:
+        broker.terminate()
+        broker.wait(10)
+        broker.stdout.close()
+    benchmark.extra_info.update(delivered=result.delivered, lost=result.lost, messages_per_second=round(result.rate))
+    print(f"\namqtt {mode}: {result}")
+    assert result.lost == 0

@@ -1,0 +1,286 @@
+"""amqtt 0.12 on mqttfast: compiled PUBLISH parsing and encoding, publishes routed through TopicMatcher.
+
+``install()`` patches the amqtt that is imported:
+
+- ``Broker._run_broadcast``: amqtt tests every subscription filter against
+  every published topic (and formats a debug line for each miss). The
+  replacement asks a ``TopicMatcher`` index for the few filters that can
+  match, confirms each with amqtt's own ``Broker._matches`` and then delivers
+  exactly as amqtt does, in the same order. The index lives in a ``dict``
+  subclass that ``Broker.__init__`` now puts in ``Broker._subscriptions``,
+  kept in step with every insertion and deletion amqtt makes.
+- ``PublishPacket.from_stream``: amqtt awaits a read per field; the
+  replacement reads the whole body with one read and parses it with
+  ``mqttfast.decode``. A body mqttfast refuses is parsed again by amqtt's own
+  code from the bytes read, so amqtt still decides what is an error.
+- ``PublishPacket.to_bytes``: encoded by ``mqttfast.encode``, or by amqtt when
+  mqttfast refuses the fields.
+
+``uninstall()`` restores every replaced attribute; brokers created meanwhile
+keep their index, which behaves as the plain ``dict`` it subclasses.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from .. import MQTTError, Publish, TopicMatcher, decode, decode_varint, encode, encode_varint
+from ._patching import PatchSet, check_version
+
+__all__ = ["install", "uninstall", "installed", "SUPPORTED_SERIES", "SubscriptionIndex"]
+
+SUPPORTED_SERIES = (0, 12)
+"""The amqtt ``major.minor`` series ``install()`` patches."""
+
+_MQTT_3_1_1 = 4  # amqtt speaks MQTT 3.1.1 only
+_PUBLISH_TYPE = 0x30
+
+_patches = PatchSet()
+
+
+def installed() -> bool:
+    """Whether amqtt is currently patched."""
+    return _patches.active
+
+
+class SubscriptionIndex(dict[str, Any]):
+    """A ``dict`` of topic filter -> subscribers that also indexes its filters in a ``TopicMatcher``.
+
+    :meth:`candidates` returns, in the dict's own order, every filter that may
+    match a topic: the indexed filters ``TopicMatcher`` finds, plus the filters
+    it cannot index (invalid ones, ``$share/...``, which amqtt treats as plain
+    strings). The caller confirms each candidate with its own matching rule.
+    """
+
+    def __init__(self, items: Iterable[tuple[str, Any]] = ()) -> None:
+        super().__init__()
+        self._matcher = TopicMatcher()
+        self._order: dict[str, int] = {}  # filter -> insertion number: dict order without scanning the dict
+        self._unindexed: dict[str, None] = {}
+        self._counter = 0
+        for key, value in items:
+            self[key] = value
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if key not in self:
+            self._add(key)
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self._remove(key)
+
+    def _add(self, key: str) -> None:
+        self._counter += 1
+        self._order[key] = self._counter
+        if key.startswith("$share/") or not self._index(key):
+            self._unindexed[key] = None
+
+    def _index(self, key: str) -> bool:
+        try:
+            self._matcher.subscribe(key, key)
+        except (MQTTError, TypeError):
+            return False
+        return True
+
+    def _remove(self, key: str) -> None:
+        del self._order[key]
+        if key in self._unindexed:
+            del self._unindexed[key]
+        else:
+            self._matcher.unsubscribe(key, key)
+
+    def pop(self, key: str, *default: Any) -> Any:
+        """As ``dict.pop``, keeping the index in step."""
+        if key in self:
+            self._remove(key)
+        return super().pop(key, *default)
+
+    def popitem(self) -> tuple[str, Any]:
+        """As ``dict.popitem``, keeping the index in step."""
+        key, value = super().popitem()
+        self._remove(key)
+        return key, value
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        """As ``dict.setdefault``, keeping the index in step."""
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        """As ``dict.update``, keeping the index in step."""
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def clear(self) -> None:
+        """As ``dict.clear``, emptying the index too."""
+        super().clear()
+        self._matcher = TopicMatcher()
+        self._order.clear()
+        self._unindexed.clear()
+
+    def __ior__(self, other: Any) -> SubscriptionIndex:  # type: ignore[override,misc]
+        self.update(other)
+        return self
+
+    def candidates(self, topic: str) -> list[str]:
+        """Filters that may match ``topic``, in insertion order (every filter for a topic TopicMatcher refuses)."""
+        try:
+            found = self._matcher.match(topic)
+        except MQTTError:
+            return list(self)
+        if self._unindexed:
+            found += self._unindexed
+        if len(found) > 1:
+            found.sort(key=self._order.__getitem__)
+        return found
+
+
+def install() -> bool:
+    """Make amqtt use mqttfast; return whether it is (now) patched.
+
+    Idempotent. On an amqtt outside :data:`SUPPORTED_SERIES` it warns with
+    :class:`~mqttfast.compat.CompatibilityWarning` and changes nothing.
+    """
+    if _patches.active:
+        return True
+    import amqtt
+    import amqtt.broker
+    import amqtt.mqtt.publish
+
+    if not check_version("amqtt", getattr(amqtt, "__version__", None), SUPPORTED_SERIES):
+        return False
+    broker_class = amqtt.broker.Broker
+    packet_class = amqtt.mqtt.publish.PublishPacket
+    _patches.replace(broker_class, "__init__", _make_broker_init(broker_class.__init__))
+    _patches.replace(broker_class, "_run_broadcast", _make_run_broadcast(amqtt.broker))
+    _patches.replace(packet_class, "from_stream", _make_from_stream(amqtt, packet_class))
+    _patches.replace(packet_class, "to_bytes", _make_to_bytes(packet_class.to_bytes))
+    return True
+
+
+def uninstall() -> None:
+    """Restore amqtt exactly as it was before :func:`install` (no-op when not installed)."""
+    _patches.restore()
+
+
+def _make_broker_init(original: Any) -> Any:
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        self._subscriptions = SubscriptionIndex(self._subscriptions.items())
+
+    __init__.__wrapped__ = original  # type: ignore[attr-defined]
+    return __init__
+
+
+def _make_run_broadcast(broker_module: Any) -> Any:
+    """Broker._run_broadcast delivering to the indexed candidates only, as amqtt delivers to its matches."""
+    action_receive = broker_module.Action.RECEIVE
+    persistent_qos = (broker_module.QOS_1, broker_module.QOS_2)
+    describe = broker_module.format_client_message
+    debug = logging.DEBUG
+
+    async def _run_broadcast(self: Any, running_tasks: Any) -> None:
+        broadcast = await self._broadcast_queue.get()
+        logger = self.logger
+        verbose = logger.isEnabledFor(debug)
+        if verbose:
+            logger.debug(f"Processing broadcast message: {broadcast}")
+        topic = broadcast["topic"]
+        subscriptions = self._subscriptions
+        filters = subscriptions.candidates(topic) if isinstance(subscriptions, SubscriptionIndex) else list(subscriptions)
+        for topic_filter in filters:
+            if not self._matches(topic, topic_filter):
+                continue
+            for session, subscribed_qos in subscriptions[topic_filter]:
+                qos = broadcast.get("qos", subscribed_qos)
+                if not await self._topic_filtering(session, topic=topic, action=action_receive):
+                    logger.info(f"{session.client_id} not allowed to receive messages from TOPIC {topic}.")
+                    continue
+                connected = session.transitions.state == "connected"
+                # [MQTT-3.1.2-4]: an offline persistent, non-anonymous session keeps QoS 1/2 messages for later.
+                if not connected and not session.clean_session and qos in persistent_qos and not session.is_anonymous:
+                    if verbose:
+                        logger.debug(f"Session {session.client_id} is not connected, retaining message.")
+                    await self._retain_broadcast_message(broadcast, qos, session)
+                    continue
+                if not connected:
+                    continue
+                if verbose:
+                    logger.debug(
+                        f"Broadcasting message from {describe(session=broadcast['session'])}"
+                        f" on topic '{topic}' to {describe(session=session)}"
+                    )
+                handler = self._get_handler(session)
+                if handler:
+                    running_tasks.append(
+                        broker_module.asyncio.ensure_future(handler.mqtt_publish(topic, broadcast["data"], qos, retain=False))
+                    )
+
+    return _run_broadcast
+
+
+def _make_from_stream(amqtt_module: Any, packet_class: Any) -> Any:
+    """PublishPacket.from_stream reading the body at once and parsing it with mqttfast."""
+    import amqtt.adapters
+    import amqtt.codecs_amqtt
+    import amqtt.mqtt.publish
+
+    original = packet_class.from_stream.__func__
+    buffer_reader = amqtt.adapters.BufferReader
+    read_or_raise = amqtt.codecs_amqtt.read_or_raise
+    publish_module = amqtt.mqtt.publish
+    variable_header_class, payload_class = publish_module.PublishVariableHeader, publish_module.PublishPayload
+
+    async def from_stream(cls: Any, reader: Any, fixed_header: Any = None, variable_header: Any = None) -> Any:
+        if fixed_header is None or variable_header is not None or cls is not packet_class:
+            return await original(cls, reader, fixed_header, variable_header)
+        body = await read_or_raise(reader, fixed_header.remaining_length) if fixed_header.remaining_length else b""
+        header = bytes([_PUBLISH_TYPE | fixed_header.flags]) + encode_varint(len(body))
+        try:
+            packet, _ = decode(header + body, _MQTT_3_1_1)
+        except MQTTError:
+            # amqtt's own parser decides what is wrong with it, from the bytes it would have read.
+            return await original(cls, buffer_reader(body), fixed_header, None)
+        instance = cls(
+            fixed_header,
+            variable_header_class(packet.topic, packet.packet_id),  # type: ignore[union-attr]
+            payload_class(bytes(packet.payload)),  # type: ignore[union-attr]
+        )
+        instance.protocol_ts = datetime.now(UTC)
+        return instance
+
+    return classmethod(from_stream)
+
+
+def _make_to_bytes(original: Any) -> Any:
+    """PublishPacket.to_bytes through mqttfast.encode, amqtt's own encoder for what mqttfast refuses."""
+
+    def to_bytes(self: Any) -> bytes:
+        header, variable, payload = self.fixed_header, self.variable_header, self.payload
+        if header is None or variable is None or payload is None or type(payload.data) is not bytes:
+            return original(self)  # type: ignore[no-any-return]
+        flags = header.flags
+        try:
+            data = encode(
+                Publish(
+                    topic=variable.topic_name,
+                    payload=payload.data,
+                    qos=(flags >> 1) & 3,
+                    retain=bool(flags & 1),
+                    dup=bool(flags & 8),
+                    packet_id=variable.packet_id,
+                ),
+                _MQTT_3_1_1,
+            )
+        except (MQTTError, TypeError, ValueError):
+            return original(self)  # type: ignore[no-any-return]
+        # amqtt's encoder records the length it wrote in the fixed header; keep doing so.
+        header.remaining_length = decode_varint(data, 1)[0]
+        return data
+
+    return to_bytes
