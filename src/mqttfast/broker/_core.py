@@ -1,0 +1,511 @@
+"""The broker's decisions, sans-I/O: sessions, routing, retained messages, wills, hooks.
+
+``Broker`` owns the sessions and the subscriptions of every client, and acts
+on the events of each client's ``ServerConnection``: it answers CONNECT (with
+takeover of a client id already connected), SUBSCRIBE and UNSUBSCRIBE, routes
+every application message through one ``TopicMatcher`` to the matching
+sessions, keeps retained messages, and publishes wills when their sessions
+say so. It never touches a socket or a clock: the asyncio server in
+``_server`` feeds it, and ``now`` comes from the caller.
+
+Routing rules applied here (the connection applies the per-delivery ones):
+one copy per client at the highest QoS of its matching subscriptions, with
+all their subscription identifiers [MQTT-3.3.4-2, -3]; No Local skips the
+publisher [MQTT-3.8.3-3]; Retain As Published from any matching
+subscription; shared subscriptions get one member per group and message,
+a connected one first, in turn [MQTT-4.8.2]; retained messages on subscribe
+per Retain Handling, never for shared ones [MQTT-3.3.1-9..11].
+
+Hooks for the people who embed it: subclass ``Broker`` and override
+``authenticate``, ``authorize_publish``, ``authorize_subscribe`` and
+``on_message`` (observe or rewrite each message before it is routed).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import mqttfast
+
+from ._retained import RetainedStore
+
+__all__ = ["Broker", "Client"]
+
+log = logging.getLogger("mqttfast.broker")
+
+
+class _Subscription:
+    """One client's subscription, the value stored in the matcher under its filter."""
+
+    __slots__ = ("client_id", "identifier", "options")
+
+    def __init__(self, client_id: str, options: Any, identifier: int | None) -> None:
+        self.client_id = client_id
+        self.options = options
+        self.identifier = identifier
+
+
+class Client:
+    """A connected client: its connection, the way to write to it, and what it is to the broker.
+
+    ``write`` is the transport's ``writelines`` (or anything that takes a
+    list of buffers); ``close`` ends the network connection.
+    """
+
+    __slots__ = (
+        "address",
+        "client_id",
+        "close",
+        "closing",
+        "connection",
+        "paused",
+        "username",
+        "write",
+    )
+
+    def __init__(
+        self,
+        connection: Any,
+        write: Callable[[list[Any]], None],
+        close: Callable[[], None],
+        address: Any = None,
+    ) -> None:
+        self.connection = connection
+        self.write = write
+        self.close = close
+        self.address = address
+        self.client_id = ""
+        self.username: str | None = None
+        self.closing = False
+        #: the transport's buffer is above its high-water mark: the client reads slower than we write.
+        self.paused = False
+
+
+class Broker:
+    """The broker core. ``connection_options`` are passed to every ``ServerConnection``.
+
+    ``allow_anonymous`` lets clients without a user name in (the default
+    ``authenticate`` checks nothing else); ``max_queued`` bounds each
+    session's queue of QoS 1/2 messages while it cannot take them;
+    ``max_retained`` the retained store.
+    """
+
+    def __init__(
+        self,
+        *,
+        allow_anonymous: bool = True,
+        max_queued: int = 1000,
+        max_retained: int = 1_000_000,
+        max_session_expiry: int | None = None,
+        **connection_options: Any,
+    ) -> None:
+        self.allow_anonymous = allow_anonymous
+        self.max_queued = max_queued
+        self.max_session_expiry = max_session_expiry
+        self.connection_options = dict(connection_options, max_queued=max_queued)
+        self.matcher = mqttfast.TopicMatcher()
+        self.sessions: dict[str, mqttfast.ServerSession] = {}
+        self.clients: dict[str, Client] = {}
+        self.retained = RetainedStore(max_retained)
+        #: connections with bytes to write at the end of this loop pass.
+        self.dirty: dict[Client, None] = {}
+        #: client id -> topic filter -> its record in the matcher.
+        self._subscriptions: dict[str, dict[str, _Subscription]] = {}
+        self._share_turn = itertools.count()
+        self.stats = {
+            "messages_received": 0,
+            "messages_sent": 0,
+            "messages_dropped": 0,
+            "clients_connected": 0,
+            "clients_total": 0,
+        }
+
+    # ---- hooks ---------------------------------------------------------------------------------
+
+    def authenticate(self, client: Client, connect: Any) -> int:
+        """0 to let ``connect`` in, else the CONNACK reason code (0x86 bad user name or password, 0x87...)."""
+        if connect.username is None and not self.allow_anonymous:
+            return 0x87
+        return 0
+
+    def authorize_publish(self, client: Client, message: Any) -> bool:
+        """Whether ``client`` may publish ``message`` (refused: 5.0 acks 0x87, 3.x drops it)."""
+        return True
+
+    def authorize_subscribe(self, client: Client, subscription: Any) -> int:
+        """The QoS granted to ``subscription`` (at most the one asked), or a reason code >= 0x80."""
+        return int(subscription.qos)
+
+    def on_message(self, client: Client | None, message: Any) -> Any:
+        """Observe or rewrite a message before it is routed; None drops it. ``client`` is None for wills."""
+        return message
+
+    # ---- connections -----------------------------------------------------------------------------
+
+    def new_connection(
+        self,
+        write: Callable[[list[Any]], None],
+        close: Callable[[], None],
+        address: Any = None,
+    ) -> Client:
+        """A ``Client`` with a fresh ``ServerConnection`` for a network connection just accepted."""
+        self.stats["clients_total"] += 1
+        return Client(
+            mqttfast.ServerConnection(**self.connection_options), write, close, address
+        )
+
+    def data_received(self, client: Client, data: Any, now: float) -> None:
+        """Bytes from ``client``'s socket: run its connection and act on the events."""
+        connection = client.connection
+        events = connection.receive_data(data, now)
+        if events:
+            self._handle(client, events, now)
+        self.dirty[client] = None
+
+    def connection_lost(self, client: Client, now: float) -> None:
+        """``client``'s socket closed."""
+        events = client.connection.connection_lost()
+        self._handle(client, events, now)
+        self._forget(client, now)
+
+    def tick(self, now: float) -> None:
+        """Run every due deadline: keep alive of the connections, wills and expiry of the sessions."""
+        for client in list(self.clients.values()):
+            self._tick_connection(client, now)
+        for session in list(self.sessions.values()):
+            deadline = session.next_deadline()
+            if deadline is not None and deadline <= now:
+                self._session_events(session.handle_timeout(now), now)
+
+    def _tick_connection(self, client: Client, now: float) -> None:
+        connection = client.connection
+        deadline = connection.next_deadline()
+        if deadline is not None and deadline <= now:
+            events = connection.handle_timeout(now)
+            if events:
+                self._handle(client, events, now)
+            self.dirty[client] = None
+
+    def flush(self) -> None:
+        """Write what every touched connection has queued: one ``writelines`` per connection per pass."""
+        dirty = self.dirty
+        if not dirty:
+            return
+        self.dirty = {}
+        for client in dirty:
+            buffers = client.connection.buffers_to_send()
+            if buffers:
+                client.write(buffers)
+            if client.connection.closed and not client.closing:
+                client.closing = True
+                client.close()
+
+    # ---- events ----------------------------------------------------------------------------------
+
+    def _handle(self, client: Client, events: list[Any], now: float) -> None:
+        for event in events:
+            kind = type(event)
+            if kind is mqttfast.MessageReceived:
+                self._publish(client, event, now)
+            elif kind is mqttfast.ConnectRequested:
+                self._connect(client, event, now)
+            elif kind is mqttfast.SubscribeRequested:
+                self._subscribe(client, event, now)
+            elif kind is mqttfast.UnsubscribeRequested:
+                self._unsubscribe(client, event)
+            elif kind is mqttfast.Disconnected:
+                self._forget(client, now)
+
+    def _connect(self, client: Client, event: Any, now: float) -> None:
+        connection = client.connection
+        code = self.authenticate(client, event.packet)
+        if code:
+            connection.reject(code)
+            return
+        client_id = event.client_id
+        client.client_id = client_id
+        client.username = event.packet.username
+        existing = self.clients.get(client_id)
+        if existing is not None and existing is not client:
+            # Takeover [MQTT-3.1.4-3]: the old connection gets 0x8E and goes; its will may fire.
+            existing.connection.disconnect(0x8E)
+            self.dirty[existing] = None
+            self._forget(existing, now)
+        session = self.sessions.get(client_id)
+        if session is not None and event.clean_start:
+            self._end_session(session, now)
+            session = None
+        expiry = None
+        if (
+            self.max_session_expiry is not None
+            and connection.version == mqttfast.MQTT_5
+        ):
+            requested = event.packet.session_expiry_interval or 0
+            if requested > self.max_session_expiry:
+                expiry = self.max_session_expiry
+        pipelined = connection.accept(session, session_expiry_interval=expiry)
+        connect = event.packet
+        log.info(
+            "New client connected from %s as %s (p%d, c%d, k%d%s).",
+            _address(client.address),
+            client_id,
+            connection.version or 0,
+            int(connect.clean_start),
+            connect.keep_alive,
+            f", u'{connect.username}'" if connect.username is not None else "",
+        )
+        self.sessions[client_id] = connection.session
+        self.clients[client_id] = client
+        self.stats["clients_connected"] += 1
+        if pipelined:
+            self._handle(client, pipelined, now)
+
+    def _forget(self, client: Client, now: float) -> None:
+        client_id = client.client_id
+        if not client_id or self.clients.get(client_id) is not client:
+            return
+        del self.clients[client_id]
+        self.stats["clients_connected"] -= 1
+        session = self.sessions.get(client_id)
+        if session is not None and session is client.connection.session:
+            self._session_events(session.detach(now), now)
+
+    def _end_session(self, session: Any, now: float) -> None:
+        self._session_events(session.end(), now)
+
+    def _session_events(self, events: list[Any], now: float) -> None:
+        for event in events:
+            if type(event) is mqttfast.WillPublished:
+                message = self.on_message(None, event.message)
+                if message is not None:
+                    self.route(message, event.client_id, now)
+            elif type(event) is mqttfast.SessionExpired:
+                self._drop_session(event.client_id)
+
+    def _drop_session(self, client_id: str) -> None:
+        session = self.sessions.pop(client_id, None)
+        if session is None:
+            return
+        for topic_filter, record in self._subscriptions.pop(client_id, {}).items():
+            self.matcher.unsubscribe(topic_filter, record)
+
+    # ---- messages --------------------------------------------------------------------------------
+
+    def _publish(self, client: Client, event: Any, now: float) -> None:
+        message = event.message
+        self.stats["messages_received"] += 1
+        if not self.authorize_publish(client, message):
+            if client.connection.version == mqttfast.MQTT_5 and message.qos:
+                self._refuse_ack(client, event)
+            return
+        message = self.on_message(client, message)
+        if message is None:
+            return
+        self.route(message, client.client_id, now)
+
+    def _refuse_ack(self, client: Client, event: Any) -> None:
+        # With automatic acks the PUBACK is already queued; a refusing broker runs with auto_ack=False.
+        if not self.connection_options.get("auto_ack", True):
+            client.connection.ack(event, 0x87)
+
+    def route(self, message: Any, publisher: str | None, now: float) -> int:
+        """Deliver ``message`` to every matching session (and keep it if retained); the copies made."""
+        topic = message.topic
+        expires_at = None
+        if message.message_expiry_interval is not None:
+            expires_at = now + message.message_expiry_interval
+        if message.retain:
+            self.retained.set(message, expires_at)
+        targets: dict[str, list[Any]] = {}
+        for record in self.matcher.match(topic):
+            if record.options.no_local and record.client_id == publisher:
+                continue
+            found = targets.get(record.client_id)
+            if found is None:
+                targets[record.client_id] = [record]
+            else:
+                found.append(record)
+        for group_members in self.matcher.match_shared(topic).values():
+            member = self._pick_member(group_members)
+            if member is not None:
+                found = targets.get(member.client_id)
+                if found is None:
+                    targets[member.client_id] = [member]
+                else:
+                    found.append(member)
+        copies = 0
+        for client_id, records in targets.items():
+            if self._deliver(client_id, records, message, expires_at, now):
+                copies += 1
+        self.stats["messages_sent"] += copies
+        return copies
+
+    def _pick_member(self, members: list[Any]) -> _Subscription | None:
+        connected = [member for member in members if member.client_id in self.clients]
+        pool = connected or members
+        if not pool:
+            return None
+        return pool[next(self._share_turn) % len(pool)]  # type: ignore[no-any-return]
+
+    def _deliver(
+        self,
+        client_id: str,
+        records: list[Any],
+        message: Any,
+        expires_at: float | None,
+        now: float,
+    ) -> bool:
+        if len(records) == 1:
+            record = records[0]
+            qos = record.options.qos
+            rap = record.options.retain_as_published
+            identifiers = [record.identifier] if record.identifier else None
+        else:
+            qos = max(record.options.qos for record in records)
+            rap = any(record.options.retain_as_published for record in records)
+            identifiers = [
+                record.identifier for record in records if record.identifier
+            ] or None
+        client = self.clients.get(client_id)
+        if client is not None and client.paused:
+            return self._deliver_to_slow_consumer(
+                client, qos, rap, identifiers, message, expires_at
+            )
+        if client is not None and not client.connection.closed:
+            client.connection.deliver(
+                message,
+                qos,
+                retain_as_published=rap,
+                subscription_identifiers=identifiers,
+                expires_at=expires_at,
+            )
+            self.dirty[client] = None
+            return True
+        session = self.sessions.get(client_id)
+        if session is None:
+            return False
+        granted: int = min(qos, message.qos)
+        before = session.dropped
+        session.enqueue(
+            message, granted, bool(rap and message.retain), identifiers, expires_at
+        )
+        if session.dropped != before:
+            self.stats["messages_dropped"] += 1
+            return False
+        return granted > 0
+
+    def _deliver_to_slow_consumer(
+        self,
+        client: Client,
+        qos: int,
+        rap: bool,
+        identifiers: Any,
+        message: Any,
+        expires_at: float | None,
+    ) -> bool:
+        # A client that reads slower than it is sent to: QoS 0 is dropped first, QoS 1/2 waits in
+        # its session, and when that queue is full too the client goes (0x97 Quota exceeded).
+        granted = min(qos, message.qos)
+        if not granted:
+            self.stats["messages_dropped"] += 1
+            return False
+        session = client.connection.session
+        before = session.dropped
+        session.enqueue(
+            message, granted, bool(rap and message.retain), identifiers, expires_at
+        )
+        if session.dropped != before:
+            self.stats["messages_dropped"] += 1
+            log.warning(
+                "Client %s is too slow: disconnecting (quota exceeded).",
+                client.client_id,
+            )
+            client.connection.disconnect(0x97)
+            self.dirty[client] = None
+            return False
+        return True
+
+    def resumed(self, client: Client) -> None:
+        """``client``'s transport drained below its low-water mark: send what waited in its session."""
+        if not client.connection.closed:
+            client.connection._send_waiting()
+            self.dirty[client] = None
+
+    # ---- subscriptions ---------------------------------------------------------------------------
+
+    def _subscribe(self, client: Client, event: Any, now: float) -> None:
+        connection = client.connection
+        codes = [
+            self.authorize_subscribe(client, subscription)
+            for subscription in event.subscriptions
+        ]
+        session = connection.session
+        new = [
+            subscription.topic_filter not in session.subscriptions
+            for subscription in event.subscriptions
+        ]
+        connection.suback(event, codes)
+        for subscription, is_new in zip(event.subscriptions, new):
+            granted = session.subscriptions.get(subscription.topic_filter)
+            if granted is None:
+                continue
+            options, identifier = granted
+            self._add_subscription(client.client_id, options, identifier)
+            self._send_retained(client, options, identifier, is_new, now)
+
+    def _add_subscription(
+        self, client_id: str, options: Any, identifier: int | None
+    ) -> None:
+        records = self._subscriptions.setdefault(client_id, {})
+        old = records.get(options.topic_filter)
+        if old is not None:
+            self.matcher.unsubscribe(options.topic_filter, old)
+        record = _Subscription(client_id, options, identifier)
+        records[options.topic_filter] = record
+        self.matcher.subscribe(options.topic_filter, record)
+
+    def _remove_subscription(self, client_id: str, topic_filter: str) -> None:
+        record = self._subscriptions.get(client_id, {}).pop(topic_filter, None)
+        if record is not None:
+            self.matcher.unsubscribe(topic_filter, record)
+
+    def _send_retained(
+        self,
+        client: Client,
+        options: Any,
+        identifier: int | None,
+        is_new: bool,
+        now: float,
+    ) -> None:
+        if options.retain_handling == 2 or (
+            options.retain_handling == 1 and not is_new
+        ):
+            return
+        if options.topic_filter.startswith("$share/"):
+            return  # never on a shared subscription (§4.8.2)
+        identifiers = [identifier] if identifier else None
+        for message, expires_at in self.retained.match(options.topic_filter, now):
+            client.connection.deliver(
+                message,
+                options.qos,
+                retained=True,
+                subscription_identifiers=identifiers,
+                expires_at=expires_at,
+            )
+
+    def _unsubscribe(self, client: Client, event: Any) -> None:
+        connection = client.connection
+        connection.unsuback(event)
+        session = connection.session
+        for topic_filter in event.topic_filters:
+            if topic_filter not in session.subscriptions:
+                self._remove_subscription(client.client_id, topic_filter)
+
+
+def _address(peer: Any) -> str:
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        return f"{peer[0]}:{peer[1]}"
+    return str(peer)
