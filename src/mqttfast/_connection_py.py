@@ -129,6 +129,9 @@ class Connection:
         if now is not None:
             self._now = now
             self._last_received = now
+        else:
+            # Arrival time unknown: the next handle_timeout counts it as now, never an older time.
+            self._last_received = None
         self._received = True
         error: MQTTError | None = None
         try:
