@@ -245,9 +245,6 @@ def test_a_resumed_session_resends_with_the_full_topic(api):
     packet_id = client.publish("a/b", b"2", qos=1)
     assert [(p.topic, p.topic_alias) for p in sent(api, client)] == [("a/b", 1), ("", 1)]
     client.connection_lost()
-    again = api.ClientConnection(5, session=client.session)
-    again.connect("c1", clean_start=False)
-    again.data_to_send()
-    again.receive_data(api.encode(api.Connack(session_present=True, topic_alias_maximum=5), 5))
+    again = connected_client(api, 5, {"session": client.session}, api.Connack(session_present=True, topic_alias_maximum=5), clean_start=False)
     (resent,) = sent(api, again)
     assert (resent.packet_id, resent.topic, resent.dup) == (packet_id, "a/b", True)

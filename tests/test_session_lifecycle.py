@@ -188,11 +188,7 @@ def test_client_with_state_seeing_no_session_present_drops_it(api):
     session = client.session
     assert session.outbound
     client.connection_lost()
-    again = api.ClientConnection(5, session=session)
-    again.connect("c1", clean_start=False)
-    again.data_to_send()
-    events = again.receive_data(api.encode(api.Connack(session_present=False), 5))
-    assert [type(e) for e in events] == [api.Connected]
+    again = connected_client(api, 5, {"session": session}, api.Connack(session_present=False), clean_start=False)
     assert not session.outbound and again.data_to_send() == b""
 
 

@@ -188,11 +188,7 @@ def test_client_resends_unacked_publish_with_dup_and_pubrel_in_order_on_reconnec
         client.handle_timeout(now)
     assert all(p.packet_type == api.PacketType.PINGREQ for p in sent(api, client))
     client.connection_lost()
-    again = api.ClientConnection(version, session=client.session)
-    again.connect("c1", clean_start=False)
-    again.data_to_send()
-    events = again.receive_data(api.encode(api.Connack(session_present=True), version))
-    assert [type(e) for e in events] == [api.Connected]
+    again = connected_client(api, version, {"session": client.session}, api.Connack(session_present=True), clean_start=False)
     resent = sent(api, again)
     assert kinds(resent) == [("PUBLISH", first), ("PUBLISH", second), ("PUBREL", third)]
     assert resent[0].dup and resent[1].dup
@@ -219,10 +215,7 @@ def test_client_resumes_queued_messages_after_the_resent_ones(api):
     queued_id = client.publish("a", b"2", qos=1)
     client.data_to_send()
     client.connection_lost()
-    again = api.ClientConnection(5, session=client.session)
-    again.connect("c1", clean_start=False)
-    again.data_to_send()
-    again.receive_data(api.encode(api.Connack(session_present=True, receive_maximum=1), 5))
+    again = connected_client(api, 5, {"session": client.session}, api.Connack(session_present=True, receive_maximum=1), clean_start=False)
     (resent,) = sent(api, again)
     assert (resent.packet_id, resent.dup) == (sent_id, True)
     again.receive_data(api.encode(api.Puback(packet_id=sent_id), 5))
