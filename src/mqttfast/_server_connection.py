@@ -175,8 +175,8 @@ class ServerMixin(CommonMixin):
             if connect.request_response_information != 1:
                 connack.response_information = None  # only on request [MQTT-3.1.2-28]
             self._apply_client_limits(connect)
-            self._accepted_qos = self.maximum_qos  # type: ignore[attr-defined]
-            self._accepted_retain = self.retain_available  # type: ignore[attr-defined]
+            self._accepted_qos = self.maximum_qos
+            self._accepted_retain = self.retain_available
         else:
             if properties:
                 raise LocalProtocolError("CONNACK properties need MQTT 5")
