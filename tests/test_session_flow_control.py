@@ -157,7 +157,7 @@ def test_reason_string_then_user_properties_are_dropped_to_fit(api):
         server.suback(request, [0], reason_string=reason, user_properties=properties)
         data = server.data_to_send()
         assert len(data) <= 40
-        (suback,) = [p for p in [api.decode(data, 5)[0]]]
+        suback, _ = api.decode(data, 5)
         assert (suback.reason_string, suback.user_properties) == (kept_reason, kept_properties)
 
 
