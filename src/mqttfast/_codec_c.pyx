@@ -48,6 +48,7 @@ from ._errors import (
     MalformedPacket,
     PacketTooLarge,
     ProtocolError,
+    TopicAliasInvalid,
     UnsupportedProtocolVersion,
 )
 from ._topics_c cimport validate_topic_filter

@@ -105,6 +105,9 @@ class Connection:
         self._next_alias = 1
         self._free_aliases: list[int] = []
         self._auto_ack = auto_ack
+        # What this side announced it takes in a PUBLISH (a server's Maximum QoS and Retain Available).
+        self._accepted_qos = 2
+        self._accepted_retain = True
         # Manual acknowledgement: [packet id, qos, reason code or -1 while the app has not acked], arrival order.
         self._pending_acks: deque[list[int]] = deque()
         self._now: float | None = None
@@ -129,6 +132,9 @@ class Connection:
         if now is not None:
             self._now = now
             self._last_received = now
+        else:
+            # Arrival time unknown: the next handle_timeout counts it as now, never an older time.
+            self._last_received = None
         self._received = True
         error: MQTTError | None = None
         try:
@@ -172,6 +178,8 @@ class Connection:
                 "a PUBLISH without a topic name nor a topic alias [MQTT-3.3.2-1]"
             )
         qos = packet.qos
+        if qos > self._accepted_qos or (packet.retain and not self._accepted_retain):
+            raise _unsupported(packet, self._accepted_qos)
         if qos == 0:
             events.append(MessageReceived(packet))
             return
@@ -507,6 +515,20 @@ class Connection:
             return
         self._state = CLOSED
         events.append(Disconnected(reason_code, by_peer, error, packet))
+
+
+def _unsupported(packet: Any, accepted_qos: int) -> ProtocolError:
+    """The error for a PUBLISH beyond the Maximum QoS (0x9B) or Retain Available (0x9A) we announced."""
+    if packet.qos > accepted_qos:
+        error = ProtocolError(
+            f"a QoS {packet.qos} PUBLISH above the Maximum QoS {accepted_qos} announced"
+            " [MQTT-3.2.2-11, §3.3.1.2]"
+        )
+        error.reason_code = 0x9B
+    else:
+        error = ProtocolError("a retained PUBLISH after Retain Available 0 [MQTT-3.2.2-14, §3.3.1.3]")
+        error.reason_code = 0x9A
+    return error
 
 
 #: The packet classes and helpers of this twin, for the shared mixins.

@@ -76,6 +76,9 @@ cdef inline int _check_int_property(int pid, long long value, object offset) exc
     if _property_kind[pid] == K_BYTE and value > 1:
         raise ProtocolError(f"{_property_names[pid]} must be 0 or 1, not {value}", offset)
     if value == 0 and (NONZERO_PROPERTIES >> pid) & 1:
+        if pid == P_TOPIC_ALIAS:
+            # Its own reason code, so a receiver answers DISCONNECT 0x94 [MQTT-3.3.2-8, §3.3.2.3.4].
+            raise TopicAliasInvalid("topic_alias must not be 0 [MQTT-3.3.2-8]", offset)
         raise ProtocolError(f"{_property_names[pid]} must not be 0", offset)
     return 0
 

@@ -25,6 +25,7 @@ from ._errors import (
     InvalidTopicName,
     MalformedPacket,
     ProtocolError,
+    TopicAliasInvalid,
 )
 from ._topic_rules_py import validate_topic_filter
 
@@ -57,6 +58,9 @@ def _check_property_value(pid: int, value: object, offset: int | None = None) ->
     if PROPERTY_TYPES[pid] == PropertyType.BYTE and value not in (0, 1):
         raise ProtocolError(f"{PROPERTY_NAMES[pid]} must be 0 or 1, not {value}", offset)
     if value == 0 and pid in _NONZERO_PROPERTIES:
+        if pid == _PID.TOPIC_ALIAS:
+            # Its own reason code, so a receiver answers DISCONNECT 0x94 [MQTT-3.3.2-8, §3.3.2.3.4].
+            raise TopicAliasInvalid("topic_alias must not be 0 [MQTT-3.3.2-8]", offset)
         raise ProtocolError(f"{PROPERTY_NAMES[pid]} must not be 0", offset)
     if pid == _PID.RESPONSE_TOPIC:
         if not value:

@@ -172,7 +172,11 @@ class ServerMixin(CommonMixin):
             )
             for name, value in properties.items():
                 setattr(connack, name, value)
+            if connect.request_response_information != 1:
+                connack.response_information = None  # only on request [MQTT-3.1.2-28]
             self._apply_client_limits(connect)
+            self._accepted_qos = self.maximum_qos
+            self._accepted_retain = self.retain_available
         else:
             if properties:
                 raise LocalProtocolError("CONNACK properties need MQTT 5")
@@ -292,9 +296,23 @@ class ServerMixin(CommonMixin):
                 reason_code=reason_code,
                 authentication_method=self._auth_method,
                 authentication_data=data,
-                **properties,
+                **self._problem_information(properties),
             )
         )
+
+    def _problem_information(self, properties: dict[str, Any]) -> dict[str, Any]:
+        """``properties`` without Reason String and User Properties when the client asked for none.
+
+        Request Problem Information 0 keeps them to PUBLISH, CONNACK and
+        DISCONNECT [MQTT-3.1.2-29]; SUBACK, UNSUBACK and AUTH go without.
+        """
+        if self.connect_packet.request_problem_information != 0:
+            return properties
+        return {
+            name: value
+            for name, value in properties.items()
+            if name not in ("reason_string", "user_properties")
+        }
 
     # ---- answering SUBSCRIBE and UNSUBSCRIBE ---------------------------------------------------
 
@@ -338,7 +356,7 @@ class ServerMixin(CommonMixin):
             codes.append(code)
         if self._state == CLOSED:
             return
-        extra = properties if five else {}
+        extra = self._problem_information(properties) if five else {}
         self._send_packet(
             self._packets.Suback(
                 packet_id=request.packet_id, reason_codes=codes, **extra
@@ -372,7 +390,9 @@ class ServerMixin(CommonMixin):
             return
         if self._version == MQTT_5:
             packet = self._packets.Unsuback(
-                packet_id=request.packet_id, reason_codes=reason_codes, **properties
+                packet_id=request.packet_id,
+                reason_codes=reason_codes,
+                **self._problem_information(properties),
             )
         else:
             packet = self._packets.Unsuback(packet_id=request.packet_id)
@@ -491,15 +511,22 @@ class ServerMixin(CommonMixin):
             if packet.packet_type == PacketType.AUTH:
                 self._receive_auth(packet, events)
             else:
-                self._held.append(
-                    packet
-                )  # pipelined behind the CONNECT: wait for the answer
+                self._hold(packet)
         else:
             self._dispatch(packet, events)
 
     def _receive_early(self, packet: Any, events: list[Any]) -> None:
         if self._state == NEW:
             raise ProtocolError("PUBLISH before CONNECT [MQTT-3.1.0-1]")
+        self._hold(packet)
+
+    def _hold(self, packet: Any) -> None:
+        """Keep a packet pipelined behind the CONNECT until the answer."""
+        if self._auth_method is not None and packet.packet_type != PacketType.DISCONNECT:
+            raise ProtocolError(
+                f"{packet.packet_type.name} during enhanced authentication, before the CONNACK"
+                " [MQTT-3.1.2-30]"
+            )
         self._held.append(packet)
 
     def _dispatch(self, packet: Any, events: list[Any]) -> None:

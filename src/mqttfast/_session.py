@@ -22,6 +22,7 @@ as for a connection, which report ``WillPublished`` and ``SessionExpired``.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from ._constants import MQTT_5
@@ -111,16 +112,16 @@ class _Session:
         self.waiting.clear()
         self.inbound_qos2.clear()
 
+    def _messages(self) -> list[Any]:
+        return [entry.message for entry in self.outbound.values() if entry is not None]
+
     @property
     def in_flight(self) -> int:
         """Outbound QoS 1/2 flows sent and not complete."""
         return len(self.outbound) - len(self.waiting)
 
-    def _dump_flows(self) -> dict[str, Any]:
-        from . import (
-            encode,  # the implementation in use; sessions are stored as MQTT 5 packets
-        )
-
+    def _dump_flows(self, twin: Any) -> dict[str, Any]:
+        encode = twin.encode
         outbound: list[tuple[int, Any]] = []
         for packet_id, entry in self.outbound.items():
             if entry is None:
@@ -130,7 +131,7 @@ class _Session:
                     (
                         packet_id,
                         {
-                            "message": encode(entry.message, MQTT_5),
+                            "message": encode(_with_id(entry.message, packet_id), MQTT_5),
                             "qos": entry.qos,
                             "retain": entry.retain,
                             "subscription_identifiers": entry.subscription_identifiers,
@@ -148,9 +149,8 @@ class _Session:
             "max_queued": self.max_queued,
         }
 
-    def _load_flows(self, state: dict[str, Any]) -> None:
-        from . import decode
-
+    def _load_flows(self, state: dict[str, Any], twin: Any) -> None:
+        decode = twin.decode
         self.client_id = state["client_id"]
         self.max_queued = state["max_queued"]
         self._last_packet_id = state["last_packet_id"]
@@ -181,13 +181,16 @@ class ClientSession(_Session):
 
     def dump(self) -> dict[str, Any]:
         """The state as plain data (str, int, bytes, lists, dicts) for any store; ``load()`` reverses it."""
-        return self._dump_flows()
+        name = _twin_name(self._messages())
+        state = self._dump_flows(_twin(name))
+        state["twin"] = name
+        return state
 
     @classmethod
     def load(cls, state: dict[str, Any]) -> ClientSession:
         """The session ``dump()`` described."""
         session = cls()
-        session._load_flows(state)
+        session._load_flows(state, _twin(state.get("twin")))
         return session
 
 
@@ -315,9 +318,14 @@ class ServerSession(_Session):
 
     def dump(self) -> dict[str, Any]:
         """The state as plain data for any store (SQLite, a file); ``load()`` reverses it."""
-        from . import encode
-
-        state = self._dump_flows()
+        messages = self._messages()
+        if self.will is not None:
+            messages.append(self.will)
+        name = _twin_name(messages)
+        twin = _twin(name)
+        encode = twin.encode
+        state = self._dump_flows(twin)
+        state["twin"] = name
         state["subscriptions"] = [
             (
                 topic_filter,
@@ -334,7 +342,7 @@ class ServerSession(_Session):
         will = None
         if self.will is not None:
             will = {
-                "message": encode(self.will.to_publish(), MQTT_5),
+                "message": encode(_with_id(self.will.to_publish(), 1), MQTT_5),
                 "delay": self.will.will_delay_interval,
             }
         state.update(
@@ -350,10 +358,10 @@ class ServerSession(_Session):
     @classmethod
     def load(cls, state: dict[str, Any]) -> ServerSession:
         """The session ``dump()`` described (offline: a connection resumes it with ``accept``)."""
-        from . import Subscription, Will, decode
-
+        twin = _twin(state.get("twin"))
+        Subscription, Will, decode = twin.Subscription, twin.Will, twin.decode
         session = cls()
-        session._load_flows(state)
+        session._load_flows(state, twin)
         for topic_filter, options, identifier in state["subscriptions"]:
             session.subscriptions[topic_filter] = (
                 Subscription(topic_filter=topic_filter, **options),
@@ -380,3 +388,38 @@ class ServerSession(_Session):
         session.expires_at = state["expires_at"]
         session.dropped = state["dropped"]
         return session
+
+
+def _twin_name(packets: list[Any]) -> str | None:
+    """Which implementation made ``packets`` ("python" or "cython"), None when there are none.
+
+    A session's messages come from the connection's twin, which need not be
+    the one ``mqttfast`` picked: stored sessions keep their twin, so that
+    each codec reads only its own packets.
+    """
+    for packet in packets:
+        return "python" if type(packet).__module__.endswith("_py") else "cython"
+    return None
+
+
+def _twin(name: str | None) -> Any:
+    """The public API of the implementation ``name`` (the package's own for None)."""
+    if name == "python":
+        from . import fallback
+
+        return fallback
+    if name == "cython":
+        from . import _compiled
+
+        return _compiled
+    import mqttfast
+
+    return mqttfast
+
+
+def _with_id(message: Any, packet_id: int) -> Any:
+    """``message`` with a packet id to encode it by (a client's own messages get theirs only on the wire)."""
+    if message.qos and not message.packet_id:
+        message = copy.copy(message)
+        message.packet_id = packet_id
+    return message
