@@ -216,7 +216,11 @@ class Connection:
         packet.topic_alias = None
 
     def _check_receive_maximum(self) -> None:
-        if self._unacked_qos1 + len(self._inbound_qos2) >= self._receive_maximum:
+        # Only MQTT 5 announces a Receive Maximum; a 3.x peer never learnt ours, so it cannot break it.
+        if (
+            self._version == MQTT_5
+            and self._unacked_qos1 + len(self._inbound_qos2) >= self._receive_maximum
+        ):
             raise ReceiveMaximumExceeded(
                 f"more than the Receive Maximum of {self._receive_maximum} QoS 1 and 2 messages in flight"
                 " [MQTT-3.3.4-9]"
