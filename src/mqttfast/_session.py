@@ -34,6 +34,37 @@ __all__ = ["NEVER_EXPIRES", "ClientSession", "Outgoing", "ServerSession"]
 NEVER_EXPIRES = 0xFFFFFFFF
 
 
+def _twin_of(packet: Any) -> str:
+    """Which twin made ``packet``: "python" or "cython" (a session stores its messages with that twin's codec)."""
+    return "python" if type(packet).__module__.endswith("_py") else "cython"
+
+
+def _twin(implementation: str | None) -> Any:
+    """The public namespace of a twin, to decode stored messages into the packets its connections take."""
+    if implementation == "python":
+        from . import fallback
+
+        return fallback
+    if implementation == "cython":
+        from . import _compiled
+
+        return _compiled
+    import mqttfast
+
+    return mqttfast
+
+
+def _encode_message(encode: Any, message: Any, packet_id: int) -> bytes:
+    # A client's own messages carry no packet id until sent; MQTT 5 needs one on QoS 1/2.
+    kept = message.packet_id
+    if message.qos and not kept:
+        message.packet_id = packet_id
+    try:
+        return encode(message, MQTT_5)  # type: ignore[no-any-return]
+    finally:
+        message.packet_id = kept
+
+
 class Outgoing:
     """One outbound application message of a session, with the delivery options it goes out with.
 
@@ -116,11 +147,15 @@ class _Session:
         """Outbound QoS 1/2 flows sent and not complete."""
         return len(self.outbound) - len(self.waiting)
 
-    def _dump_flows(self) -> dict[str, Any]:
-        from . import (
-            encode,  # the implementation in use; sessions are stored as MQTT 5 packets
-        )
-
+    def _dump_flows(self, implementation: str | None) -> dict[str, Any]:
+        # Stored as MQTT 5 packets, with the codec of the twin whose connection made them.
+        for entry in self.outbound.values():
+            if entry is not None:
+                implementation = _twin_of(entry.message)
+                break
+        if implementation is None:
+            implementation = _twin(None).IMPLEMENTATION
+        encode = _twin(implementation).encode
         outbound: list[tuple[int, Any]] = []
         for packet_id, entry in self.outbound.items():
             if entry is None:
@@ -130,7 +165,7 @@ class _Session:
                     (
                         packet_id,
                         {
-                            "message": encode(entry.message, MQTT_5),
+                            "message": _encode_message(encode, entry.message, packet_id),
                             "qos": entry.qos,
                             "retain": entry.retain,
                             "subscription_identifiers": entry.subscription_identifiers,
@@ -140,6 +175,7 @@ class _Session:
                     )
                 )
         return {
+            "implementation": implementation,
             "client_id": self.client_id,
             "outbound": outbound,
             "waiting": list(self.waiting),
@@ -149,8 +185,7 @@ class _Session:
         }
 
     def _load_flows(self, state: dict[str, Any]) -> None:
-        from . import decode
-
+        decode = _twin(state.get("implementation")).decode
         self.client_id = state["client_id"]
         self.max_queued = state["max_queued"]
         self._last_packet_id = state["last_packet_id"]
@@ -181,7 +216,7 @@ class ClientSession(_Session):
 
     def dump(self) -> dict[str, Any]:
         """The state as plain data (str, int, bytes, lists, dicts) for any store; ``load()`` reverses it."""
-        return self._dump_flows()
+        return self._dump_flows(None)
 
     @classmethod
     def load(cls, state: dict[str, Any]) -> ClientSession:
@@ -315,9 +350,8 @@ class ServerSession(_Session):
 
     def dump(self) -> dict[str, Any]:
         """The state as plain data for any store (SQLite, a file); ``load()`` reverses it."""
-        from . import encode
-
-        state = self._dump_flows()
+        state = self._dump_flows(None if self.will is None else _twin_of(self.will))
+        encode = _twin(state["implementation"]).encode
         state["subscriptions"] = [
             (
                 topic_filter,
@@ -350,8 +384,8 @@ class ServerSession(_Session):
     @classmethod
     def load(cls, state: dict[str, Any]) -> ServerSession:
         """The session ``dump()`` described (offline: a connection resumes it with ``accept``)."""
-        from . import Subscription, Will, decode
-
+        twin = _twin(state.get("implementation"))
+        Subscription, Will, decode = twin.Subscription, twin.Will, twin.decode
         session = cls()
         session._load_flows(state)
         for topic_filter, options, identifier in state["subscriptions"]:
