@@ -35,12 +35,17 @@ def require_binaries():
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory):
     """A mosquitto broker on a free loopback port; always terminated."""
+    yield from run_broker(tmp_path_factory)
+
+
+def run_broker(tmp_path_factory, extra_config=""):
+    """Start mosquitto on a free loopback port with ``extra_config``, yield the port, always terminate it."""
     require_binaries()
     with socket.create_server(("127.0.0.1", 0)) as probe:
         port = probe.getsockname()[1]
     directory = tmp_path_factory.mktemp("mosquitto")
     config = directory / "mosquitto.conf"
-    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n{extra_config}")
     process = subprocess.Popen(
         [BINARIES["mosquitto"], "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
