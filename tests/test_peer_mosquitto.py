@@ -22,8 +22,13 @@ CLIENT_VERSION = {3: "mqttv31", 4: "mqttv311", 5: "mqttv5"}
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory):
     """A mosquitto broker on a free loopback port; always terminated."""
+    yield from run_broker(tmp_path_factory)
+
+
+def run_broker(tmp_path_factory, extra_config=""):
+    """Start mosquitto on a free loopback port with ``extra_config``, yield the port, always terminate it."""
     require_binaries()
-    with running_mosquitto(tmp_path_factory.mktemp("mosquitto")) as port:
+    with running_mosquitto(tmp_path_factory.mktemp("mosquitto"), extra_config) as port:
         yield port
 
 

@@ -452,14 +452,16 @@ class ClientMixin(CommonMixin):
         session_present = bool(packet.session_present)
         if session_present and self._clean_start:
             raise ProtocolError("Session Present with Clean Start [MQTT-3.2.2-4]")
-        if not session_present:
+        # 3.1 has no Session Present bit: a CleanSession 0 connection resumes as far as the client can know.
+        resumed = session_present or (self._version == MQTT_3_1 and not self._clean_start)
+        if not resumed:
             self._session.clear()  # the server has no state: neither do we [MQTT-3.2.2-5]
         self.connack = packet
         if five:
             self._apply_capabilities(packet)
         self._state = CONNECTED
         events.append(Connected(session_present, packet))
-        if session_present:
+        if resumed:
             self._resend_session()
 
     def _apply_capabilities(self, connack: Any) -> None:

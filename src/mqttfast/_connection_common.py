@@ -91,8 +91,9 @@ class CommonMixin:
     def _resend_session(self) -> None:
         """After a CONNACK that resumed the session: unacked PUBLISH (DUP) and PUBREL, in order [MQTT-4.4.0-1].
 
-        Resent PUBLISHes use the new connection's send quota [MQTT-4.9.0-1];
-        those beyond it wait, ahead of what was already waiting.
+        Resent PUBLISHes and PUBRELs use the new connection's send quota [MQTT-4.9.0-1]
+        (a PUBREL always goes, even below zero); PUBLISHes beyond it wait, ahead of what
+        was already waiting.
         """
         outbound = self._outbound
         behind: list[int] = []
@@ -101,6 +102,9 @@ class CommonMixin:
                 continue
             if entry is None:
                 self._out.append(bytes((0x62, 2, packet_id >> 8, packet_id & 0xFF)))
+                # Its PUBCOMP gives a unit of quota back: take it now, or the quota would
+                # end above the peer's Receive Maximum once that PUBCOMP comes [MQTT-4.9.0-2].
+                self._send_quota -= 1
             elif behind or self._send_quota <= 0:
                 behind.append(packet_id)
             elif self._transmit(entry, packet_id):

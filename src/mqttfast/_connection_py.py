@@ -224,7 +224,11 @@ class Connection:
         packet.topic_alias = None
 
     def _check_receive_maximum(self) -> None:
-        if self._unacked_qos1 + len(self._inbound_qos2) >= self._receive_maximum:
+        # Only MQTT 5 announces a Receive Maximum; a 3.x peer never learnt ours, so it cannot break it.
+        if (
+            self._version == MQTT_5
+            and self._unacked_qos1 + len(self._inbound_qos2) >= self._receive_maximum
+        ):
             raise ReceiveMaximumExceeded(
                 f"more than the Receive Maximum of {self._receive_maximum} QoS 1 and 2 messages in flight"
                 " [MQTT-3.3.4-9]"
@@ -362,7 +366,6 @@ class Connection:
         topic = message.topic
         alias = None
         new_alias = False
-        version = self._version
         if self._peer_topic_alias_maximum:
             alias = self._aliases_out.get(topic)
             if alias is not None:
@@ -378,9 +381,28 @@ class Connection:
             expiry = int(entry.expires_at - self._now + 0.999)
             if expiry <= 0:
                 expiry = 1
+        header, payload = self._encode_entry(entry, packet_id, topic, alias, expiry)
+        if len(header) + len(payload) > self._peer_max_packet_size:
+            if new_alias:
+                # The peer never learnt this alias: make its number free again, and try the
+                # topic alone, which is what a caller's size check measured (aliases are optional).
+                self._free_aliases.append(self._aliases_out.pop(message.topic))
+                header, payload = self._encode_entry(entry, packet_id, message.topic, None, expiry)
+            if len(header) + len(payload) > self._peer_max_packet_size:
+                self._too_large(entry, packet_id)
+                return False
+        entry.sent = True
+        self._out.append(header)
+        if len(payload):
+            self._out.append(payload)
+        return True
+
+    def _encode_entry(
+        self, entry: Outgoing, packet_id: int, topic: str, alias: int | None, expiry: int | None
+    ) -> tuple[Any, Any]:
         header, payload = encode_forward(
-            message,
-            version,
+            entry.message,
+            self._version,
             granted_qos=entry.qos,
             packet_id=packet_id,
             retained_delivery=entry.retain,
@@ -390,20 +412,8 @@ class Connection:
             message_expiry_interval=expiry,
         )
         if entry.sent:
-            header = (
-                bytes((header[0] | 0x08,)) + header[1:]
-            )  # DUP on a resend [MQTT-3.3.1-1]
-        if len(header) + len(payload) > self._peer_max_packet_size:
-            if new_alias:
-                # The peer never learnt this alias: make its number free again.
-                self._free_aliases.append(self._aliases_out.pop(message.topic))
-            self._too_large(entry, packet_id)
-            return False
-        entry.sent = True
-        self._out.append(header)
-        if len(payload):
-            self._out.append(payload)
-        return True
+            header = bytes((header[0] | 0x08,)) + header[1:]  # DUP on a resend [MQTT-3.3.1-1]
+        return header, payload
 
     def _assign_alias(self, topic: str) -> int:
         aliases = self._aliases_out
