@@ -24,6 +24,7 @@ from ._errors import (
     LocalProtocolError,
     MQTTError,
     ProtocolError,
+    QueueFull,
     ReceiveMaximumExceeded,
     TopicAliasInvalid,
 )
@@ -67,6 +68,7 @@ cdef class Connection:
     # The protocol level as a C int, 0 while unknown (kept in step by the _version setter).
     cdef int _level
     cdef object _decoder
+    cdef object _feed  # _decoder.feed, bound once
     cdef public object _max_packet_size
     cdef public list _out
     cdef public int _state
@@ -89,6 +91,7 @@ cdef class Connection:
     cdef public object _pending_acks
     cdef public object _now
     cdef public bint _received
+    cdef public bint _sent
     cdef public object _last_received
 
     def __init__(
@@ -106,6 +109,7 @@ cdef class Connection:
             raise ValueError("topic_alias_maximum must be 0 to 65535")
         self._version = version
         self._decoder = Decoder(version, max_packet_size=max_packet_size)
+        self._feed = self._decoder.feed
         self._max_packet_size = max_packet_size
         self._out = []
         self._state = NEW
@@ -129,6 +133,9 @@ cdef class Connection:
         self._pending_acks = deque()
         self._now = None
         self._received = False
+        # Whether data_to_send()/buffers_to_send() handed anything out since the client's last
+        # keep-alive check (the client's PINGREQ rule; a server ignores it).
+        self._sent = False
         self._last_received = None
 
     @property
@@ -163,7 +170,7 @@ cdef class Connection:
         self._received = True
         error = None
         try:
-            packets = self._decoder.feed(data)
+            packets = self._feed(data)
         except MQTTError as exc:
             packets = getattr(exc, "packets", [])
             error = exc
@@ -377,17 +384,31 @@ cdef class Connection:
             return None
         session = self._session
         if self._send_quota > 0 and not self._waiting and self._state == CONNECTED:
-            packet_id = session.allocate_packet_id()
+            packet_id = self._allocate_packet_id(session)
             if self._transmit_c(entry, packet_id):
                 self._outbound[packet_id] = entry
                 self._send_quota -= 1
             return packet_id
         if len(self._waiting) >= session.max_queued:
             return self._queue_full(entry)
-        packet_id = session.allocate_packet_id()
+        packet_id = self._allocate_packet_id(session)
         self._outbound[packet_id] = entry
         self._waiting[packet_id] = None
         return packet_id
+
+    cdef long _allocate_packet_id(self, session) except -1:
+        # session.allocate_packet_id() inlined (the same rule on the same state, the
+        # session's counter): a Python call was a tenth of a QoS 1 round.
+        cdef dict outbound = self._outbound  # the session's own (_adopt_session)
+        cdef long packet_id
+        if len(outbound) >= 0xFFFF:
+            raise QueueFull("all 65,535 packet identifiers are in use")
+        packet_id = session._last_packet_id
+        while True:
+            packet_id = packet_id + 1 if packet_id < 0xFFFF else 1
+            if packet_id not in outbound:
+                session._last_packet_id = packet_id
+                return packet_id
 
     def _transmit(self, entry, packet_id):
         """Encode ``entry`` with ``packet_id`` into the output, applying the peer's limits; whether it went."""
@@ -493,6 +514,7 @@ cdef class Connection:
         cdef list out = self._out
         if not out:
             return b""
+        self._sent = True
         self._out = []
         return b"".join(out)
 
@@ -502,6 +524,8 @@ cdef class Connection:
         Payloads are not copied: a buffer may be a view of a received packet.
         """
         out = self._out
+        if out:
+            self._sent = True
         self._out = []
         return out
 
