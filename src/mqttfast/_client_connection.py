@@ -399,16 +399,6 @@ class ClientMixin(CommonMixin):
             self._ping_check = now + keep_alive / 2
         return events
 
-    def data_to_send(self) -> bytes:
-        if self._out:
-            self._sent = True
-        return super().data_to_send()  # type: ignore[misc, no-any-return]
-
-    def buffers_to_send(self) -> list[Any]:
-        if self._out:
-            self._sent = True
-        return super().buffers_to_send()  # type: ignore[misc, no-any-return]
-
     # ---- packets from the server ----------------------------------------------------------------
 
     def _receive_packet(self, packet: Any, events: list[Any]) -> None:

@@ -29,6 +29,7 @@ class CommonMixin:
     _out: list[Any]
     _now: float | None
     _received: bool
+    _sent: bool
     _last_received: float | None
     _outbound: dict[int, Any]
     _waiting: dict[int, None]

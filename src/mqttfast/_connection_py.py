@@ -112,6 +112,9 @@ class Connection:
         self._pending_acks: deque[list[int]] = deque()
         self._now: float | None = None
         self._received = False
+        # Whether data_to_send()/buffers_to_send() handed anything out since the client's last
+        # keep-alive check (the client's PINGREQ rule; a server ignores it).
+        self._sent = False
         self._last_received: float | None = None
 
     # ---- bytes in -------------------------------------------------------------------------
@@ -462,6 +465,7 @@ class Connection:
         out = self._out
         if not out:
             return b""
+        self._sent = True
         self._out = []
         return b"".join(out)
 
@@ -471,6 +475,8 @@ class Connection:
         Payloads are not copied: a buffer may be a view of a received packet.
         """
         out = self._out
+        if out:
+            self._sent = True
         self._out = []
         return out
 

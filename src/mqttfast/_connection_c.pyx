@@ -1,0 +1,594 @@
+# The per-message core of a connection, compiled twin of ``_connection_py.py``
+# (whose header states the rules kept here). Each function below translates the
+# one of the same name there; what differs is typing: counters, quotas and the
+# state are C ints, the session's tables typed ``dict``/``set``, PUBLISH and ack
+# fields read as C struct members of the compiled packet classes.
+#
+# The shared mixins (``_client_connection``, ``_server_connection``) read and
+# write the core's attributes, hence ``cdef public``; the methods they call are
+# ``def``, each a thin wrapper over the ``cdef`` version the hot path calls
+# directly. The hooks the core calls on the mixins (``_receive_packet``,
+# ``_receive_early``, ``_violation``, ``_queue_full``, ``_too_large``) are looked
+# up as Python attributes, so the subclass's methods answer.
+
+from collections import deque
+from types import SimpleNamespace
+
+from cpython.bytes cimport PyBytes_FromStringAndSize
+
+from . import _packets_c
+from ._client_connection import ClientMixin
+from ._codec_c import Decoder, encode, encode_forward, encoded_size
+from ._constants import MQTT_5
+from ._errors import (
+    LocalProtocolError,
+    MQTTError,
+    ProtocolError,
+    QueueFull,
+    ReceiveMaximumExceeded,
+    TopicAliasInvalid,
+)
+from ._events import Disconnected, MessageReceived, PublishCompleted
+from ._fields import PACKET_NAMES
+from ._packets_c cimport Puback, Pubcomp, Publish, Pubrec, Pubrel, _Ack
+from ._server_connection import ServerMixin
+from ._topics_c import validate_topic_filter, validate_topic_name
+
+__all__ = ["ClientConnection", "Connection", "ServerConnection"]
+
+# Connection states, in order (the same numbers as _connection_py and _connection_common).
+cdef enum:
+    NEW = 0
+    CONNECTING = 1
+    CONNECTED = 2
+    CLOSED = 3
+
+cdef enum:
+    _PUBACK = 4  # PacketType.PUBACK
+    _MQTT_5 = 5  # MQTT_5, as a C constant for comparisons with _level
+
+#: What "no Maximum Packet Size" means on the wire: the largest packet MQTT can frame.
+UNLIMITED_PACKET_SIZE = 268_435_460
+
+
+cdef inline bytes _ack_bytes(unsigned char first, long packet_id):
+    # A reason-less acknowledgement, the same 4 bytes in every version.
+    cdef unsigned char data[4]
+    data[0] = first
+    data[1] = 2
+    data[2] = (packet_id >> 8) & 0xFF
+    data[3] = packet_id & 0xFF
+    return PyBytes_FromStringAndSize(<char*>data, 4)
+
+
+cdef class Connection:
+    """What both sides of a connection share: the stream, the QoS flows, flow control, aliases."""
+
+    cdef object _version_value
+    # The protocol level as a C int, 0 while unknown (kept in step by the _version setter).
+    cdef int _level
+    cdef object _decoder
+    cdef object _feed  # _decoder.feed, bound once
+    cdef public object _max_packet_size
+    cdef public list _out
+    cdef public int _state
+    cdef public object _session
+    cdef public dict _outbound
+    cdef public dict _waiting
+    cdef public set _inbound_qos2
+    cdef public long _receive_maximum
+    cdef public long _peer_receive_maximum
+    cdef public long _send_quota
+    cdef public long _unacked_qos1
+    cdef public long long _peer_max_packet_size
+    cdef public long _topic_alias_maximum
+    cdef public dict _aliases_in
+    cdef public long _peer_topic_alias_maximum
+    cdef public dict _aliases_out
+    cdef public long _next_alias
+    cdef public list _free_aliases
+    cdef public bint _auto_ack
+    cdef public object _pending_acks
+    cdef public object _now
+    cdef public bint _received
+    cdef public bint _sent
+    cdef public object _last_received
+
+    def __init__(
+        self,
+        version,
+        *,
+        max_packet_size,
+        receive_maximum,
+        topic_alias_maximum,
+        auto_ack,
+    ):
+        if not 1 <= receive_maximum <= 0xFFFF:
+            raise ValueError("receive_maximum must be 1 to 65535")
+        if not 0 <= topic_alias_maximum <= 0xFFFF:
+            raise ValueError("topic_alias_maximum must be 0 to 65535")
+        self._version = version
+        self._decoder = Decoder(version, max_packet_size=max_packet_size)
+        self._feed = self._decoder.feed
+        self._max_packet_size = max_packet_size
+        self._out = []
+        self._state = NEW
+        self._session = None
+        self._outbound = {}
+        self._waiting = {}
+        self._inbound_qos2 = set()
+        self._receive_maximum = receive_maximum
+        self._peer_receive_maximum = 0xFFFF
+        self._send_quota = 0xFFFF
+        self._unacked_qos1 = 0
+        self._peer_max_packet_size = UNLIMITED_PACKET_SIZE
+        self._topic_alias_maximum = topic_alias_maximum
+        self._aliases_in = {}
+        self._peer_topic_alias_maximum = 0
+        self._aliases_out = {}
+        self._next_alias = 1
+        self._free_aliases = []
+        self._auto_ack = auto_ack
+        # Manual acknowledgement: [packet id, qos, reason code or -1 while the app has not acked], arrival order.
+        self._pending_acks = deque()
+        self._now = None
+        self._received = False
+        # Whether data_to_send()/buffers_to_send() handed anything out since the client's last
+        # keep-alive check (the client's PINGREQ rule; a server ignores it).
+        self._sent = False
+        self._last_received = None
+
+    @property
+    def _version(self):
+        return self._version_value
+
+    @_version.setter
+    def _version(self, value):
+        self._version_value = value
+        self._level = 0 if value is None else value
+
+    # ---- bytes in -------------------------------------------------------------------------
+
+    def receive_data(self, data, now=None):
+        """Feed bytes read from the network (any buffer; cut anywhere); the events they complete.
+
+        ``now``, when given, is the time the bytes arrived (the clock of
+        ``handle_timeout``), which keeps the keep-alive exact; without it a
+        packet counts as received when the next ``handle_timeout`` runs, so a
+        silent peer is closed late, never early. Bytes after the connection
+        closed are ignored. A violation by the peer is reported as a
+        ``Disconnected`` event, with the DISCONNECT (5.0) in ``data_to_send()``.
+        """
+        cdef list events = []
+        cdef list packets
+        cdef type packet_type
+        if self._state == CLOSED:
+            return events
+        if now is not None:
+            self._now = now
+            self._last_received = now
+        self._received = True
+        error = None
+        try:
+            packets = self._feed(data)
+        except MQTTError as exc:
+            packets = getattr(exc, "packets", [])
+            error = exc
+        for packet in packets:
+            if self._state == CLOSED:
+                break
+            try:
+                # The decoder makes exact classes: a type test is the packet_type test.
+                packet_type = type(packet)
+                if packet_type is Publish:
+                    self._receive_publish_c(<Publish>packet, events)
+                elif packet_type is Puback:
+                    self._receive_puback(<_Ack>packet, events)
+                elif packet_type is Pubrec:
+                    self._receive_pubrec(<_Ack>packet, events)
+                elif packet_type is Pubrel:
+                    self._receive_pubrel(<_Ack>packet, events)
+                elif packet_type is Pubcomp:
+                    self._receive_pubcomp(<_Ack>packet, events)
+                else:
+                    self._receive_packet(packet, events)
+            except MQTTError as exc:
+                self._violation(exc, events)
+                break
+        if error is not None and self._state != CLOSED:
+            self._violation(error, events)
+        return events
+
+    def _receive_publish(self, packet, events):
+        self._receive_publish_c(<Publish?>packet, <list?>events)
+
+    cdef int _receive_publish_c(self, Publish packet, list events) except -1:
+        cdef long packet_id, qos
+        if self._state != CONNECTED:
+            self._receive_early(packet, events)
+            return 0
+        packet._load()
+        alias = packet._topic_alias
+        if alias is not None:
+            self._resolve_alias(packet, alias)
+        elif not packet.topic:
+            raise ProtocolError(
+                "a PUBLISH without a topic name nor a topic alias [MQTT-3.3.2-1]"
+            )
+        qos = packet.qos
+        if qos == 0:
+            events.append(MessageReceived(packet))
+            return 0
+        packet_id = packet.packet_id
+        if qos == 1:
+            self._check_receive_maximum()
+            events.append(MessageReceived(packet))
+            if self._auto_ack and not self._pending_acks:
+                self._out.append(_ack_bytes(0x40, packet_id))
+            else:
+                self._unacked_qos1 += 1
+                self._pending_acks.append([packet_id, 1, -1])
+            return 0
+        if packet_id in self._inbound_qos2:
+            # A retransmission of a message we hold: acknowledge again, do not deliver again [MQTT-4.3.3-10].
+            if not self._manual_ack_pending(packet_id):
+                self._out.append(_ack_bytes(0x50, packet_id))
+            return 0
+        self._check_receive_maximum()
+        self._inbound_qos2.add(packet_id)
+        events.append(MessageReceived(packet))
+        if self._auto_ack and not self._pending_acks:
+            self._out.append(_ack_bytes(0x50, packet_id))
+        else:
+            self._pending_acks.append([packet_id, 2, -1])
+        return 0
+
+    cdef int _resolve_alias(self, Publish packet, alias) except -1:
+        # Inbound aliases are stripped here so that routing always sees the full topic [MQTT-3.3.2-12].
+        if alias == 0 or alias > self._topic_alias_maximum:
+            raise TopicAliasInvalid(
+                f"topic alias {alias} is outside 1..{self._topic_alias_maximum} [MQTT-3.3.2-9]"
+            )
+        if packet.topic:
+            self._aliases_in[alias] = packet.topic
+        else:
+            topic = self._aliases_in.get(alias)
+            if topic is None:
+                raise ProtocolError(
+                    f"topic alias {alias} was never set on this connection [MQTT-3.3.2-12]"
+                )
+            packet.topic = topic
+        packet._topic_alias = None
+        return 0
+
+    cdef int _check_receive_maximum(self) except -1:
+        if self._unacked_qos1 + len(self._inbound_qos2) >= self._receive_maximum:
+            raise ReceiveMaximumExceeded(
+                f"more than the Receive Maximum of {self._receive_maximum} QoS 1 and 2 messages in flight"
+                " [MQTT-3.3.4-9]"
+            )
+        return 0
+
+    cdef bint _manual_ack_pending(self, long packet_id) except -1:
+        for pending in self._pending_acks:
+            if pending[0] == packet_id and pending[1] == 2:
+                return True
+        return False
+
+    cdef int _receive_puback(self, _Ack packet, list events) except -1:
+        packet_id = packet.packet_id
+        entry = self._outbound.get(packet_id)
+        if entry is None or entry.qos != 1 or packet_id in self._waiting:
+            return 0  # a stray PUBACK is ignored (practice: mosquitto, paho)
+        del self._outbound[packet_id]
+        events.append(PublishCompleted(packet_id, packet.reason_code, packet))
+        self._release_quota()
+        return 0
+
+    cdef int _receive_pubrec(self, _Ack packet, list events) except -1:
+        packet_id = packet.packet_id
+        cdef dict outbound = self._outbound
+        if packet_id not in outbound or packet_id in self._waiting:
+            # Unknown id: answer PUBREL 0x92 so the peer can end its flow (practice).
+            self._send_ack(Pubrel, packet_id, 0x92)
+            return 0
+        entry = outbound[packet_id]
+        if entry is not None:
+            if entry.qos != 2:
+                return 0
+            if packet.reason_code >= 0x80:
+                # A refusal ends the flow; no PUBREL [MQTT-4.4.0-2].
+                del outbound[packet_id]
+                events.append(PublishCompleted(packet_id, packet.reason_code, packet))
+                self._release_quota()
+                return 0
+            outbound[packet_id] = None  # the message is the receiver's now: no PUBLISH after PUBREL
+        self._out.append(_ack_bytes(0x62, packet_id))
+        return 0
+
+    cdef int _receive_pubrel(self, _Ack packet, list events) except -1:
+        packet_id = packet.packet_id
+        if packet_id in self._inbound_qos2:
+            if self._manual_ack_pending(packet_id):
+                raise ProtocolError(
+                    f"PUBREL {packet_id} before its PUBREC [MQTT-4.3.3-8]"
+                )
+            self._inbound_qos2.discard(packet_id)
+            self._out.append(_ack_bytes(0x70, packet_id))
+        else:
+            self._send_ack(Pubcomp, packet_id, 0x92)
+        return 0
+
+    cdef int _receive_pubcomp(self, _Ack packet, list events) except -1:
+        packet_id = packet.packet_id
+        cdef dict outbound = self._outbound
+        if packet_id in outbound and outbound[packet_id] is None:
+            del outbound[packet_id]
+            events.append(PublishCompleted(packet_id, packet.reason_code, packet))
+            self._release_quota()
+        return 0
+
+    # ---- acknowledging by hand --------------------------------------------------------------
+
+    def ack(self, event, reason_code=0):
+        """Acknowledge a ``MessageReceived`` when automatic acknowledgement is off.
+
+        Acknowledgements leave in the order the messages came, whatever the
+        order of the calls [MQTT-4.6.0-2, -3]. A ``reason_code`` of 0x80 or
+        more refuses the message (MQTT 5; 3.x has no such code and sends a
+        plain ack). QoS 0 messages need no ack; acking one does nothing.
+        """
+        message = event.message
+        if message.qos == 0 or self._state == CLOSED:
+            return
+        for pending in self._pending_acks:
+            if (
+                pending[0] == message.packet_id
+                and pending[1] == message.qos
+                and pending[2] < 0
+            ):
+                pending[2] = reason_code
+                break
+        else:
+            raise LocalProtocolError(
+                f"message {message.packet_id} has no acknowledgement pending"
+            )
+        pending_acks = self._pending_acks
+        while pending_acks and pending_acks[0][2] >= 0:
+            packet_id, qos, code = pending_acks.popleft()
+            if qos == 1:
+                self._unacked_qos1 -= 1
+                self._send_ack(Puback, packet_id, code)
+            else:
+                if code >= 0x80 and self._level == _MQTT_5:
+                    self._inbound_qos2.discard(packet_id)  # a refusing PUBREC frees the id [MQTT-4.3.3-9]
+                self._send_ack(Pubrec, packet_id, code)
+
+    cdef int _send_ack(self, type cls, long packet_id, long reason_code) except -1:
+        if reason_code == 0 or self._level != _MQTT_5:
+            first = (0x40, 0x50, 0x62, 0x70)[cls.packet_type - _PUBACK]
+            self._out.append(_ack_bytes(first, packet_id))
+        else:
+            self._out.append(encode(cls(packet_id=packet_id, reason_code=reason_code), MQTT_5))
+        return 0
+
+    # ---- messages out -----------------------------------------------------------------------
+
+    def _queue_outgoing(self, entry):
+        """Send ``entry`` now, or queue it behind the send quota; its packet id (None for QoS 0)."""
+        return self._queue_outgoing_c(entry)
+
+    cdef object _queue_outgoing_c(self, entry):
+        if entry.qos == 0:
+            self._transmit_c(entry, 0)
+            return None
+        session = self._session
+        if self._send_quota > 0 and not self._waiting and self._state == CONNECTED:
+            packet_id = self._allocate_packet_id(session)
+            if self._transmit_c(entry, packet_id):
+                self._outbound[packet_id] = entry
+                self._send_quota -= 1
+            return packet_id
+        if len(self._waiting) >= session.max_queued:
+            return self._queue_full(entry)
+        packet_id = self._allocate_packet_id(session)
+        self._outbound[packet_id] = entry
+        self._waiting[packet_id] = None
+        return packet_id
+
+    cdef long _allocate_packet_id(self, session) except -1:
+        # session.allocate_packet_id() inlined (the same rule on the same state, the
+        # session's counter): a Python call was a tenth of a QoS 1 round.
+        cdef dict outbound = self._outbound  # the session's own (_adopt_session)
+        cdef long packet_id
+        if len(outbound) >= 0xFFFF:
+            raise QueueFull("all 65,535 packet identifiers are in use")
+        packet_id = session._last_packet_id
+        while True:
+            packet_id = packet_id + 1 if packet_id < 0xFFFF else 1
+            if packet_id not in outbound:
+                session._last_packet_id = packet_id
+                return packet_id
+
+    def _transmit(self, entry, packet_id):
+        """Encode ``entry`` with ``packet_id`` into the output, applying the peer's limits; whether it went."""
+        return self._transmit_c(entry, packet_id)
+
+    cdef bint _transmit_c(self, entry, packet_id) except -1:
+        message = entry.message
+        topic = message.topic
+        alias = None
+        cdef bint new_alias = False
+        cdef bytes header
+        if self._peer_topic_alias_maximum:
+            alias = self._aliases_out.get(topic)
+            if alias is not None:
+                # Most recently used last: the alias of the least used topic is the one reassigned.
+                del self._aliases_out[topic]
+                self._aliases_out[topic] = alias
+                topic = ""
+            else:
+                alias = self._assign_alias(topic)
+                new_alias = True
+        expiry = message.message_expiry_interval
+        expires_at = entry.expires_at
+        if expires_at is not None and self._now is not None:
+            expiry = int(expires_at - self._now + 0.999)
+            if expiry <= 0:
+                expiry = 1
+        header, payload = encode_forward(
+            message,
+            self._version_value,
+            granted_qos=entry.qos,
+            packet_id=packet_id,
+            retained_delivery=entry.retain,
+            topic=topic,
+            topic_alias=alias,
+            subscription_identifiers=entry.subscription_identifiers,
+            message_expiry_interval=expiry,
+        )
+        if entry.sent:
+            header = bytes((header[0] | 0x08,)) + header[1:]  # DUP on a resend [MQTT-3.3.1-1]
+        if len(header) + len(payload) > self._peer_max_packet_size:
+            if new_alias:
+                # The peer never learnt this alias: make its number free again.
+                self._free_aliases.append(self._aliases_out.pop(message.topic))
+            self._too_large(entry, packet_id)
+            return False
+        entry.sent = True
+        self._out.append(header)
+        if len(payload):
+            self._out.append(payload)
+        return True
+
+    cdef long _assign_alias(self, topic) except -1:
+        cdef dict aliases = self._aliases_out
+        cdef long alias
+        if self._free_aliases:
+            alias = self._free_aliases.pop()
+        elif self._next_alias <= self._peer_topic_alias_maximum:
+            alias = self._next_alias
+            self._next_alias += 1
+        else:
+            # Reassign the alias of the least recently used topic.
+            oldest = next(iter(aliases))
+            alias = aliases.pop(oldest)
+        aliases[topic] = alias
+        return alias
+
+    cdef int _release_quota(self) except -1:
+        if self._send_quota < self._peer_receive_maximum:
+            self._send_quota += 1
+        if self._waiting:
+            self._send_waiting_c()
+        return 0
+
+    def _send_waiting(self):
+        self._send_waiting_c()
+
+    cdef int _send_waiting_c(self) except -1:
+        cdef dict waiting = self._waiting
+        cdef dict outbound = self._outbound
+        while waiting and self._send_quota > 0 and self._state == CONNECTED:
+            packet_id = next(iter(waiting))
+            del waiting[packet_id]
+            entry = outbound[packet_id]
+            assert entry is not None
+            if (
+                entry.expires_at is not None
+                and self._now is not None
+                and entry.expires_at <= self._now
+            ):
+                del outbound[packet_id]  # expired before it could start [MQTT-3.3.2-5]
+                continue
+            if self._transmit_c(entry, packet_id):
+                self._send_quota -= 1
+            else:
+                del outbound[packet_id]
+        return 0
+
+    # ---- bytes out --------------------------------------------------------------------------
+
+    def data_to_send(self):
+        """Everything queued for the network since the last call, as one ``bytes`` (empty when nothing)."""
+        cdef list out = self._out
+        if not out:
+            return b""
+        self._sent = True
+        self._out = []
+        return b"".join(out)
+
+    def buffers_to_send(self):
+        """Everything queued since the last call as a list of buffers, for ``transport.writelines()``.
+
+        Payloads are not copied: a buffer may be a view of a received packet.
+        """
+        out = self._out
+        if out:
+            self._sent = True
+        self._out = []
+        return out
+
+    def _send_packet(self, packet):
+        """Encode a control packet at the connection's level, dropping what the peer's size allows.
+
+        Reason String, then User Properties, are the only things a sender
+        may drop to fit the peer's Maximum Packet Size [MQTT-3.1.2-25 and the
+        packets' own rules]; a packet that still does not fit is not sent.
+        """
+        data = encode(packet, self._version_value)
+        if len(data) > self._peer_max_packet_size and self._level == _MQTT_5:
+            if getattr(packet, "reason_string", None) is not None:
+                packet.reason_string = None
+                data = encode(packet, self._version_value)
+            if len(data) > self._peer_max_packet_size and getattr(
+                packet, "user_properties", None
+            ):
+                packet.user_properties = []
+                data = encode(packet, self._version_value)
+            if len(data) > self._peer_max_packet_size:
+                return
+        self._out.append(data)
+
+    # ---- hooks of the side (ClientMixin / ServerMixin) ----------------------------------------
+
+    def _receive_packet(self, packet, events):
+        raise NotImplementedError
+
+    def _receive_early(self, packet, events):
+        raise NotImplementedError
+
+    def _violation(self, error, events):
+        raise NotImplementedError
+
+    def _queue_full(self, entry):
+        raise NotImplementedError
+
+    def _too_large(self, entry, packet_id):
+        raise NotImplementedError
+
+    def _close(self, reason_code, by_peer, events, error=None, packet=None):
+        """Enter CLOSED and report it once."""
+        if self._state == CLOSED:
+            return
+        self._state = CLOSED
+        events.append(Disconnected(reason_code, by_peer, error, packet))
+
+
+#: The packet classes and helpers of this twin, for the shared mixins.
+_TWIN = SimpleNamespace(
+    encoded_size=encoded_size,
+    validate_topic_name=validate_topic_name,
+    validate_topic_filter=validate_topic_filter,
+    **{name: getattr(_packets_c, name) for name in PACKET_NAMES},
+)
+
+
+class ClientConnection(ClientMixin, Connection):
+    __doc__ = ClientMixin.__doc__
+    _packets = _TWIN
+
+
+class ServerConnection(ServerMixin, Connection):
+    __doc__ = ServerMixin.__doc__
+    _packets = _TWIN

@@ -1,0 +1,417 @@
+"""The compiled and pure-Python connections answer the same exchanges with the same bytes and events.
+
+Each script drives a client and a server connection of one implementation
+through an exchange (valid flows, limits, manual acks, broken input) and
+writes a transcript: every buffer that leaves either side, every event, the
+outcome of every call. Both twins must write the same transcript. Events
+compare by class name and fields, packets by repr, errors by class, message
+and reason code.
+"""
+
+import pytest
+
+from .helpers.implementations import load_implementation
+
+VERSIONS = [3, 4, 5]
+
+
+@pytest.fixture(scope="module")
+def twins():
+    return load_implementation("c-extension"), load_implementation("pure-python")
+
+
+def describe(value):
+    """``value`` in a form that compares equal across twins."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, (list, tuple)):
+        return [describe(item) for item in value]
+    if isinstance(value, BaseException):
+        return (type(value).__name__, str(value), getattr(value, "reason_code", None))
+    if type(value).__module__.startswith("mqttfast._packets"):
+        return (type(value).__name__, repr(value))
+    slots = getattr(type(value), "__slots__", None)
+    if slots is not None and type(value).__module__.endswith("_events"):
+        return (type(value).__name__, [(name, describe(getattr(value, name))) for name in slots])
+    return value
+
+
+class Link:
+    """A client and a server connection of one implementation, joined in memory, writing a transcript."""
+
+    def __init__(self, api, version, client=None, server=None, session=None, chunk=None):
+        self.api = api
+        self.version = version
+        self.log = []
+        self.chunk = chunk
+        self.client = api.ClientConnection(version, session=session, **(client or {}))
+        self.server = api.ServerConnection(**(server or {}))
+        self.server_session = None
+        self.route_qos = None  # when set, the server delivers every message it receives back to the client
+
+    def call(self, label, func, *args, **kwargs):
+        try:
+            result = func(*args, **kwargs)
+        except Exception as exc:  # the transcript records the caller's errors too
+            self.log.append((label, "raised", describe(exc)))
+            return None
+        self.log.append((label, describe(result)))
+        return result
+
+    def feed(self, side, data):
+        connection = self.server if side == "server" else self.client
+        self.log.append((f"to {side}", bytes(data)))
+        if self.chunk is None:
+            events = connection.receive_data(data)
+        else:
+            events = []
+            for start in range(0, len(data), self.chunk):
+                events.extend(connection.receive_data(data[start : start + self.chunk]))
+        self.log.append((f"{side} events", describe(events)))
+        self.log.append((f"{side} state", connection.state))
+        if side == "server" and self.route_qos is not None:
+            for event in events:
+                if type(event).__name__ == "MessageReceived":
+                    self.call("deliver", self.server.deliver, event.message, self.route_qos)
+        return events
+
+    def to_server(self):
+        return self.feed("server", self.client.data_to_send())
+
+    def to_client(self):
+        # The server side writes with buffers_to_send(), as a transport's writelines() would.
+        return self.feed("client", b"".join(bytes(b) for b in self.server.buffers_to_send()))
+
+    def pump(self, rounds=12):
+        for _ in range(rounds):
+            if not self.client._out and not self.server._out:
+                return
+            self.to_server()
+            self.to_client()
+
+    def connect(self, accept=None, **connect):
+        connect.setdefault("client_id", "c1")
+        self.call("connect", self.client.connect, **connect)
+        events = self.to_server()
+        if events and type(events[0]).__name__ == "ConnectRequested":
+            self.server_session = self.call("accept", self.server.accept, **(accept or {}))
+            self.server_session = self.server.session
+        self.to_client()
+
+    def subscribe(self, topic_filter="t/#", qos=2):
+        self.call("subscribe", self.client.subscribe, topic_filter, qos)
+        events = self.to_server()
+        for event in events:
+            if type(event).__name__ == "SubscribeRequested":
+                self.call("suback", self.server.suback, event, [qos] * len(event.subscriptions))
+        self.to_client()
+
+    def names(self):
+        found = []
+        for entry in self.log:
+            if entry[0].endswith("events"):
+                found.extend(event[0] for event in entry[1])
+        return found
+
+
+def run(api, script, version, **options):
+    link = Link(api, version, **options)
+    script(link)
+    return link
+
+
+def assert_same(twins, script, version, expect=(), **options):
+    compiled = run(twins[0], script, version, **options)
+    pure = run(twins[1], script, version, **options)
+    for name in expect:  # the script reached what it is about
+        assert name in pure.names(), (name, pure.names())
+    assert compiled.log == pure.log
+
+
+def raw(api, version, packet):
+    return api.encode(packet, version)
+
+
+# ---- valid flows ------------------------------------------------------------------------------------
+
+
+def flows(link):
+    link.connect(keep_alive=30)
+    link.subscribe("t/#", 2)
+    link.route_qos = 2
+    for qos in (0, 1, 2):
+        link.call("publish", link.client.publish, "t/a", b"x" * 64, qos)
+        link.pump()
+    link.call("disconnect", link.client.disconnect)
+    link.to_server()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_qos_flows_both_directions(twins, version):
+    assert_same(twins, flows, version, expect=["Connected", "MessageReceived", "PublishCompleted", "Disconnected"])
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_qos_flows_fed_a_byte_at_a_time(twins, version):
+    assert_same(twins, flows, version, expect=["PublishCompleted"], chunk=1)
+
+
+def many_flows(link):
+    link.connect()
+    link.subscribe("t/#", 1)
+    link.route_qos = 1
+    for index in range(6):
+        link.call("publish", link.client.publish, f"t/{index % 3}", b"p", index % 3)
+    link.pump()
+    link.route_qos = 2
+    for index in range(6):
+        link.call("publish", link.client.publish, f"t/{index % 4}", b"q" * index, 2)
+    link.pump()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_interleaved_flows(twins, version):
+    assert_same(twins, many_flows, version, expect=["PublishCompleted"])
+
+
+def aliases(link):
+    link.connect()
+    link.subscribe("t/#", 1)
+    link.route_qos = 1
+    for topic in ("t/1", "t/2", "t/3", "t/1", "t/2", "t/4", "t/1"):
+        link.call("publish", link.client.publish, topic, b"alias", 1)
+        link.pump()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_topic_aliases_both_ways(twins, version):
+    assert_same(
+        twins,
+        aliases,
+        version,
+        expect=["MessageReceived"],
+        client={"topic_alias_maximum": 2},
+        server={"topic_alias_maximum": 2},
+    )
+
+
+# ---- flow control ---------------------------------------------------------------------------------
+
+
+def quota(link):
+    link.connect()
+    link.subscribe("t/#", 2)
+    for index in range(7):
+        link.call("publish", link.client.publish, "t/q", b"%d" % index, 1 + index % 2)
+    link.call("in flight", lambda: (sorted(link.client.session.outbound), list(link.client.session.waiting)))
+    link.route_qos = 2
+    link.pump(rounds=30)
+    link.call("in flight", lambda: (sorted(link.client.session.outbound), list(link.client.session.waiting)))
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_send_quota_and_queue(twins, version):
+    assert_same(
+        twins,
+        quota,
+        version,
+        expect=["PublishCompleted"],
+        client={"receive_maximum": 1, "max_queued": 4},
+        server={"receive_maximum": 2, "max_queued": 3},
+    )
+
+
+def peer_packet_size(link):
+    link.connect()
+    link.subscribe("t/#", 1)
+    link.call("publish", link.client.publish, "t/big", b"x" * 200, 1)
+    link.call("publish", link.client.publish, "t/small", b"x" * 10, 1)
+    link.call("deliver", link.server.deliver, link.api.Publish(topic="t/big", payload=b"y" * 200, qos=1), 1)
+    link.call("deliver", link.server.deliver, link.api.Publish(topic="t/ok", payload=b"y", qos=1), 1)
+    link.pump()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_peer_maximum_packet_size(twins, version):
+    assert_same(
+        twins,
+        peer_packet_size,
+        version,
+        client={"max_packet_size": 100},
+        server={"max_packet_size": 100},
+    )
+
+
+def expiry(link):
+    link.connect()
+    link.subscribe("t/#", 1)
+    link.call("timeout", link.server.handle_timeout, 100.0)
+    for index, expires_at in enumerate((90.0, 100.5, 160.0, None)):
+        message = link.api.Publish(topic="t/e", payload=b"e", qos=1, message_expiry_interval=60 if index else None)
+        link.call("deliver", link.server.deliver, message, 1, expires_at=expires_at)
+    link.pump()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_message_expiry_on_delivery(twins, version):
+    assert_same(twins, expiry, version if version == 5 else 5, expect=["MessageReceived"])
+
+
+# ---- manual acknowledgement --------------------------------------------------------------------------
+
+
+def manual_ack(link):
+    link.connect()
+    received = []
+    for qos in (1, 2, 1, 2, 0):
+        link.call("publish", link.client.publish, "t/m", b"m", qos)
+        received.extend(link.to_server())
+    link.call("ack out of order", link.server.ack, received[2], 0x80)
+    link.call("ack", link.server.ack, received[1], 0x80)
+    link.call("ack twice", link.server.ack, received[1])
+    link.call("ack qos 0", link.server.ack, received[4])
+    link.call("ack", link.server.ack, received[0])
+    link.pump()
+    link.call("ack", link.server.ack, received[3])
+    link.pump()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_manual_ack(twins, version):
+    assert_same(twins, manual_ack, version, expect=["PublishCompleted"], server={"auto_ack": False})
+
+
+def manual_ack_pubrel_early(link):
+    link.connect()
+    link.call("publish", link.client.publish, "t/m", b"m", 2)
+    link.to_server()
+    # A PUBREL for a message the application has not acknowledged yet.
+    link.feed("server", raw(link.api, link.version, link.api.Pubrel(packet_id=1)))
+    link.to_client()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_manual_ack_pubrel_before_pubrec(twins, version):
+    assert_same(twins, manual_ack_pubrel_early, version, expect=["Disconnected"], server={"auto_ack": False})
+
+
+# ---- sessions ---------------------------------------------------------------------------------------
+
+
+def resume(link):
+    link.connect(clean_start=True, session_expiry_interval=300 if link.version == 5 else None)
+    link.subscribe("t/#", 2)
+    for qos in (1, 2, 1):
+        link.call("publish", link.client.publish, "t/r", b"r", qos)
+    link.to_server()  # the server's acks are lost with the connection
+    link.server.data_to_send()
+    link.call("lost", link.client.connection_lost)
+    link.call("lost", link.server.connection_lost)
+    api, session, server_session = link.api, link.client.session, link.server_session
+    link.client = api.ClientConnection(link.version, session=session)
+    link.server = api.ServerConnection()
+    link.connect(clean_start=False, accept={"session": server_session})
+    link.pump()
+
+
+@pytest.mark.parametrize("version", [4, 5])
+def test_session_resumed_resends(twins, version):
+    assert_same(twins, resume, version, expect=["Connected", "PublishCompleted"])
+
+
+def pipelined(link):
+    api, version = link.api, link.version
+    data = raw(api, version, api.Connect(protocol_version=version, client_id="p", clean_start=True))
+    data += raw(api, version, api.Publish(topic="t/p", payload=b"1", qos=1, packet_id=7))
+    data += raw(api, version, api.Subscribe(packet_id=8, subscriptions=[api.Subscription(topic_filter="t/#", qos=1)]))
+    data += raw(api, version, api.Publish(topic="t/p", payload=b"2", qos=2, packet_id=9))
+    link.feed("server", data)
+    link.call("accept", link.server.accept)
+    link.to_client()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_pipelined_behind_connect(twins, version):
+    assert_same(twins, pipelined, version, expect=["ConnectRequested"])
+
+
+# ---- broken input ------------------------------------------------------------------------------------
+
+
+def broken(data_of, side="server", connect=True):
+    def script(link):
+        if connect:
+            link.connect()
+        data = data_of(link.api, link.version)
+        link.feed(side, data)
+        link.call("lost", (link.server if side == "server" else link.client).connection_lost)
+        link.log.append(("left", link.server.data_to_send(), link.client.data_to_send()))
+
+    return script
+
+
+def _connect(api, version, client_id="b"):
+    return raw(api, version, api.Connect(protocol_version=version, client_id=client_id, clean_start=True))
+
+
+BROKEN = {
+    "truncated connect": (broken(lambda api, v: _connect(api, v)[:7], connect=False)),
+    "garbage before connect": broken(lambda api, v: b"\xff\xff\xff\xff\x00", connect=False),
+    "publish before connect": broken(
+        lambda api, v: raw(api, v, api.Publish(topic="t", payload=b"x")), connect=False
+    ),
+    "truncated publish": broken(lambda api, v: raw(api, v, api.Publish(topic="t", payload=b"xyz", qos=1, packet_id=3))[:-2]),
+    "garbage": broken(lambda api, v: b"\x00\x01\x02\x03\x04\x05"),
+    "bad remaining length": broken(lambda api, v: b"\x30\xff\xff\xff\xff\x01"),
+    "second connect": broken(lambda api, v: _connect(api, v)),
+    "pubrec unknown id": broken(lambda api, v: raw(api, v, api.Pubrec(packet_id=44))),
+    "pubrel unknown id": broken(lambda api, v: raw(api, v, api.Pubrel(packet_id=45))),
+    "puback and pubcomp unknown id": broken(
+        lambda api, v: raw(api, v, api.Puback(packet_id=46)) + raw(api, v, api.Pubcomp(packet_id=47))
+    ),
+    "qos 2 retransmission": broken(
+        lambda api, v: raw(api, v, api.Publish(topic="t", payload=b"x", qos=2, packet_id=5)) * 3
+    ),
+    "client: garbage": broken(lambda api, v: b"\xf0\x00\xf0", side="client"),
+    "client: second connack": broken(lambda api, v: raw(api, v, api.Connack()), side="client"),
+    "client: publish before connack": broken(
+        lambda api, v: raw(api, v, api.Publish(topic="t", payload=b"x")), side="client", connect=False
+    ),
+}
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("case", list(BROKEN))
+def test_broken_input(twins, version, case):
+    assert_same(twins, BROKEN[case], version)
+
+
+def _publish_with_alias(alias, topic):
+    def data(api, version):
+        wire = raw(api, 5, api.Publish(topic=topic, payload=b"a", qos=1, packet_id=2, topic_alias=alias or 1))
+        # An alias of 0 cannot be encoded: write 1, then patch the property's value.
+        return wire if alias else wire.replace(b"\x23\x00\x01", b"\x23\x00\x00")
+
+    return broken(data)
+
+
+@pytest.mark.parametrize(
+    "alias, topic",
+    [(1, "t/a"), (0, "t/a"), (11, "t/a"), (3, "")],
+    ids=["valid", "zero", "above maximum", "never set"],
+)
+def test_inbound_topic_alias(twins, alias, topic):
+    assert_same(twins, _publish_with_alias(alias, topic), 5, server={"topic_alias_maximum": 10})
+
+
+def quota_overrun(link):
+    link.connect()
+    api, version = link.api, link.version
+    data = b"".join(raw(api, version, api.Publish(topic="t", payload=b"o", qos=1 + i % 2, packet_id=i + 1)) for i in range(3))
+    link.feed("server", data)
+    link.to_client()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_receive_maximum_overrun(twins, version):
+    assert_same(twins, quota_overrun, version, expect=["Disconnected"], server={"receive_maximum": 2, "auto_ack": False})
