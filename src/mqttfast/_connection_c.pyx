@@ -18,6 +18,7 @@ from cpython.bytes cimport PyBytes_FromStringAndSize
 
 from . import _packets_c
 from ._client_connection import ClientMixin
+from ._connection_common import unsupported_publish as _unsupported
 from ._codec_c import Decoder, encode, encode_forward, encoded_size
 from ._constants import MQTT_5
 from ._errors import (
@@ -93,6 +94,8 @@ cdef class Connection:
     cdef public bint _received
     cdef public bint _sent
     cdef public object _last_received
+    cdef public int _accepted_qos
+    cdef public bint _accepted_retain
 
     def __init__(
         self,
@@ -137,6 +140,9 @@ cdef class Connection:
         # keep-alive check (the client's PINGREQ rule; a server ignores it).
         self._sent = False
         self._last_received = None
+        # What this side announced it takes in a PUBLISH (a server's Maximum QoS and Retain Available).
+        self._accepted_qos = 2
+        self._accepted_retain = True
 
     @property
     def _version(self):
@@ -167,6 +173,9 @@ cdef class Connection:
         if now is not None:
             self._now = now
             self._last_received = now
+        else:
+            # Arrival time unknown: the next handle_timeout counts it as now, never an older time.
+            self._last_received = None
         self._received = True
         error = None
         try:
@@ -216,6 +225,8 @@ cdef class Connection:
                 "a PUBLISH without a topic name nor a topic alias [MQTT-3.3.2-1]"
             )
         qos = packet.qos
+        if qos > self._accepted_qos or (packet.retain and not self._accepted_retain):
+            raise _unsupported(packet, self._accepted_qos)
         if qos == 0:
             events.append(MessageReceived(packet))
             return 0
@@ -262,7 +273,8 @@ cdef class Connection:
         return 0
 
     cdef int _check_receive_maximum(self) except -1:
-        if self._unacked_qos1 + len(self._inbound_qos2) >= self._receive_maximum:
+        # Only MQTT 5 announces a Receive Maximum; a 3.x peer never learnt ours, so it cannot break it.
+        if self._level == _MQTT_5 and self._unacked_qos1 + len(self._inbound_qos2) >= self._receive_maximum:
             raise ReceiveMaximumExceeded(
                 f"more than the Receive Maximum of {self._receive_maximum} QoS 1 and 2 messages in flight"
                 " [MQTT-3.3.4-9]"
@@ -436,8 +448,26 @@ cdef class Connection:
             expiry = int(expires_at - self._now + 0.999)
             if expiry <= 0:
                 expiry = 1
+        header, payload = self._encode_entry(entry, packet_id, topic, alias, expiry)
+        if len(header) + len(payload) > self._peer_max_packet_size:
+            if new_alias:
+                # The peer never learnt this alias: make its number free again, and try the
+                # topic alone, which is what a caller's size check measured (aliases are optional).
+                self._free_aliases.append(self._aliases_out.pop(message.topic))
+                header, payload = self._encode_entry(entry, packet_id, message.topic, None, expiry)
+            if len(header) + len(payload) > self._peer_max_packet_size:
+                self._too_large(entry, packet_id)
+                return False
+        entry.sent = True
+        self._out.append(header)
+        if len(payload):
+            self._out.append(payload)
+        return True
+
+    cdef tuple _encode_entry(self, entry, packet_id, topic, alias, expiry):
+        cdef bytes header
         header, payload = encode_forward(
-            message,
+            entry.message,
             self._version_value,
             granted_qos=entry.qos,
             packet_id=packet_id,
@@ -449,17 +479,7 @@ cdef class Connection:
         )
         if entry.sent:
             header = bytes((header[0] | 0x08,)) + header[1:]  # DUP on a resend [MQTT-3.3.1-1]
-        if len(header) + len(payload) > self._peer_max_packet_size:
-            if new_alias:
-                # The peer never learnt this alias: make its number free again.
-                self._free_aliases.append(self._aliases_out.pop(message.topic))
-            self._too_large(entry, packet_id)
-            return False
-        entry.sent = True
-        self._out.append(header)
-        if len(payload):
-            self._out.append(payload)
-        return True
+        return header, payload
 
     cdef long _assign_alias(self, topic) except -1:
         cdef dict aliases = self._aliases_out

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._constants import MQTT_5
-from ._errors import LocalProtocolError
+from ._errors import LocalProtocolError, ProtocolError
 
 # The states of ``_connection_py`` (and of the compiled twin), repeated for the mixins' eyes.
 NEW = 0
@@ -129,3 +129,19 @@ class CommonMixin:
         self._outbound = session.outbound
         self._waiting = session.waiting
         self._inbound_qos2 = session.inbound_qos2
+
+
+def unsupported_publish(packet: Any, accepted_qos: int) -> ProtocolError:
+    """The error for a PUBLISH beyond the Maximum QoS (0x9B) or Retain Available (0x9A) we announced."""
+    if packet.qos > accepted_qos:
+        error = ProtocolError(
+            f"a QoS {packet.qos} PUBLISH above the Maximum QoS {accepted_qos} announced"
+            " [MQTT-3.2.2-11, §3.3.1.2]"
+        )
+        error.reason_code = 0x9B
+    else:
+        error = ProtocolError(
+            "a retained PUBLISH after Retain Available 0 [MQTT-3.2.2-14, §3.3.1.3]"
+        )
+        error.reason_code = 0x9A
+    return error

@@ -35,6 +35,7 @@ from typing import Any
 from . import _packets_py
 from ._client_connection import ClientMixin
 from ._codec_py import Decoder, encode, encode_forward, encoded_size
+from ._connection_common import unsupported_publish as _unsupported
 from ._constants import MQTT_5, PacketType
 from ._errors import (
     LocalProtocolError,
@@ -390,7 +391,9 @@ class Connection:
                 # The peer never learnt this alias: make its number free again, and try the
                 # topic alone, which is what a caller's size check measured (aliases are optional).
                 self._free_aliases.append(self._aliases_out.pop(message.topic))
-                header, payload = self._encode_entry(entry, packet_id, message.topic, None, expiry)
+                header, payload = self._encode_entry(
+                    entry, packet_id, message.topic, None, expiry
+                )
             if len(header) + len(payload) > self._peer_max_packet_size:
                 self._too_large(entry, packet_id)
                 return False
@@ -401,7 +404,12 @@ class Connection:
         return True
 
     def _encode_entry(
-        self, entry: Outgoing, packet_id: int, topic: str, alias: int | None, expiry: int | None
+        self,
+        entry: Outgoing,
+        packet_id: int,
+        topic: str,
+        alias: int | None,
+        expiry: int | None,
     ) -> tuple[Any, Any]:
         header, payload = encode_forward(
             entry.message,
@@ -415,7 +423,9 @@ class Connection:
             message_expiry_interval=expiry,
         )
         if entry.sent:
-            header = bytes((header[0] | 0x08,)) + header[1:]  # DUP on a resend [MQTT-3.3.1-1]
+            header = (
+                bytes((header[0] | 0x08,)) + header[1:]
+            )  # DUP on a resend [MQTT-3.3.1-1]
         return header, payload
 
     def _assign_alias(self, topic: str) -> int:
@@ -531,20 +541,6 @@ class Connection:
             return
         self._state = CLOSED
         events.append(Disconnected(reason_code, by_peer, error, packet))
-
-
-def _unsupported(packet: Any, accepted_qos: int) -> ProtocolError:
-    """The error for a PUBLISH beyond the Maximum QoS (0x9B) or Retain Available (0x9A) we announced."""
-    if packet.qos > accepted_qos:
-        error = ProtocolError(
-            f"a QoS {packet.qos} PUBLISH above the Maximum QoS {accepted_qos} announced"
-            " [MQTT-3.2.2-11, §3.3.1.2]"
-        )
-        error.reason_code = 0x9B
-    else:
-        error = ProtocolError("a retained PUBLISH after Retain Available 0 [MQTT-3.2.2-14, §3.3.1.3]")
-        error.reason_code = 0x9A
-    return error
 
 
 #: The packet classes and helpers of this twin, for the shared mixins.
