@@ -215,3 +215,35 @@ def test_a_file_written_by_mosquitto_passwd_is_read(tmp_path):
     assert not passwords.check("carol", b"pa ss:wore")
     assert passwords.check("dave", b"older")
     assert not passwords.check("dave", b"Older")
+
+
+def read_packet(sock):
+    """One whole packet from ``sock``: (first byte, body)."""
+    first = sock.recv(1)
+    length, shift = 0, 0
+    while True:
+        byte = sock.recv(1)[0]
+        length |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            break
+    body = b""
+    while len(body) < length:
+        body += sock.recv(length - len(body))
+    return first[0], body
+
+
+@pytest.mark.peer
+def test_a_refused_qos_2_publish_gets_pubrec_0x87_and_the_flow_ends(secured):
+    import socket
+
+    with socket.create_connection(("127.0.0.1", secured.port), timeout=TIMEOUT) as sock:
+        sock.sendall(b"\x10\x10\x00\x04MQTT\x05\x02\x00\x1e\x00\x00\x03raw")  # 5.0, clean start
+        kind, body = read_packet(sock)
+        assert (kind, body[:2]) == (0x20, b"\x00\x00")
+        sock.sendall(b"\x34\x0a\x00\x04nope\x00\x01\x00x")  # QoS 2 on a topic no rule allows
+        kind, body = read_packet(sock)
+        assert (kind, body[:3]) == (0x50, b"\x00\x01\x87")
+        sock.sendall(b"\x34\x0b\x00\x05test/\x00\x02\x00y")  # QoS 2 allowed: a plain PUBREC
+        kind, body = read_packet(sock)
+        assert (kind, body[:2]) == (0x50, b"\x00\x02") and body[2:3] in (b"", b"\x00")
