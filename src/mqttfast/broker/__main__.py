@@ -1,4 +1,9 @@
-"""``python -m mqttfast.broker``: run the broker."""
+"""``python -m mqttfast.broker``: run the broker.
+
+Every long option can also come from ``--config FILE``, a TOML file whose keys
+are the option names without the dashes in front (``receive-maximum = 2`` or
+``receive_maximum = 2``); what the command line says wins over the file.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,15 @@ import argparse
 import asyncio
 import logging
 import signal
+import ssl
 import sys
+import tomllib
+from typing import Any
 
+from ._auth import AccessList, FileAuth, PasswordFile
 from ._core import Broker
 from ._server import BrokerServer
+from ._sys import SysTopics
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -57,6 +67,35 @@ def make_parser() -> argparse.ArgumentParser:
         "--no-anonymous", action="store_true", help="refuse clients without a user name"
     )
     parser.add_argument(
+        "--password-file",
+        metavar="FILE",
+        help="mosquitto password file (user:$7$... lines, as mosquitto_passwd writes)",
+    )
+    parser.add_argument(
+        "--acl-file", metavar="FILE", help="mosquitto ACL file (topic/user/pattern lines)"
+    )
+    parser.add_argument(
+        "--tls-port", type=int, metavar="P", help="TLS port (needs --certfile and --keyfile)"
+    )
+    parser.add_argument("--certfile", metavar="F", help="PEM certificate chain for TLS")
+    parser.add_argument("--keyfile", metavar="F", help="PEM private key for TLS")
+    parser.add_argument(
+        "--ws-port",
+        type=int,
+        metavar="P",
+        help="MQTT over WebSocket port (needs mqttfast[broker-ws])",
+    )
+    parser.add_argument(
+        "--sys-interval",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="seconds between $SYS/broker/... updates (default 10, 0 = none)",
+    )
+    parser.add_argument(
+        "--config", metavar="FILE", help="TOML file with any of these options as keys"
+    )
+    parser.add_argument(
         "-v",
         "--verbose",
         action="store_true",
@@ -66,7 +105,52 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The options: the defaults, then the ``--config`` file's keys, then the command line."""
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    if args.config is not None:
+        parser.set_defaults(**read_config(parser, args.config))
+        args = parser.parse_args(argv)
+    if args.tls_port is not None and not (args.certfile and args.keyfile):
+        parser.error("--tls-port needs --certfile and --keyfile")
+    return args
+
+
+def read_config(parser: argparse.ArgumentParser, path: str) -> dict[str, Any]:
+    """The keys of the TOML file ``path`` as option destinations; unknown keys are an error."""
+    known = {
+        action.dest: action
+        for action in parser._actions
+        if action.option_strings and action.dest not in ("help", "config")
+    }
+    try:
+        with open(path, "rb") as file:
+            table = tomllib.load(file)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        parser.error(f"--config {path}: {exc}")
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        dest = key.replace("-", "_")
+        action = known.get(dest)
+        if action is None:
+            parser.error(f"--config {path}: unknown key {key!r}")
+        if action.type is not None and not isinstance(value, bool):
+            try:
+                value = action.type(value)  # type: ignore[operator]
+            except (TypeError, ValueError):
+                parser.error(f"--config {path}: {key} = {value!r} is not valid")
+        values[dest] = value
+    return values
+
+
 def build(args: argparse.Namespace) -> BrokerServer:
+    acl = AccessList.load(args.acl_file) if args.acl_file else None
+    passwords = PasswordFile.load(args.password_file) if args.password_file else None
+    options: dict[str, Any] = {}
+    if acl is not None:
+        # Refused QoS 1/2 publishes are answered 0x87: acks go out by hand, only when an ACL may refuse.
+        options["auto_ack"] = False
     broker = Broker(
         allow_anonymous=not args.no_anonymous,
         max_queued=args.max_queued,
@@ -74,28 +158,62 @@ def build(args: argparse.Namespace) -> BrokerServer:
         topic_alias_maximum=args.topic_alias_maximum,
         max_packet_size=args.maximum_packet_size,
         server_keep_alive=args.server_keep_alive,
+        **options,
     )
-    return BrokerServer(broker, args.host, args.port)
+    if acl is not None or passwords is not None:
+        FileAuth(passwords, acl, allow_anonymous=not args.no_anonymous).install(broker)
+    context = None
+    if args.tls_port is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.certfile, args.keyfile)
+    return BrokerServer(
+        broker,
+        args.host,
+        args.port,
+        tls_port=args.tls_port,
+        ssl_context=context,
+        ws_port=args.ws_port,
+    )
 
 
-async def serve(server: BrokerServer) -> None:
+async def serve(server: BrokerServer, sys_interval: float = 0.0) -> None:
     await server.start()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, lambda: asyncio.ensure_future(server.close()))
+    if sys_interval > 0:
+        sys_topics = SysTopics(server.broker, loop.time())
+
+        def publish_sys() -> None:
+            sys_topics.publish(loop.time())
+            server.schedule_flush()
+            loop.call_later(sys_interval, publish_sys)
+
+        publish_sys()
     logging.getLogger("mqttfast.broker").info("mqttfast broker running.")
     await server.serve_forever()
     logging.getLogger("mqttfast.broker").info("mqttfast broker terminating.")
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = make_parser().parse_args(argv)
+    args = parse_args(argv)
     logging.basicConfig(
         level=logging.ERROR if args.quiet else logging.INFO,
         format="%(created)d: %(message)s",
         stream=sys.stderr,
     )
-    asyncio.run(serve(build(args)))
+    # websockets logs each listener and handshake at INFO: our own lines say enough.
+    logging.getLogger("websockets").setLevel(logging.WARNING)
+    try:
+        server = build(args)
+    except (OSError, ValueError, ssl.SSLError) as exc:
+        logging.getLogger("mqttfast.broker").error("Error: %s", exc)
+        return 1
+    try:
+        asyncio.run(serve(server, args.sys_interval))
+    except (OSError, RuntimeError) as exc:  # a port taken, the websockets library missing
+        logging.getLogger("mqttfast.broker").error("Error: %s", exc)
+        return 1
     return 0
 
 

@@ -61,6 +61,7 @@ class Client:
         "close",
         "closing",
         "connection",
+        "logged_out",
         "paused",
         "username",
         "write",
@@ -80,6 +81,8 @@ class Client:
         self.client_id = ""
         self.username: str | None = None
         self.closing = False
+        #: the line saying why this client went is logged (once, mosquitto's style).
+        self.logged_out = False
         #: the transport's buffer is above its high-water mark: the client reads slower than we write.
         self.paused = False
 
@@ -106,6 +109,7 @@ class Broker:
         self.max_queued = max_queued
         self.max_session_expiry = max_session_expiry
         self.connection_options = dict(connection_options, max_queued=max_queued)
+        self.auto_ack: bool = connection_options.get("auto_ack", True)
         self.matcher = mqttfast.TopicMatcher()
         self.sessions: dict[str, mqttfast.ServerSession] = {}
         self.clients: dict[str, Client] = {}
@@ -115,6 +119,8 @@ class Broker:
         #: client id -> topic filter -> its record in the matcher.
         self._subscriptions: dict[str, dict[str, _Subscription]] = {}
         self._share_turn = itertools.count()
+        #: call ``authorize_delivery`` for every copy (an ACL with read rules turns it on).
+        self.check_deliveries = False
         self.stats = {
             "messages_received": 0,
             "messages_sent": 0,
@@ -138,6 +144,10 @@ class Broker:
     def authorize_subscribe(self, client: Client, subscription: Any) -> int:
         """The QoS granted to ``subscription`` (at most the one asked), or a reason code >= 0x80."""
         return int(subscription.qos)
+
+    def authorize_delivery(self, client_id: str, message: Any) -> bool:
+        """Whether the session ``client_id`` may receive ``message``; asked only when ``check_deliveries``."""
+        return True
 
     def on_message(self, client: Client | None, message: Any) -> Any:
         """Observe or rewrite a message before it is routed; None drops it. ``client`` is None for wills."""
@@ -217,6 +227,7 @@ class Broker:
             elif kind is mqttfast.UnsubscribeRequested:
                 self._unsubscribe(client, event)
             elif kind is mqttfast.Disconnected:
+                _log_disconnect(client, event)
                 self._forget(client, now)
 
     def _connect(self, client: Client, event: Any, now: float) -> None:
@@ -224,6 +235,11 @@ class Broker:
         code = self.authenticate(client, event.packet)
         if code:
             connection.reject(code)
+            client.logged_out = True
+            log.info(
+                "Client %s disconnected, not authorised.",
+                event.client_id or "<unknown>",
+            )
             return
         client_id = event.client_id
         client.client_id = client_id
@@ -231,6 +247,8 @@ class Broker:
         existing = self.clients.get(client_id)
         if existing is not None and existing is not client:
             # Takeover [MQTT-3.1.4-3]: the old connection gets 0x8E and goes; its will may fire.
+            log.info("Client %s already connected, closing old connection.", client_id)
+            existing.logged_out = True
             existing.connection.disconnect(0x8E)
             self.dirty[existing] = None
             self._forget(existing, now)
@@ -297,18 +315,23 @@ class Broker:
     def _publish(self, client: Client, event: Any, now: float) -> None:
         message = event.message
         self.stats["messages_received"] += 1
-        if not self.authorize_publish(client, message):
-            if client.connection.version == mqttfast.MQTT_5 and message.qos:
-                self._refuse_ack(client, event)
+        # $SYS/ is the broker's own (§4.7.2): no client writes there, whatever the hooks say.
+        if message.topic.startswith("$SYS") or not self.authorize_publish(
+            client, message
+        ):
+            self._refuse_ack(client, event)
             return
+        if not self.auto_ack:
+            client.connection.ack(event)
         message = self.on_message(client, message)
         if message is None:
             return
         self.route(message, client.client_id, now)
 
     def _refuse_ack(self, client: Client, event: Any) -> None:
-        # With automatic acks the PUBACK is already queued; a refusing broker runs with auto_ack=False.
-        if not self.connection_options.get("auto_ack", True):
+        # With automatic acks the PUBACK is already queued; a refusing broker runs with auto_ack=False
+        # (3.x has no refusal code: the connection sends a plain ack [MQTT-3.3.5-2 of 3.1.1]).
+        if not self.auto_ack:
             client.connection.ack(event, 0x87)
 
     def route(self, message: Any, publisher: str | None, now: float) -> int:
@@ -358,6 +381,8 @@ class Broker:
         expires_at: float | None,
         now: float,
     ) -> bool:
+        if self.check_deliveries and not self.authorize_delivery(client_id, message):
+            return False
         if len(records) == 1:
             record = records[0]
             qos = record.options.qos
@@ -488,6 +513,10 @@ class Broker:
             return  # never on a shared subscription (§4.8.2)
         identifiers = [identifier] if identifier else None
         for message, expires_at in self.retained.match(options.topic_filter, now):
+            if self.check_deliveries and not self.authorize_delivery(
+                client.client_id, message
+            ):
+                continue
             client.connection.deliver(
                 message,
                 options.qos,
@@ -503,6 +532,23 @@ class Broker:
         for topic_filter in event.topic_filters:
             if topic_filter not in session.subscriptions:
                 self._remove_subscription(client.client_id, topic_filter)
+
+
+def _log_disconnect(client: Client, event: Any) -> None:
+    """One line on why ``client`` went, in mosquitto's words."""
+    if client.logged_out:
+        return
+    client.logged_out = True
+    name = client.client_id or "<unknown>"
+    if event.by_peer:
+        if event.packet is not None:
+            log.info("Client %s disconnected.", name)
+        else:
+            log.info("Client %s closed its connection.", name)
+    elif isinstance(event.error, mqttfast.KeepAliveTimeout):
+        log.info("Client %s has exceeded timeout, disconnecting.", name)
+    else:
+        log.info("Client %s disconnected due to protocol error.", name)
 
 
 def _address(peer: Any) -> str:

@@ -60,12 +60,15 @@ class _Protocol(asyncio.Protocol):
         client = self.client
         if client is None:
             return
-        if client.connection.closed:
-            log.info("Client %s disconnected.", client.client_id or "<unknown>")
-        else:
+        if exc is not None and not client.logged_out:
+            client.logged_out = True
             log.info(
-                "Client %s closed its connection.", client.client_id or "<unknown>"
+                "Socket error on client %s, disconnecting.",
+                client.client_id or "<unknown>",
             )
+        elif client.connection.closed and not client.logged_out:
+            client.logged_out = True  # closed by us without an event (shutdown, slow consumer)
+            log.info("Client %s disconnected.", client.client_id or "<unknown>")
         self.server.broker.connection_lost(client, self.loop.time())
         self.server.schedule_flush()
 
@@ -81,9 +84,10 @@ class _Protocol(asyncio.Protocol):
 
 
 class BrokerServer:
-    """Listens on TCP (and optionally TLS) and runs ``broker``'s connections.
+    """Listens on TCP (and optionally TLS and WebSocket) and runs ``broker``'s connections.
 
     ``await start()`` binds, ``await serve_forever()`` runs until ``close()``.
+    ``ws_port`` needs the ``websockets`` library (``mqttfast[broker-ws]``).
     """
 
     def __init__(
@@ -94,6 +98,7 @@ class BrokerServer:
         *,
         tls_port: int | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        ws_port: int | None = None,
     ) -> None:
         self.broker = broker if broker is not None else Broker()
         self.host = host
@@ -101,7 +106,10 @@ class BrokerServer:
         self.tls_port = tls_port
         self.ssl_context = ssl_context
         self.servers: list[asyncio.base_events.Server] = []
-        self.protocols: set[_Protocol] = set()
+        self.ws_port = ws_port
+        self.ws_server: Any = None
+        #: every open connection (TCP, TLS or WebSocket), each with its broker ``client``.
+        self.protocols: set[Any] = set()
         self._flush_scheduled = False
         self._ticker: asyncio.TimerHandle | None = None
         self._closed: asyncio.Event | None = None
@@ -125,19 +133,30 @@ class BrokerServer:
                     reuse_address=True,
                 )
             )
-        for listening in self.servers:
-            for sock in listening.sockets:
-                log.info(
-                    "Opening ipv4 listen socket on port %s.", sock.getsockname()[1]
-                )
+        if self.ws_port is not None:
+            from ._websocket import serve_websocket
+
+            self.ws_server = await serve_websocket(self, self.host, self.ws_port)
+        for port in self.ports:
+            log.info("Opening ipv4 listen socket on port %s.", port)
         self._ticker = self.loop.call_later(TICK, self._tick)
 
     @property
     def ports(self) -> list[int]:
-        """The bound ports, in the order of the listeners (TCP, then TLS)."""
-        return [
+        """The bound ports, in the order of the listeners (TCP, then TLS, then WebSocket)."""
+        ports = [
             sock.getsockname()[1] for server in self.servers for sock in server.sockets
         ]
+        if self.ws_server is not None:
+            ports.append(self.ws_port_bound)
+        return ports
+
+    @property
+    def ws_port_bound(self) -> int | None:
+        """The WebSocket listener's port (None without one)."""
+        if self.ws_server is None:
+            return None
+        return self.ws_server.sockets[0].getsockname()[1]  # type: ignore[no-any-return]
 
     def port_of(self, transport: Any) -> Any:
         sockname = transport.get_extra_info("sockname")
@@ -168,6 +187,9 @@ class BrokerServer:
             self._ticker.cancel()
         for server in self.servers:
             server.close()
+        if self.ws_server is not None:
+            # Our DISCONNECT goes first; each WebSocket closes once it is written.
+            self.ws_server.close(close_connections=False)
         for protocol in list(self.protocols):
             client = protocol.client
             if client is not None:
@@ -176,5 +198,7 @@ class BrokerServer:
         self.broker.flush()
         for server in self.servers:
             await server.wait_closed()
+        if self.ws_server is not None:
+            await self.ws_server.wait_closed()
         if self._closed is not None:
             self._closed.set()
