@@ -10,6 +10,7 @@ import sys
 
 from ._core import Broker
 from ._server import BrokerServer
+from ._store import SQLiteStore
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -54,6 +55,12 @@ def make_parser() -> argparse.ArgumentParser:
         help="QoS 1/2 messages queued per session",
     )
     parser.add_argument(
+        "--persistence",
+        metavar="PATH",
+        default=None,
+        help="keep sessions and retained messages in this SQLite database",
+    )
+    parser.add_argument(
         "--no-anonymous", action="store_true", help="refuse clients without a user name"
     )
     parser.add_argument(
@@ -67,7 +74,9 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def build(args: argparse.Namespace) -> BrokerServer:
+    store = SQLiteStore(args.persistence) if args.persistence else None
     broker = Broker(
+        store=store,
         allow_anonymous=not args.no_anonymous,
         max_queued=args.max_queued,
         receive_maximum=args.receive_maximum,

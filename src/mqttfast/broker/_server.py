@@ -111,6 +111,11 @@ class BrokerServer:
         """Bind the listeners (port 0 picks a free port: see ``ports``)."""
         self.loop = asyncio.get_running_loop()
         self._closed = asyncio.Event()
+        store = self.broker.store
+        if store is not None:
+            # Deadlines are kept on the loop's clock: the store converts them from and to wall time.
+            store.clock = self.loop.time
+            store.restore(self.broker, self.loop.time())
         server = await self.loop.create_server(
             lambda: _Protocol(self), self.host, self.port, reuse_address=True
         )
@@ -176,5 +181,11 @@ class BrokerServer:
         self.broker.flush()
         for server in self.servers:
             await server.wait_closed()
+        store = self.broker.store
+        if store is not None:
+            # A last full save; the connections closing after it are detached again at the next start.
+            self.broker.store = None
+            store.save_all(self.broker)
+            store.close()
         if self._closed is not None:
             self._closed.set()
