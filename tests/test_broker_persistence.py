@@ -23,7 +23,15 @@ import pytest
 
 import mqttfast
 from mqttfast.broker import Client
-from mqttfast.broker._store import SCHEMA_VERSION, SQLiteStore, _twin, decode_session, dump_session, encode_session
+from mqttfast.broker._store import (
+    SCHEMA_VERSION,
+    SQLiteStore,
+    _EncodingCache,
+    _twin,
+    decode_session,
+    dump_session,
+    encode_session,
+)
 
 from .helpers.peers import TIMEOUT
 
@@ -92,6 +100,18 @@ def test_session_round_trip_shifts_deadlines():
     assert b"1130" in blob and b"4700" in blob
     # The placeholder packet ids are not put into the live session.
     assert session.outbound[4].message.packet_id is None
+
+
+def test_encoding_cache_keeps_only_the_messages_of_the_last_pass():
+    session = _session()
+    cache = _EncodingCache({})
+    assert encode_session(session, 0.0, cache) == encode_session(session, 0.0)
+    assert len(cache.used) == 3  # the three messages in outbound
+    session.outbound.pop(1)  # acknowledged
+    later = _EncodingCache(cache.used)
+    blob = encode_session(session, 0.0, later)
+    assert sorted(entry[0].topic for entry in later.used.values()) == ["a/2", "w"]
+    assert list(decode_session(blob, 0.0)[0].outbound) == [2, 3, 4]
 
 
 def _fake_broker(*sessions):

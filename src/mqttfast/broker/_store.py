@@ -99,6 +99,8 @@ class SQLiteStore:
         self._changed: dict[str, None] = {}
         #: topic -> (message, expires_at), or None for a cleared one, set this pass.
         self._retained: dict[str, tuple[Any, float | None] | None] = {}
+        #: id(message) -> (message, its encoding), for the messages of the sessions saved last pass.
+        self._encoded: dict[int, tuple[Any, bytes]] = {}
         self.closed = False
 
     def _migrate(self) -> None:
@@ -159,13 +161,17 @@ class SQLiteStore:
         rows: list[tuple[str, bytes]] = []
         gone: list[tuple[str]] = []
         stored = self._stored
+        # A session is written whole each pass it changes: its messages in flight are encoded
+        # once, not once per pass (a cache that keeps only what this pass used).
+        encoded = _EncodingCache(self._encoded)
         for client_id in changed:
             session = sessions.get(client_id)
             if session is None or session.ended or not session.expiry_interval:
                 if client_id in stored:
                     gone.append((client_id,))
             else:
-                rows.append((client_id, encode_session(session, offset)))
+                rows.append((client_id, encode_session(session, offset, encoded)))
+        self._encoded = encoded.used
         kept: list[tuple[str, bytes, float | None]] = []
         twin = _twin()
         cleared: list[tuple[str]] = []
@@ -296,10 +302,31 @@ def _twin() -> Any:
     return mqttfast
 
 
-def encode_session(session: Any, offset: float) -> bytes:
+class _EncodingCache:
+    """Encodings of messages by identity: ``previous`` (last pass's) read, ``used`` (this pass's) kept."""
+
+    __slots__ = ("previous", "used")
+
+    def __init__(self, previous: dict[int, tuple[Any, bytes]]) -> None:
+        self.previous = previous
+        self.used: dict[int, tuple[Any, bytes]] = {}
+
+    def encode(self, message: Any, twin: Any, packet_id: int) -> bytes:
+        key = id(message)
+        # The message itself is kept beside its encoding, so its id cannot be reused meanwhile.
+        found = self.used.get(key) or self.previous.get(key)
+        if found is None or found[0] is not message:
+            found = (message, _encode_message(message, twin, packet_id))
+        self.used[key] = found
+        return found[1]
+
+
+def encode_session(session: Any, offset: float, cache: _EncodingCache | None = None) -> bytes:
     """``session`` as stored: its plain data in JSON, deadlines moved by ``offset`` to wall-clock time."""
     return json.dumps(
-        dump_session(session, offset), separators=(",", ":"), default=_bytes_to_json
+        dump_session(session, offset, cache),
+        separators=(",", ":"),
+        default=_bytes_to_json,
     ).encode()
 
 
@@ -308,9 +335,12 @@ def decode_session(blob: bytes, offset: float) -> tuple[Any, bool]:
     return load_session(json.loads(blob, object_hook=_json_to_bytes), offset)
 
 
-def dump_session(session: Any, offset: float = 0.0) -> dict[str, Any]:
+def dump_session(
+    session: Any, offset: float = 0.0, cache: _EncodingCache | None = None
+) -> dict[str, Any]:
     """``session.dump()``'s plain data (plus ``connected``), its deadlines moved by ``offset``."""
     twin = _twin()
+    encode = _encode_message if cache is None else cache.encode
     outbound: list[tuple[int, Any]] = []
     for packet_id, entry in session.outbound.items():
         if entry is None:
@@ -320,7 +350,7 @@ def dump_session(session: Any, offset: float = 0.0) -> dict[str, Any]:
             (
                 packet_id,
                 {
-                    "message": _encode_message(entry.message, twin, packet_id),
+                    "message": encode(entry.message, twin, packet_id),
                     "qos": entry.qos,
                     "retain": entry.retain,
                     "subscription_identifiers": entry.subscription_identifiers,
