@@ -22,7 +22,7 @@ from types import SimpleNamespace
 import pytest
 
 import mqttfast
-from mqttfast.broker import Client
+from mqttfast.broker import Broker, Client
 from mqttfast.broker._store import (
     SCHEMA_VERSION,
     SQLiteStore,
@@ -166,6 +166,42 @@ def test_store_saves_sessions_of_clients_written_to(tmp_path):
     loaded = store.load_sessions(0.0)
     assert loaded["sub"][1] is True  # was connected: detached again at restore
     store.close()
+
+
+def test_restore_rebuilds_the_broker(tmp_path):
+    path = str(tmp_path / "broker.db")
+    store = SQLiteStore(path, clock=lambda: 1000.0)
+    packets = _twin()
+    expired = _session()
+    expired.client_id, expired.will = "expired", None
+    expired.expires_at = 990.0  # ran out while the broker was down
+    alive = _session()
+    alive.client_id, alive.will = "alive", None
+    connected = mqttfast.ServerSession("connected")  # connected when the broker stopped, with a will
+    connected.expiry_interval, connected.connected = 60, True
+    connected.will = packets.Will(topic="lost/connected", payload=b"gone", retain=True)
+    connected.will_on_close = True
+    for session in (expired, alive, connected):
+        store.session_changed(session.client_id)
+    store.save(_fake_broker(expired, alive, connected))
+    store.close()
+
+    store = SQLiteStore(path)
+    broker = Broker(store=store)
+    store.restore(broker, 5.0)
+    assert set(broker.sessions) == {"alive", "connected"}
+    assert {record.client_id for record in broker.matcher.match("a/x")} == {"alive"}
+    assert broker.sessions["alive"].expires_at == pytest.approx(3700.0 - 1000.0 + 5.0, abs=1.0)
+    # The restart disconnected "connected": its will (no delay) went out, its expiry runs from now.
+    assert [message.topic for message, _ in broker.retained.messages()] == ["lost/connected"]
+    assert broker.sessions["connected"].expires_at == pytest.approx(65.0)
+    broker.flush()
+    store.close()
+    reopened = SQLiteStore(path)
+    assert set(reopened.load_sessions(5.0)) == {"alive", "connected"}
+    assert reopened.load_sessions(5.0)["connected"][0].will is None
+    assert [message.topic for message, _ in reopened.load_retained(5.0)] == ["lost/connected"]
+    reopened.close()
 
 
 def test_retained_round_trip_and_expiry(tmp_path):

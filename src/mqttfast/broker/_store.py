@@ -249,7 +249,8 @@ class SQLiteStore:
         Each session's subscriptions go back into the matcher; a session
         that was connected when the broker stopped is detached at ``now``
         (the restart is its disconnection: its expiry starts, its will fires
-        after its delay), an offline one keeps its deadlines.
+        after its delay), an offline one keeps its deadlines, and what fell
+        due while the broker was down happens now.
         """
         for message, expires_at in self.load_retained(now):
             broker.retained.set(message, expires_at)
@@ -263,6 +264,7 @@ class SQLiteStore:
                 events += session.detach(now)
                 self._changed[client_id] = None
         broker._session_events(events, now)
+        broker.tick(now)  # what came due while the broker was down (expiry, will delay) goes now
         log.info(
             "Restored %d sessions and %d retained messages from %s.",
             len(broker.sessions),
