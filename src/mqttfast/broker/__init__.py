@@ -17,11 +17,14 @@ Run it with ``python -m mqttfast.broker``; embed it with::
     asyncio.run(main())
 
 ``Broker`` is the sans-I/O core (sessions, routing, retained messages,
-wills, hooks); ``BrokerServer`` runs it on asyncio sockets.
+wills, hooks); ``BrokerServer`` runs it on asyncio sockets;
+``Broker(store=SQLiteStore(path))`` keeps sessions and retained messages
+across restarts.
 """
 
 from ._core import Broker, Client
 from ._retained import RetainedStore
 from ._server import BrokerServer
+from ._store import SQLiteStore
 
-__all__ = ["Broker", "BrokerServer", "Client", "RetainedStore"]
+__all__ = ["Broker", "BrokerServer", "Client", "RetainedStore", "SQLiteStore"]

@@ -20,6 +20,7 @@ from ._auth import AccessList, FileAuth, PasswordFile
 from ._core import Broker
 from ._server import BrokerServer
 from ._sys import SysTopics
+from ._store import SQLiteStore
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -62,6 +63,12 @@ def make_parser() -> argparse.ArgumentParser:
         type=int,
         default=1000,
         help="QoS 1/2 messages queued per session",
+    )
+    parser.add_argument(
+        "--persistence",
+        metavar="PATH",
+        default=None,
+        help="keep sessions and retained messages in this SQLite database",
     )
     parser.add_argument(
         "--no-anonymous", action="store_true", help="refuse clients without a user name"
@@ -151,7 +158,9 @@ def build(args: argparse.Namespace) -> BrokerServer:
     if acl is not None:
         # Refused QoS 1/2 publishes are answered 0x87: acks go out by hand, only when an ACL may refuse.
         options["auto_ack"] = False
+    store = SQLiteStore(args.persistence) if args.persistence else None
     broker = Broker(
+        store=store,
         allow_anonymous=not args.no_anonymous,
         max_queued=args.max_queued,
         receive_maximum=args.receive_maximum,

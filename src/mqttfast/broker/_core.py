@@ -93,7 +93,9 @@ class Broker:
     ``allow_anonymous`` lets clients without a user name in (the default
     ``authenticate`` checks nothing else); ``max_queued`` bounds each
     session's queue of QoS 1/2 messages while it cannot take them;
-    ``max_retained`` the retained store.
+    ``max_retained`` the retained store. ``store`` (a ``SQLiteStore``, or
+    None to keep everything in memory) persists sessions and retained
+    messages: it is saved before the writes of every loop pass (``flush``).
     """
 
     def __init__(
@@ -103,6 +105,7 @@ class Broker:
         max_queued: int = 1000,
         max_retained: int = 1_000_000,
         max_session_expiry: int | None = None,
+        store: Any = None,
         **connection_options: Any,
     ) -> None:
         self.allow_anonymous = allow_anonymous
@@ -114,6 +117,8 @@ class Broker:
         self.sessions: dict[str, mqttfast.ServerSession] = {}
         self.clients: dict[str, Client] = {}
         self.retained = RetainedStore(max_retained)
+        #: where sessions and retained messages persist (``_store.SQLiteStore``), or None.
+        self.store = store
         #: connections with bytes to write at the end of this loop pass.
         self.dirty: dict[Client, None] = {}
         #: client id -> topic filter -> its record in the matcher.
@@ -200,7 +205,13 @@ class Broker:
             self.dirty[client] = None
 
     def flush(self) -> None:
-        """Write what every touched connection has queued: one ``writelines`` per connection per pass."""
+        """Write what every touched connection has queued: one ``writelines`` per connection per pass.
+
+        With a ``store``, the state of this pass is committed first, so no
+        PUBACK/PUBREC leaves before its message is persisted.
+        """
+        if self.store is not None:
+            self.store.save(self)
         dirty = self.dirty
         if not dirty:
             return
@@ -289,6 +300,8 @@ class Broker:
         self.stats["clients_connected"] -= 1
         session = self.sessions.get(client_id)
         if session is not None and session is client.connection.session:
+            if self.store is not None:
+                self.store.session_changed(client_id)
             self._session_events(session.detach(now), now)
 
     def _end_session(self, session: Any, now: float) -> None:
@@ -296,6 +309,8 @@ class Broker:
 
     def _session_events(self, events: list[Any], now: float) -> None:
         for event in events:
+            if self.store is not None:
+                self.store.session_changed(event.client_id)
             if type(event) is mqttfast.WillPublished:
                 message = self.on_message(None, event.message)
                 if message is not None:
@@ -341,7 +356,9 @@ class Broker:
         if message.message_expiry_interval is not None:
             expires_at = now + message.message_expiry_interval
         if message.retain:
-            self.retained.set(message, expires_at)
+            kept = self.retained.set(message, expires_at)
+            if kept and self.store is not None:
+                self.store.retained_changed(message, expires_at)
         targets: dict[str, list[Any]] = {}
         for record in self.matcher.match(topic):
             if record.options.no_local and record.client_id == publisher:
@@ -417,6 +434,8 @@ class Broker:
         session.enqueue(
             message, granted, bool(rap and message.retain), identifiers, expires_at
         )
+        if granted and self.store is not None:
+            self.store.session_changed(client_id)
         if session.dropped != before:
             self.stats["messages_dropped"] += 1
             return False
@@ -442,6 +461,8 @@ class Broker:
         session.enqueue(
             message, granted, bool(rap and message.retain), identifiers, expires_at
         )
+        if self.store is not None:
+            self.store.session_changed(client.client_id)
         if session.dropped != before:
             self.stats["messages_dropped"] += 1
             log.warning(

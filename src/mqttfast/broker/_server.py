@@ -119,6 +119,11 @@ class BrokerServer:
         """Bind the listeners (port 0 picks a free port: see ``ports``)."""
         self.loop = asyncio.get_running_loop()
         self._closed = asyncio.Event()
+        store = self.broker.store
+        if store is not None:
+            # Deadlines are kept on the loop's clock: the store converts them from and to wall time.
+            store.clock = self.loop.time
+            store.restore(self.broker, self.loop.time())
         server = await self.loop.create_server(
             lambda: _Protocol(self), self.host, self.port, reuse_address=True
         )
@@ -200,5 +205,11 @@ class BrokerServer:
             await server.wait_closed()
         if self.ws_server is not None:
             await self.ws_server.wait_closed()
+        store = self.broker.store
+        if store is not None:
+            # A last full save; the connections closing after it are detached again at the next start.
+            self.broker.store = None
+            store.save_all(self.broker)
+            store.close()
         if self._closed is not None:
             self._closed.set()
