@@ -85,8 +85,7 @@ def connected(api, port, version, client_id, clean_start=True, **options):
     return client
 
 
-# 3.1.1 left out for now: mosquitto delivered back only part of the QoS 1 messages there (under investigation).
-@pytest.mark.parametrize("version", [5])
+@pytest.mark.parametrize("version", [4, 5])
 def test_client_publishes_and_receives_through_mosquitto(api, limited_broker, version):
     client = connected(api, limited_broker, version, f"mqttfast-sp-{version}", receive_maximum=3, topic_alias_maximum=2)
     try:
@@ -103,6 +102,12 @@ def test_client_publishes_and_receives_through_mosquitto(api, limited_broker, ve
             packet_id = client.conn.publish(topic, b"%d" % number, qos)
             published[number] = (topic, qos)
             assert (packet_id is None) == (qos == 0)
+            if version == 4 and qos:
+                # 3.1.1 has no Receive Maximum, and mosquitto 2.0 (like paho against it: tried) drops
+                # QoS 1 messages to a client whose in-flight window of 2 is full while QoS 2 flows
+                # hold it: wait for each flow to end so the test is about us, not mosquitto's queue.
+                done = sum(1 for q in published.values() if q[1])
+                client.pump(lambda events, done=done: len(client.of(api.PublishCompleted)) == done)
         if version == 5:
             # The broker's Receive Maximum of 2: the rest waits in the session, not on the wire.
             assert client.conn.session.in_flight <= 2
