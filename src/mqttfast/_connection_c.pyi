@@ -1,6 +1,7 @@
-# The compiled twin of _connection_py.py. _types.pyi does not describe the
-# connections yet; until it does, the pure twin's annotated source is their
-# description, for both twins.
-from ._connection_py import ClientConnection as ClientConnection
-from ._connection_py import Connection as Connection
-from ._connection_py import ServerConnection as ServerConnection
+# The compiled twin of _connection_py.py; the connections are described once, in _types.pyi.
+from typing import Any
+
+from ._types import ClientConnection as ClientConnection
+from ._types import ServerConnection as ServerConnection
+
+Connection = Any  # the per-message core both final classes extend (not public)

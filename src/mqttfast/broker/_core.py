@@ -177,7 +177,13 @@ class Broker:
         connection = client.connection
         events = connection.receive_data(data, now)
         if events:
-            self._handle(client, events, now)
+            try:
+                self._handle(client, events, now)
+            except Exception:
+                # A bug of ours (a hook that raised, say) must cost this client its connection,
+                # not the broker its loop: log it once, say 0x83 in 5.0, close.
+                log.exception("Internal error on client %s, disconnecting.", client.client_id or "<unknown>")
+                connection.disconnect(0x83)
         self.dirty[client] = None
 
     def connection_lost(self, client: Client, now: float) -> None:

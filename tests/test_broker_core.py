@@ -1,0 +1,64 @@
+"""The broker core in memory: a hook that raises costs its client the connection, not the broker."""
+
+import logging
+
+import mqttfast
+from mqttfast.broker import Broker
+
+
+class _Wire:
+    def __init__(self):
+        self.written = []
+        self.closed = False
+
+    def write(self, buffers):
+        self.written.append(b"".join(bytes(buffer) for buffer in buffers))
+
+    def close(self):
+        self.closed = True
+
+
+def _connect(broker, client_id, now=0.0):
+    wire = _Wire()
+    client = broker.new_connection(wire.write, wire.close, ("127.0.0.1", 1))
+    peer = mqttfast.ClientConnection(5)
+    peer.connect(client_id)
+    broker.data_received(client, peer.data_to_send(), now)
+    broker.flush()
+    peer.receive_data(b"".join(wire.written))
+    wire.written.clear()
+    return client, peer, wire
+
+
+class _Raising(Broker):
+    def on_message(self, client, message):
+        if message.topic == "boom":
+            raise RuntimeError("a hook failed")
+        return message
+
+
+def test_a_raising_hook_disconnects_its_client_with_0x83_and_the_broker_goes_on(caplog):
+    broker = _Raising()
+    bad, bad_peer, bad_wire = _connect(broker, "bad")
+    good, good_peer, good_wire = _connect(broker, "good")
+    good_peer.subscribe("t", qos=0)
+    broker.data_received(good, good_peer.data_to_send(), 1.0)
+    broker.flush()
+    good_peer.receive_data(b"".join(good_wire.written))
+    good_wire.written.clear()
+
+    bad_peer.publish("boom", b"x")
+    with caplog.at_level(logging.ERROR, logger="mqttfast.broker"):
+        broker.data_received(bad, bad_peer.data_to_send(), 2.0)
+        broker.flush()
+    (disconnected,) = bad_peer.receive_data(b"".join(bad_wire.written))
+    assert type(disconnected) is mqttfast.Disconnected and disconnected.reason_code == 0x83
+    assert bad_wire.closed
+    assert any("Internal error on client bad" in record.getMessage() for record in caplog.records)
+
+    other, other_peer, _ = _connect(broker, "other")
+    other_peer.publish("t", b"still routing")
+    broker.data_received(other, other_peer.data_to_send(), 3.0)
+    broker.flush()
+    (message,) = good_peer.receive_data(b"".join(good_wire.written))
+    assert message.payload == b"still routing"
