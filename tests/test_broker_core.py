@@ -62,3 +62,19 @@ def test_a_raising_hook_disconnects_its_client_with_0x83_and_the_broker_goes_on(
     broker.flush()
     (message,) = good_peer.receive_data(b"".join(good_wire.written))
     assert message.payload == b"still routing"
+
+
+class _Refusing(Broker):
+    def authorize_publish(self, client, message):
+        return not message.topic.startswith("secret/")
+
+
+def test_a_subclass_refusing_publishes_answers_0x87_in_5_0_and_acks_the_rest():
+    broker = _Refusing()
+    client, peer, wire = _connect(broker, "p")
+    refused = peer.publish("secret/x", b"1", qos=1)
+    allowed = peer.publish("open/x", b"2", qos=1)
+    broker.data_received(client, peer.data_to_send(), 1.0)
+    broker.flush()
+    completed = peer.receive_data(b"".join(wire.written))
+    assert [(event.packet_id, event.reason_code) for event in completed] == [(refused, 0x87), (allowed, 0x00)]

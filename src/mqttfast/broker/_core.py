@@ -111,6 +111,10 @@ class Broker:
         self.allow_anonymous = allow_anonymous
         self.max_queued = max_queued
         self.max_session_expiry = max_session_expiry
+        if "auto_ack" not in connection_options and type(self).authorize_publish is not Broker.authorize_publish:
+            # A subclass that may refuse a publish must answer 0x87 in its PUBACK/PUBREC: acks then
+            # leave by hand, after the hook; the default path keeps the automatic ones.
+            connection_options["auto_ack"] = False
         self.connection_options = dict(connection_options, max_queued=max_queued)
         self.auto_ack: bool = connection_options.get("auto_ack", True)
         self.matcher = mqttfast.TopicMatcher()
