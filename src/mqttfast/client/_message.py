@@ -136,9 +136,9 @@ class Will:
         self.retain = retain
         self.properties = properties or {}
 
-    def to_packet(self, version: int) -> Any:
-        """The ``mqttfast.Will`` of the CONNECT; the properties only at MQTT 5."""
+    def to_packet(self, version: int, will_class: Any = _WillPacket) -> Any:
+        """The ``Will`` packet of the CONNECT (of ``will_class``); the properties only at MQTT 5."""
         properties = self.properties if version == ProtocolVersion.V5 else {}
-        return _WillPacket(
+        return will_class(
             topic=self.topic, payload=encode_payload(self.payload), qos=self.qos, retain=self.retain, **properties
         )
