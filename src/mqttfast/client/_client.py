@@ -222,7 +222,7 @@ class Client:
         self._reconnect_task: asyncio.Task[None] | None = None
         self._publishes: dict[int, asyncio.Future[int]] = {}
         self._requests: dict[int, asyncio.Future[Any]] = {}
-        self._slot_waiters: list[asyncio.Future[None]] = []
+        self._slot_waiters: deque[asyncio.Future[None]] = deque()
         self._subscriptions: dict[str, _Subscription] = {}
         self._by_identifier: dict[int, _Subscription] = {}
         self._topic_handlers: list[_Subscription] = []
@@ -477,11 +477,14 @@ class Client:
                 )
             else:
                 future.set_result(code)
+        # One acknowledgement frees one place: wake one waiting publish, in arrival order (waking all
+        # of them would make a burst of N publishes cost N squared retries).
         waiters = self._slot_waiters
         while waiters:
-            waiter = waiters.pop()
+            waiter = waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
+                break
 
     def _handle_other(self, event: Any) -> None:
         kind = type(event)
