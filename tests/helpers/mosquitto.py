@@ -29,12 +29,21 @@ def require_binaries(*names):
         pytest.skip(message)
 
 
-@contextlib.contextmanager
-def running_mosquitto(directory, extra_config=""):
-    """Start mosquitto with its config (plus ``extra_config`` lines) in ``directory``; yield its port; always terminate it."""
-    require_binaries("mosquitto")
+def free_port():
+    """A TCP port nobody listens on at 127.0.0.1 right now."""
     with socket.create_server(("127.0.0.1", 0)) as probe:
-        port = probe.getsockname()[1]
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_mosquitto(directory, extra_config="", port=None):
+    """Start mosquitto with its config (plus ``extra_config`` lines) in ``directory``; yield its port; always terminate it.
+
+    ``port`` reuses a port (a restarted broker); a free one is picked otherwise.
+    """
+    require_binaries("mosquitto")
+    if port is None:
+        port = free_port()
     config = directory / "mosquitto.conf"
     config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n{extra_config}")
     process = subprocess.Popen(

@@ -1,0 +1,199 @@
+"""mqttfast.client against a real mosquitto on 127.0.0.1: QoS, retained, will, aliases, handlers, backpressure."""
+
+import asyncio
+
+import pytest
+
+from mqttfast.client import Client, ConnectError, ProtocolVersion, SyncClient, Will
+
+from .helpers.mosquitto import running_mosquitto
+
+pytestmark = pytest.mark.peer
+
+VERSIONS = [pytest.param(ProtocolVersion.V311, id="3.1.1"), pytest.param(ProtocolVersion.V5, id="5.0")]
+
+
+@pytest.fixture
+def broker(tmp_path):
+    with running_mosquitto(tmp_path, "max_topic_alias 10\n") as port:
+        yield port
+
+
+def run(coroutine, timeout=10.0):
+    """Run a test coroutine, bounded: a hang fails the test instead of the suite."""
+    return asyncio.run(asyncio.wait_for(coroutine, timeout))
+
+
+async def take(client, count, timeout=5.0):
+    """The next ``count`` messages of ``client.messages``."""
+    messages = []
+
+    async def collect():
+        async for message in client.messages:
+            messages.append(message)
+            if len(messages) == count:
+                return
+
+    await asyncio.wait_for(collect(), timeout)
+    return messages
+
+
+@pytest.mark.parametrize("protocol", VERSIONS)
+@pytest.mark.parametrize("qos", [0, 1, 2])
+def test_publish_and_receive_every_qos(broker, protocol, qos):
+    async def main():
+        async with Client("127.0.0.1", broker, protocol=protocol) as client:
+            assert await client.subscribe("q/#", qos=qos) == [qos]
+            for index in range(20):
+                assert await client.publish(f"q/{index % 3}", f"m{index}", qos=qos) < 0x80
+            messages = await take(client, 20)
+        assert [m.payload for m in messages] == [f"m{i}".encode() for i in range(20)]
+        assert [str(m.topic) for m in messages] == [f"q/{i % 3}" for i in range(20)]
+        assert {m.qos for m in messages} == {qos}
+        assert messages[0].topic.matches("q/+")
+
+    run(main())
+
+
+@pytest.mark.parametrize("protocol", VERSIONS)
+def test_concurrent_qos1_and_qos2_publishes_are_each_acknowledged(broker, protocol):
+    async def main():
+        async with Client("127.0.0.1", broker, protocol=protocol) as client:
+            results = await asyncio.gather(
+                *(client.publish("c/t", b"x" * 64, qos=1 + i % 2) for i in range(500))
+            )
+            assert all(code < 0x80 for code in results)
+            assert client.session.in_flight == 0
+
+    run(main())
+
+
+@pytest.mark.parametrize("protocol", VERSIONS)
+def test_retained_message_reaches_a_later_subscriber(broker, protocol):
+    async def main():
+        async with Client("127.0.0.1", broker, protocol=protocol) as publisher:
+            await publisher.publish("r/state", "on", qos=1, retain=True)
+        async with Client("127.0.0.1", broker, protocol=protocol) as subscriber:
+            await subscriber.subscribe("r/#", qos=1)
+            (message,) = await take(subscriber, 1)
+        assert message.retain and message.payload == b"on"
+
+    run(main())
+
+
+@pytest.mark.parametrize("protocol", VERSIONS)
+def test_will_is_published_when_the_client_vanishes(broker, protocol):
+    async def main():
+        async with Client("127.0.0.1", broker, protocol=protocol) as watcher:
+            await watcher.subscribe("w/#", qos=1)
+            doomed = Client("127.0.0.1", broker, protocol=protocol, will=Will("w/gone", "bye", qos=1))
+            await doomed.__aenter__()
+            doomed._link.close()  # the socket dies without a DISCONNECT
+            (will,) = await take(watcher, 1)
+            assert will.topic == "w/gone" and will.payload == b"bye"
+            await doomed.disconnect()
+
+    run(main())
+
+
+def test_clean_disconnect_does_not_publish_the_will(broker):
+    async def main():
+        async with Client("127.0.0.1", broker) as watcher:
+            await watcher.subscribe("w/#", qos=1)
+            async with Client("127.0.0.1", broker, will=Will("w/gone", "bye")):
+                pass
+            await watcher.publish("w/marker", "after", qos=1)
+            (message,) = await take(watcher, 1)
+            assert message.topic == "w/marker"
+
+    run(main())
+
+
+def test_repeated_topics_go_out_with_topic_aliases(broker):
+    async def main():
+        async with Client("127.0.0.1", broker) as client:
+            await client.subscribe("alias/#")
+            written = []
+            link = client._link
+            original = link.writelines
+            link.writelines = lambda buffers: (written.append(b"".join(buffers)), original(buffers))
+            for _ in range(5):
+                await client.publish("alias/a/very/long/topic/name", b"p", qos=1)
+            messages = await take(client, 5)
+        assert client.connack.topic_alias_maximum == 10
+        publishes = [data for data in written if data[0] >> 4 == 3]
+        assert b"alias/a/very/long/topic/name" in publishes[0]
+        assert all(b"alias/a/very" not in data for data in publishes[1:])
+        assert [str(m.topic) for m in messages] == ["alias/a/very/long/topic/name"] * 5
+
+    run(main())
+
+
+@pytest.mark.parametrize("protocol", VERSIONS)
+def test_handler_gets_the_messages_of_its_subscription_only(broker, protocol):
+    async def main():
+        async with Client("127.0.0.1", broker, protocol=protocol) as client:
+            handled = []
+            await client.subscribe("h/alarms/#", qos=1, handler=handled.append)
+            await client.subscribe("h/plain/#", qos=1)
+            await client.publish("h/alarms/fire", "1", qos=1)
+            await client.publish("h/plain/x", "2", qos=1)
+            (queued,) = await take(client, 1)
+        assert [m.payload for m in handled] == [b"1"]
+        assert queued.payload == b"2"
+        if protocol == ProtocolVersion.V5:
+            assert handled[0].properties.subscription_identifiers == [1]
+
+    run(main())
+
+
+def test_request_response(broker):
+    async def main():
+        async with Client("127.0.0.1", broker) as server, Client("127.0.0.1", broker) as caller:
+            await server.subscribe(
+                "svc/double", qos=1, handler=lambda m: server.respond(m, str(2 * int(m.payload)))
+            )
+            answers = await asyncio.gather(*(caller.request("svc/double", str(i)) for i in range(10)))
+        assert [a.payload for a in answers] == [str(2 * i).encode() for i in range(10)]
+
+    run(main())
+
+
+def test_a_slow_consumer_stops_the_reading_and_loses_nothing(broker):
+    """Backpressure: past the bound the socket is not read; QoS 1 then stops at mosquitto's in-flight window.
+
+    600 messages: mosquitto queues at most 1,000 (max_queued_messages) for a client that does not ack.
+    """
+    bound = 50
+
+    async def main():
+        async with Client("127.0.0.1", broker, max_queued_incoming_messages=bound) as consumer:
+            await consumer.subscribe("bp/t", qos=1)
+            async with Client("127.0.0.1", broker) as producer:
+                await asyncio.gather(*(producer.publish("bp/t", b"%d" % i, qos=1) for i in range(600)))
+            await asyncio.sleep(0.2)
+            # At most one read beyond the bound (mosquitto holds the rest: 20 in flight by default).
+            assert bound <= len(consumer.messages) <= bound + 25
+            assert consumer._reading_paused
+            messages = await take(consumer, 600)
+        assert [m.payload for m in messages] == [b"%d" % i for i in range(600)]
+
+    run(main(), timeout=20)
+
+
+def test_refusal_carries_the_reason_code(broker):
+    async def main():
+        with pytest.raises(ConnectError) as refused:
+            async with Client("127.0.0.1", broker, authentication_method="SCRAM-SHA-1"):
+                pass
+        assert refused.value.reason_code == 0x8C  # Bad authentication method: mosquitto has no such plugin
+
+    run(main())
+
+
+def test_sync_client(broker):
+    with SyncClient("127.0.0.1", broker) as client:
+        assert client.subscribe("s/#", qos=1) == [1]
+        client.publish("s/x", "sync", qos=1)
+        (message,) = list(client.messages(timeout=0.5))
+    assert message.payload == b"sync"
