@@ -19,7 +19,6 @@ import random
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -39,7 +38,7 @@ def _free_port() -> int:
 
 
 def _spawn(*args: str) -> subprocess.Popen[str]:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE.parent / "src"), os.environ.get("PYTHONPATH", "")]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(m.__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")]))
     process = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE, text=True, env=env)
     assert process.stdout is not None and process.stdout.readline().strip() == "ready"
     return process

@@ -26,10 +26,16 @@ import tempfile
 import time
 from pathlib import Path
 
-import mqttfast as m
-from loadgen import IDLE_TIMEOUT, VERSION, Connection, Result
+if __package__:
+    from .loadgen import IDLE_TIMEOUT, VERSION, Connection, Result
+else:  # run as a script: python benchmarks/bench_persistence.py
+    from loadgen import IDLE_TIMEOUT, VERSION, Connection, Result
 
-SRC = Path(__file__).resolve().parent.parent / "src"
+import mqttfast as m
+
+# The directory holding the mqttfast under test (an installed copy in CI, this checkout's src/ in
+# development): a subprocess must import the same one, compiled twins included.
+SRC = Path(m.__file__).resolve().parent.parent
 
 
 async def _open(port: int, client_id: str, clean: bool) -> Connection:

@@ -36,10 +36,12 @@ from mqttfast.broker._store import (
 from .helpers.peers import TIMEOUT
 
 mqtt = pytest.importorskip("paho.mqtt.client")
-from paho.mqtt.properties import Properties  # noqa: E402
 from paho.mqtt.packettypes import PacketTypes  # noqa: E402
+from paho.mqtt.properties import Properties  # noqa: E402
 
-SRC = Path(__file__).resolve().parent.parent / "src"
+# The directory holding the mqttfast under test (an installed copy in CI, this checkout's src/ in
+# development): a subprocess must import the same one, compiled twins included.
+SRC = Path(mqttfast.__file__).resolve().parent.parent
 
 
 # ---- the store alone ----------------------------------------------------------------------------

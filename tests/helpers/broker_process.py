@@ -15,9 +15,13 @@ import threading
 import time
 from pathlib import Path
 
+import mqttfast
+
 TIMEOUT = 5.0
 
-SRC = Path(__file__).resolve().parents[2] / "src"
+# The directory holding the mqttfast under test (an installed copy in CI, this checkout's src/ in
+# development): a subprocess must import the same one, compiled twins included.
+SRC = Path(mqttfast.__file__).resolve().parent.parent
 
 _LISTENING = re.compile(r"Opening ipv4 listen socket on port (\d+)\.")
 
