@@ -248,3 +248,29 @@ def test_a_resumed_session_resends_with_the_full_topic(api):
     again = connected_client(api, 5, {"session": client.session}, api.Connack(session_present=True, topic_alias_maximum=5), clean_start=False)
     (resent,) = sent(api, again)
     assert (resent.packet_id, resent.topic, resent.dup) == (packet_id, "a/b", True)
+
+
+@pytest.mark.parametrize("version", [3, 4, 5])
+def test_max_inflight_bounds_the_send_quota_even_where_the_server_announces_none(api, version):
+    connack = api.Connack(receive_maximum=10) if version == 5 else None
+    client = connected_client(api, version, {"max_inflight": 2}, connack)
+    ids = [client.publish("t", b"x", qos=1) for _ in range(4)]
+    assert [p.packet_id for p in sent(api, client)] == ids[:2]
+    client.receive_data(api.encode(api.Puback(packet_id=ids[0]), version))
+    assert [p.packet_id for p in sent(api, client)] == [ids[2]]
+
+
+def test_a_will_of_the_other_twin_is_taken_by_connect(api):
+    import mqttfast
+    from mqttfast import fallback
+
+    other = fallback if api.IMPLEMENTATION == "cython" else mqttfast._compiled
+    client = api.ClientConnection(5)
+    client.connect("c1", will=other.Will(topic="w", payload=b"bye", qos=1, user_properties=[("a", "1")]))
+    connect, _ = api.decode(client.data_to_send(), None)
+    assert (connect.will.topic, connect.will.payload, connect.will.qos, connect.will.user_properties) == (
+        "w",
+        b"bye",
+        1,
+        [("a", "1")],
+    )

@@ -50,7 +50,10 @@ class ClientMixin(CommonMixin):
     ``topic_alias_maximum`` (aliases the server may use toward us).
     ``auto_ack=False`` leaves PUBACK/PUBREC to ``ack(event)``.
     ``max_queued`` bounds the messages waiting for the server's Receive
-    Maximum; beyond it ``publish()`` raises ``QueueFull``.
+    Maximum; beyond it ``publish()`` raises ``QueueFull``. ``max_inflight``
+    bounds the QoS 1/2 messages in flight whatever the server announces: a
+    3.x server announces nothing, yet mosquitto refuses QoS 1 beyond its
+    ``max_inflight_messages`` (20) with a PUBACK 3.1.1 cannot make an error of.
     """
 
     _implementation: str
@@ -65,6 +68,7 @@ class ClientMixin(CommonMixin):
         topic_alias_maximum: int = 0,
         auto_ack: bool = True,
         max_queued: int = 1000,
+        max_inflight: int | None = None,
     ) -> None:
         from ._constants import DEFAULT_MAX_PACKET_SIZE
 
@@ -78,6 +82,9 @@ class ClientMixin(CommonMixin):
             auto_ack=auto_ack,
         )
         self._announced_max_packet_size = max_packet_size
+        if max_inflight is not None and not 1 <= max_inflight <= 0xFFFF:
+            raise ValueError("max_inflight must be 1 to 65535")
+        self._max_inflight = max_inflight or 0xFFFF
         self._adopt_session(
             session if session is not None else ClientSession(max_queued=max_queued)
         )
@@ -161,6 +168,8 @@ class ClientMixin(CommonMixin):
                 "an empty client id needs clean_start=True before MQTT 5 [MQTT-3.1.3-7]",
                 0x85,
             )
+        if will is not None and type(will) is not self._packets.Will:
+            will = _same_will(self._packets.Will, will)  # a Will of the other twin: same fields
         connect = self._packets.Connect(
             protocol_version=self._version,
             client_id=client_id,
@@ -447,6 +456,9 @@ class ClientMixin(CommonMixin):
         if not resumed:
             self._session.clear()  # the server has no state: neither do we [MQTT-3.2.2-5]
         self.connack = packet
+        # The send quota: the server's Receive Maximum (5.0), never above our own bound; a 3.x
+        # server announces none, so ``max_inflight`` is the only one there.
+        self._peer_receive_maximum = self._send_quota = self._max_inflight
         if five:
             self._apply_capabilities(packet)
         self._state = CONNECTED
@@ -456,8 +468,8 @@ class ClientMixin(CommonMixin):
 
     def _apply_capabilities(self, connack: Any) -> None:
         if connack.receive_maximum is not None:
-            self._peer_receive_maximum = connack.receive_maximum
-            self._send_quota = connack.receive_maximum
+            quota = min(connack.receive_maximum, self._max_inflight)
+            self._peer_receive_maximum = self._send_quota = quota
         if connack.maximum_packet_size is not None:
             self._peer_max_packet_size = connack.maximum_packet_size
         if connack.topic_alias_maximum is not None:
@@ -558,3 +570,9 @@ class ClientMixin(CommonMixin):
             packet_id = self._session.allocate_packet_id()
             if packet_id not in self._requests:
                 return packet_id  # type: ignore[no-any-return]
+
+
+def _same_will(will_class: Any, will: Any) -> Any:
+    from ._fields import FIELDS
+
+    return will_class(**{name: getattr(will, name) for name, _ in FIELDS["Will"]})

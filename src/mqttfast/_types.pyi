@@ -319,6 +319,7 @@ class ClientConnection(_Connection):
         topic_alias_maximum: int = 0,
         auto_ack: bool = True,
         max_queued: int = 1000,
+        max_inflight: Optional[int] = None,
     ) -> None: ...
     def connect(
         self,

@@ -198,12 +198,7 @@ class Client:
         self._authenticator = authenticator
         self._connect_properties = dict(properties or {})
         self._session = ClientSession(max_queued=max_queued_outgoing_messages)
-        # WORKAROUND (session layer): a 3.x broker announces no Receive Maximum, so the layer's send
-        # quota is 65,535 and every queued or resent QoS 1/2 message leaves at once. mosquitto then
-        # answers QoS 1 beyond its max_inflight_messages (20) with PUBACK 0x97, which 3.1.1 cannot
-        # carry: the message is dropped while the client sees success. Until ClientConnection takes an
-        # assumed quota for 3.x servers, the client bounds its own in-flight QoS 1/2 publishes at 3.x.
-        self._inflight = asyncio.Semaphore(max_inflight_messages)
+        self._max_inflight_messages = max_inflight_messages
         self.messages = MessagesIterator(self)
         self._conn: Any = None
         self._link: Link | None = None
@@ -339,6 +334,9 @@ class Client:
             session=self._session,
             receive_maximum=self._receive_maximum,
             topic_alias_maximum=self._topic_alias_maximum if version == 5 else 0,
+            # A 3.x broker announces no Receive Maximum, yet mosquitto refuses QoS 1 beyond its
+            # max_inflight_messages with a PUBACK 3.1.1 cannot make an error of: bound it here.
+            max_inflight=None if version == 5 else self._max_inflight_messages,
         )
         self._conn = conn
         self._connack = loop.create_future()
@@ -378,14 +376,9 @@ class Client:
                 properties["authentication_data"] = self._auth_data
         will = self._will
         if will is not None:
-            # WORKAROUND (session layer): connect() encodes with its own twin's writers, which refuse
-            # a Will of the other twin ("will must be a Will, not Will": mqttfast.Will is the compiled
-            # class while ClientConnection is still the pure-Python core). Build the Will from the
-            # connection's own packet classes until connect() accepts either.
-            will_class = conn._packets.Will  # type: ignore[attr-defined]
             if not isinstance(will, Will):
                 will = Will(will.topic, will.payload, will.qos, will.retain, _will_properties(will))
-            will = will.to_packet(version, will_class)
+            will = will.to_packet(version)
         conn.connect(
             self._identifier,
             clean_start=clean,
@@ -690,9 +683,6 @@ class Client:
         data = encode_payload(payload)
         if properties:
             more_properties.update(properties)
-        if qos and self._protocol != ProtocolVersion.V5:
-            async with self._inflight:
-                return await self._publish(topic, data, qos, retain, timeout, more_properties)
         return await self._publish(topic, data, qos, retain, timeout, more_properties)
 
     async def _publish(
