@@ -36,9 +36,12 @@ import tempfile
 import threading
 import time
 
+import mqttfast
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 # BENCH_CLIENT_SRC: another source tree to time (a branch with the compiled session core, say).
-SRC = os.environ.get("BENCH_CLIENT_SRC") or os.path.join(os.path.dirname(HERE), "src")
+# The mqttfast under test by default (installed or this checkout's src/), or another tree.
+SRC = os.environ.get("BENCH_CLIENT_SRC") or os.path.dirname(os.path.dirname(os.path.abspath(mqttfast.__file__)))
 PAYLOAD = b"x" * 64
 CONTENDERS = ("mqttfast", "paho", "aiomqtt", "gmqtt", "zmqtt")
 SCENARIOS = ("receive", "publish", "reqresp", "qos2", "memory")
@@ -181,8 +184,8 @@ def paho_child(scenario: str, port: int, n: int) -> None:
         meter.stop(n)
         c.loop_stop()
     elif scenario == "reqresp":
-        from paho.mqtt.properties import Properties
         from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
 
         responder, requester = client(), client()
 
@@ -413,7 +416,7 @@ def main() -> None:
         broker = subprocess.Popen([mosquitto, "-c", config], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             time.sleep(0.5)
-            print(f"| scenario (N) | client | client CPU s | wall s | per second | note |\n|---|---|---|---|---|---|")
+            print("| scenario (N) | client | client CPU s | wall s | per second | note |\n|---|---|---|---|---|---|")
             for scenario in args.scenarios.split(","):
                 n = counts[scenario]
                 for contender in args.only.split(","):

@@ -16,7 +16,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -39,10 +38,7 @@ mqtt = pytest.importorskip("paho.mqtt.client")
 from paho.mqtt.packettypes import PacketTypes  # noqa: E402
 from paho.mqtt.properties import Properties  # noqa: E402
 
-# The directory holding the mqttfast under test (an installed copy in CI, this checkout's src/ in
-# development): a subprocess must import the same one, compiled twins included.
-SRC = Path(mqttfast.__file__).resolve().parent.parent
-
+from .helpers.subprocesses import MQTTFAST_ROOT as SRC
 
 # ---- the store alone ----------------------------------------------------------------------------
 

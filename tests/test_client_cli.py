@@ -1,6 +1,5 @@
 """``python -m mqttfast.client pub|sub`` against mosquitto, with mosquitto_pub/sub's flags."""
 
-import os
 import subprocess
 import sys
 import time
@@ -8,15 +7,12 @@ import time
 import pytest
 
 from .helpers.mosquitto import running_mosquitto
+from .helpers.subprocesses import subprocess_env
 
 pytestmark = pytest.mark.peer
 
-SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
-
-
 def command(*args):
-    env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return [sys.executable, "-m", "mqttfast.client", *args], env
+    return [sys.executable, "-m", "mqttfast.client", *args], subprocess_env()
 
 
 @pytest.mark.parametrize("version", ["mqttv5", "mqttv311"])

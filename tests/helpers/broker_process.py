@@ -13,15 +13,10 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
-
-import mqttfast
 
 TIMEOUT = 5.0
 
-# The directory holding the mqttfast under test (an installed copy in CI, this checkout's src/ in
-# development): a subprocess must import the same one, compiled twins included.
-SRC = Path(mqttfast.__file__).resolve().parent.parent
+from .subprocesses import MQTTFAST_ROOT as SRC
 
 _LISTENING = re.compile(r"Opening ipv4 listen socket on port (\d+)\.")
 
