@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import mqttfast as m
@@ -119,14 +120,20 @@ async def _publish(connection: Connection, packet: bytes, count: int, chunk: int
         await connection.writer.drain()
 
 
-async def fan_in(host: str, port: int, publishers: int = 10, messages: int = 20000, payload: int = 64) -> Result:
-    """``publishers`` clients send ``messages`` QoS 0 PUBLISH in total; one subscriber counts them."""
+async def fan_in(
+    host: str, port: int, publishers: int = 10, messages: int = 20000, payload: int = 64, on_start: Callable[[], None] = lambda: None
+) -> Result:
+    """``publishers`` clients send ``messages`` QoS 0 PUBLISH in total; one subscriber counts them.
+
+    ``on_start`` is called when the clock starts, every connection and subscription made.
+    """
     subscriber = await Connection.open(host, port, "loadgen-sub")
     await subscriber.subscribe(["fanin/+"])
     senders = [await Connection.open(host, port, f"loadgen-pub{i}") for i in range(publishers)]
     per_sender = messages // publishers
     packets = [m.encode(m.Publish(topic=f"fanin/{i}", payload=b"x" * payload), VERSION) for i in range(publishers)]
     expected = per_sender * publishers
+    on_start()
     start = time.perf_counter()
     counting = asyncio.ensure_future(subscriber.count_publishes(expected))
     await asyncio.gather(*(_publish(s, p, per_sender) for s, p in zip(senders, packets)))
@@ -136,14 +143,20 @@ async def fan_in(host: str, port: int, publishers: int = 10, messages: int = 200
     return Result(f"fan-in {publishers}->1 QoS 0", expected, delivered, last - start)
 
 
-async def wildcard(host: str, port: int, idle: int = 10000, messages: int = 2000, payload: int = 64) -> Result:
-    """One publisher to ``load/<k>/x``, one ``load/+/x`` subscriber, ``idle`` non-matching subscriptions held."""
+async def wildcard(
+    host: str, port: int, idle: int = 10000, messages: int = 2000, payload: int = 64, on_start: Callable[[], None] = lambda: None
+) -> Result:
+    """One publisher to ``load/<k>/x``, one ``load/+/x`` subscriber, ``idle`` non-matching subscriptions held.
+
+    ``on_start`` is called when the clock starts, every connection and subscription made.
+    """
     holder = await Connection.open(host, port, "loadgen-idle")
     await holder.subscribe([f"idle/{i}/+" for i in range(idle)])
     subscriber = await Connection.open(host, port, "loadgen-sub")
     await subscriber.subscribe(["load/+/x"])
     sender = await Connection.open(host, port, "loadgen-pub")
     packets = b"".join(m.encode(m.Publish(topic=f"load/{k}/x", payload=b"y" * payload), VERSION) for k in range(100))
+    on_start()
     start = time.perf_counter()
     counting = asyncio.ensure_future(subscriber.count_publishes(messages))
     await _publish(sender, packets, messages // 100, chunk=4)

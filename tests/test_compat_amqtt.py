@@ -29,22 +29,25 @@ from mqttfast.compat import amqtt as compat  # noqa: E402
 from .helpers.peers import TIMEOUT  # noqa: E402
 
 Broker = amqtt.broker.Broker
+Handler = amqtt.broker.BrokerProtocolHandler
 PublishPacket = amqtt.mqtt.publish.PublishPacket
-ORIGINALS = (Broker.__init__, Broker._run_broadcast, PublishPacket.from_stream, PublishPacket.to_bytes)
 
 
 def current():
-    return (Broker.__init__, Broker._run_broadcast, PublishPacket.from_stream, PublishPacket.to_bytes)
+    return (Broker.__init__, Broker._run_broadcast, Handler.mqtt_publish, PublishPacket.from_stream, PublishPacket.to_bytes)
+
+
+ORIGINALS = current()
 
 
 def test_install_is_idempotent_and_uninstall_restores_exactly():
-    before = (dict(vars(Broker)), dict(vars(PublishPacket)))
+    before = (dict(vars(Broker)), dict(vars(Handler)), dict(vars(PublishPacket)))
     assert compat.install() and compat.install()
     assert compat.installed() and all(a != b for a, b in zip(current(), ORIGINALS))
     compat.uninstall()
     compat.uninstall()
     assert not compat.installed() and current() == ORIGINALS
-    assert (dict(vars(Broker)), dict(vars(PublishPacket))) == before
+    assert (dict(vars(Broker)), dict(vars(Handler)), dict(vars(PublishPacket))) == before
 
 
 @pytest.mark.parametrize("version", ["0.13.0", "0.11.4", "1.0", None])
@@ -222,3 +225,35 @@ def test_patched_broker_routes_paho_traffic(patched_broker):
         for client in clients:
             client.disconnect()
             client.loop_stop()
+
+
+@pytest.mark.peer
+def test_patched_broker_keeps_each_clients_delivery_order(patched_broker):
+    # QoS 0 deliveries are written without a task when nothing else is under way to the client.
+    # All broadcasts are queued at once, so one batch handles them; every seventh goes to a QoS 1
+    # subscription (amqtt's own task, not started yet when the next is handled): none may overtake.
+    port, broker = patched_broker
+    received = []
+    subscriber = paho_client.Client(paho_client.CallbackAPIVersion.VERSION2, client_id="ordered")
+    subscriber.on_message = lambda c, u, m: received.append(bytes(m.payload))
+    subscribed = threading.Event()
+    subscriber.on_subscribe = lambda *args: subscribed.set()
+    subscriber.connect("127.0.0.1", port, keepalive=30)
+    subscriber.loop_start()
+    sent = [b"%d" % i for i in range(400)]
+
+    async def broadcast_all():
+        for i, payload in enumerate(sent):
+            await broker.internal_message_broadcast("o/1" if i % 7 == 3 else "o/0", payload)
+
+    try:
+        subscriber.subscribe([("o/0", 0), ("o/1", 1)])
+        assert subscribed.wait(TIMEOUT)
+        asyncio.run_coroutine_threadsafe(broadcast_all(), broker._loop).result(TIMEOUT)
+        deadline = time.monotonic() + TIMEOUT
+        while len(received) < len(sent) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert received == sent
+    finally:
+        subscriber.disconnect()
+        subscriber.loop_stop()

@@ -80,9 +80,15 @@ STRINGS = st.lists(LEVELS, min_size=1, max_size=5).map("/".join)
 )
 def test_matcher_answers_as_paho(entries, removals, topics):
     ours, theirs = compat.MQTTMatcher(), PAHO_MATCHER()
+
+    def same_answers():
+        for topic in topics:
+            assert list(ours.iter_match(topic)) == list(theirs.iter_match(topic)), topic
+
     for key, value in entries:
         ours[key] = value
         theirs[key] = value
+        same_answers()  # remembered answers must follow every change
     for key in removals:
         outcomes = []
         for matcher in (ours, theirs):
@@ -100,8 +106,10 @@ def test_matcher_answers_as_paho(entries, removals, topics):
             except KeyError as exc:
                 got.append(("KeyError", exc.args))
         assert got[0] == got[1]
-    for topic in topics:
-        assert list(ours.iter_match(topic)) == list(theirs.iter_match(topic)), topic
+    same_answers()
+    for key, value in entries[:2]:
+        ours[key] = theirs[key] = "changed" if value is None else None
+    same_answers()
 
 
 @settings(max_examples=300, deadline=None)

@@ -9,7 +9,11 @@ children's. Its answers, and their order, are what this module reproduces:
   live in a ``TopicMatcher``; a valid topic is looked up there, in compiled code.
   Each such filter matches a valid topic along exactly one path, whose order
   key is the filter's own level ranks (literal 0, ``+`` 1, ``#`` 2), so
-  sorting by that key restores paho's depth-first order.
+  sorting by that key restores paho's depth-first order. The key is computed
+  once per filter, and a lookup that finds one filter (the usual case) sorts
+  nothing.
+- The answer for a topic is remembered until the filters change: a client
+  receives on the same few topics over and over.
 - Anything ``TopicMatcher`` refuses (``a+b``, ``a/#/b``, ``""``, shared filters,
   topics holding wildcards) goes through :func:`_paths`, a per-filter replay
   of paho's walk. It also yields a value once per path, as paho does when a
@@ -19,12 +23,14 @@ children's. Its answers, and their order, are what this module reproduces:
 from __future__ import annotations
 
 from collections.abc import Iterator
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from .. import MQTTError, TopicMatcher, topic_matches
 
 _RANK = {"+": 1, "#": 2}
 _NO_MATCH: tuple[Any, ...] = ()
+_MAX_ANSWERS = 4096  # topics whose answers a matcher remembers at once
 
 
 def _rank(topic_filter: str) -> tuple[int, ...]:
@@ -55,6 +61,25 @@ def _paths(
         yield prefix + (2,)
 
 
+class _Entry:
+    """One filter of an ``MQTTMatcher``: its value and its order key, held by the ``TopicMatcher`` itself.
+
+    The ``TopicMatcher`` stores the entry, not the value, so that a lookup
+    yields what it needs (value and order) with no dict access, a replaced
+    value needs no trie change, and any value works, hashable or not.
+    """
+
+    __slots__ = ("key", "rank", "value")
+
+    def __init__(self, key: str, value: Any) -> None:
+        self.key = key
+        self.rank = _rank(key)
+        self.value = value
+
+
+_by_rank = attrgetter("rank")
+
+
 class MQTTMatcher:
     """Drop-in for ``paho.mqtt.matcher.MQTTMatcher``: filters mapped to values, matched by topic.
 
@@ -64,72 +89,98 @@ class MQTTMatcher:
     as absent.
     """
 
-    __slots__ = ("_values", "_ranks", "_fast", "_odd")
+    __slots__ = ("_entries", "_fast", "_odd", "_answers")
 
     def __init__(self) -> None:
-        self._values: dict[str, Any] = {}
-        self._ranks: dict[str, tuple[int, ...]] = {}  # computed once per filter: lookups only sort
+        self._entries: dict[str, _Entry] = {}
         self._fast = TopicMatcher()
-        self._odd: dict[str, None] = {}  # filters TopicMatcher cannot answer for, in insertion order
+        self._odd: dict[str, _Entry] = {}  # filters TopicMatcher cannot answer for, in insertion order
+        # topic -> the values iter_match yields for it. A client sees the same few topics again and
+        # again and changes its filters rarely. Every change binds a new dict, so a lookup that ran
+        # concurrently stores its (possibly stale) answer in a dict no longer used; a full dict is emptied.
+        self._answers: dict[str, tuple[Any, ...]] = {}
 
     def __setitem__(self, key: str, value: Any) -> None:
         """Add the topic filter ``key`` with ``value`` (replacing any previous value)."""
-        if key not in self._values:
-            if not (_fast_eligible(key) and self._subscribe_fast(key)):
-                self._odd[key] = None
-            self._ranks[key] = _rank(key)
-        self._values[key] = value
+        self._answers = {}
+        entry = self._entries.get(key)
+        if entry is not None:
+            entry.value = value
+            return
+        entry = self._entries[key] = _Entry(key, value)
+        if not (_fast_eligible(key) and self._subscribe_fast(entry)):
+            self._odd[key] = entry
 
-    def _subscribe_fast(self, key: str) -> bool:
+    def _subscribe_fast(self, entry: _Entry) -> bool:
         try:
-            self._fast.subscribe(key, key)
+            self._fast.subscribe(entry.key, entry)
         except MQTTError:
             return False
         return True
 
     def __getitem__(self, key: str) -> Any:
         """The value of the topic filter ``key``; ``KeyError`` when absent or ``None``."""
-        value = self._values.get(key)
-        if value is None:
+        entry = self._entries.get(key)
+        if entry is None or entry.value is None:
             raise KeyError(key)
-        return value
+        return entry.value
 
     def __delitem__(self, key: str) -> None:
         """Remove the topic filter ``key``; ``KeyError`` when absent or ``None``."""
-        if self._values.get(key) is None:
+        entry = self._entries.get(key)
+        if entry is None or entry.value is None:
             raise KeyError(key)
-        del self._values[key]
-        del self._ranks[key]
+        self._answers = {}
+        del self._entries[key]
         if key in self._odd:
             del self._odd[key]
         else:
-            self._fast.unsubscribe(key, key)
+            self._fast.unsubscribe(key, entry)
 
     def iter_match(self, topic: str) -> Iterator[Any]:
         """An iterator over the values of every filter matching ``topic``, in paho's order."""
-        values = self._values
-        if not values:
-            return iter(_NO_MATCH)
+        answers = self._answers
+        values = answers.get(topic)
+        if values is None:
+            values = self._lookup(topic)
+            if len(answers) >= _MAX_ANSWERS:
+                answers.clear()  # never rebinds self._answers: a change made meanwhile keeps its new dict
+            answers[topic] = values
+        return iter(values)
+
+    def _lookup(self, topic: str) -> tuple[Any, ...]:
         try:
-            keys = self._fast.match(topic)
+            found = self._fast.match(topic)
         except MQTTError:
             # A topic TopicMatcher refuses (empty, holding wildcards, ...): replay paho on every filter.
-            return iter(self._slow_match(topic, list(values)))
+            return self._slow_match(topic, list(self._entries.values()))
         if self._odd:
-            return iter(self._slow_match(topic, list(self._odd), keys))
-        if len(keys) > 1:
-            keys.sort(key=self._ranks.__getitem__)
-        return iter([value for value in map(values.__getitem__, keys) if value is not None])
+            return self._slow_match(topic, list(self._odd.values()), found)
+        # The common lookups, up to two matches, need no sort.
+        count = len(found)
+        if not count:
+            return _NO_MATCH
+        if count == 1:
+            value = found[0].value
+            return _NO_MATCH if value is None else (value,)
+        if count == 2:
+            first, second = found
+            if second.rank < first.rank:
+                first, second = second, first
+            if first.value is not None and second.value is not None:
+                return (first.value, second.value)
+        found.sort(key=_by_rank)
+        return tuple([value for value in [entry.value for entry in found] if value is not None])
 
-    def _slow_match(self, topic: str, candidates: list[str], fast_keys: tuple[str, ...] | list[str] = ()) -> list[Any]:
+    @staticmethod
+    def _slow_match(topic: str, candidates: list[_Entry], fast: list[_Entry] | tuple[()] = ()) -> tuple[Any, ...]:
         levels = topic.split("/")
         normal = not topic.startswith("$")
-        found = [(self._ranks[key], key) for key in fast_keys]
-        for key in candidates:
-            found += [(path, key) for path in _paths(key.split("/"), levels, normal)]
-        found.sort(key=lambda pair: pair[0])
-        values = self._values
-        return [values[key] for _, key in found if values[key] is not None]
+        found = [(entry.rank, entry) for entry in fast]
+        for entry in candidates:
+            found += [(path, entry) for path in _paths(entry.key.split("/"), levels, normal)]
+        found.sort(key=itemgetter(0))
+        return tuple([entry.value for _, entry in found if entry.value is not None])
 
 
 def topic_matches_sub(sub: str, topic: str) -> bool:

@@ -8,7 +8,16 @@
   match, confirms each with amqtt's own ``Broker._matches`` and then delivers
   exactly as amqtt does, in the same order. The index lives in a ``dict``
   subclass that ``Broker.__init__`` now puts in ``Broker._subscriptions``,
-  kept in step with every insertion and deletion amqtt makes.
+  kept in step with every insertion and deletion amqtt makes. Broadcasts
+  already queued are handled in the same call (amqtt spends a task and an
+  ``asyncio.wait`` on each). A QoS 0 delivery is encoded once per broadcast
+  and, when amqtt's handler would write it without waiting on anything
+  (nothing of its own under way to that client, no lock, no back-pressure, no
+  ``PACKET_SENT`` listener), written without a task, joined with the others
+  for that client into one write; otherwise it goes through amqtt's own
+  ``mqtt_publish`` task as before.
+- ``BrokerProtocolHandler.mqtt_publish``: counts, from the call on, the
+  publications under way to each client, so that none is overtaken.
 - ``PublishPacket.from_stream``: amqtt awaits a read per field; the
   replacement reads the whole body with one read and parses it with
   ``mqttfast.decode``. A body mqttfast refuses is parsed again by amqtt's own
@@ -23,6 +32,7 @@ keep their index, which behaves as the plain ``dict`` it subclasses.
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -37,6 +47,7 @@ SUPPORTED_SERIES = (0, 12)
 
 _MQTT_3_1_1 = 4  # amqtt speaks MQTT 3.1.1 only
 _PUBLISH_TYPE = 0x30
+_BROADCASTS_PER_TASK = 256  # then amqtt's loop gets a turn to collect the finished delivery tasks
 
 _patches = PatchSet()
 
@@ -158,6 +169,8 @@ def install() -> bool:
     packet_class = amqtt.mqtt.publish.PublishPacket
     _patches.replace(broker_class, "__init__", _make_broker_init(broker_class.__init__))
     _patches.replace(broker_class, "_run_broadcast", _make_run_broadcast(amqtt.broker))
+    handler_class = amqtt.broker.BrokerProtocolHandler
+    _patches.replace(handler_class, "mqtt_publish", _make_counted_publish(handler_class.mqtt_publish))
     _patches.replace(packet_class, "from_stream", _make_from_stream(amqtt, packet_class))
     _patches.replace(packet_class, "to_bytes", _make_to_bytes(packet_class.to_bytes))
     return True
@@ -179,20 +192,63 @@ def _make_broker_init(original: Any) -> Any:
 
 def _make_run_broadcast(broker_module: Any) -> Any:
     """Broker._run_broadcast delivering to the indexed candidates only, as amqtt delivers to its matches."""
+    import amqtt.adapters
+    import amqtt.events
+
     action_receive = broker_module.Action.RECEIVE
+    qos_0 = broker_module.QOS_0
     persistent_qos = (broker_module.QOS_1, broker_module.QOS_2)
     describe = broker_module.format_client_message
+    ensure_future = broker_module.asyncio.ensure_future
+    stream_writer_adapter = amqtt.adapters.StreamWriterAdapter
+    packet_sent = amqtt.events.MQTTEvents.PACKET_SENT
     debug = logging.DEBUG
 
-    async def _run_broadcast(self: Any, running_tasks: Any) -> None:
-        broadcast = await self._broadcast_queue.get()
-        logger = self.logger
-        verbose = logger.isEnabledFor(debug)
-        if verbose:
-            logger.debug(f"Processing broadcast message: {broadcast}")
+    def can_write_at_once(handler: Any) -> bool:
+        """Whether amqtt's handler would write a QoS 0 PUBLISH now and finish without waiting on anything."""
+        writer = handler.writer
+        if (
+            type(writer) is not stream_writer_adapter
+            or writer.is_closed
+            or handler._write_lock.locked()
+            or packet_sent in handler.plugins_manager._event_plugin_callbacks
+        ):
+            return False
+        # While amqtt's own mqtt_publish has any message under way to this client (a task not yet
+        # run, a QoS 1/2 flow, retained messages), writing at once could overtake it.
+        if handler.session is None or _publishing.get(handler):
+            return False
+        stream = writer._writer
+        # StreamWriter.drain() returns at once exactly when these hold; otherwise amqtt's path waits.
+        return not (
+            stream.transport.is_closing()
+            or stream._protocol._paused
+            or (stream._reader is not None and stream._reader.exception())
+        )
+
+    def write(handler: Any, data: bytes) -> None:
+        """What amqtt's handler does to send a packet, as it does it, minus the waiting that cannot happen."""
+        handler.writer._writer.write(data)
+        keepalive = handler._keepalive_task
+        if keepalive:
+            keepalive.cancel()
+            if handler.keepalive_timeout is not None:
+                handler._keepalive_task = handler._loop.call_later(handler.keepalive_timeout, handler.handle_write_timeout)
+
+    def flush(held: dict[Any, list[bytes]]) -> None:
+        """Write what ``held`` holds, one write per client."""
+        for handler, packets in held.items():
+            write(handler, b"".join(packets))
+        held.clear()
+
+    async def broadcast_one(
+        self: Any, broadcast: Any, running_tasks: Any, held: dict[Any, list[bytes]] | None, logger: Any, verbose: bool
+    ) -> None:
+        """amqtt's delivery of one broadcast; QoS 0 PUBLISH packets that can go at once are added to ``held``."""
         topic = broadcast["topic"]
         subscriptions = self._subscriptions
         filters = subscriptions.candidates(topic) if isinstance(subscriptions, SubscriptionIndex) else list(subscriptions)
+        encoded: bytes | None = None  # the QoS 0 PUBLISH every QoS 0 subscriber gets, encoded once
         for topic_filter in filters:
             if not self._matches(topic, topic_filter):
                 continue
@@ -206,6 +262,8 @@ def _make_run_broadcast(broker_module: Any) -> Any:
                 if not connected and not session.clean_session and qos in persistent_qos and not session.is_anonymous:
                     if verbose:
                         logger.debug(f"Session {session.client_id} is not connected, retaining message.")
+                    if held:
+                        flush(held)  # nothing held may wait behind an await
                     await self._retain_broadcast_message(broadcast, qos, session)
                     continue
                 if not connected:
@@ -216,12 +274,82 @@ def _make_run_broadcast(broker_module: Any) -> Any:
                         f" on topic '{topic}' to {describe(session=session)}"
                     )
                 handler = self._get_handler(session)
-                if handler:
-                    running_tasks.append(
-                        broker_module.asyncio.ensure_future(handler.mqtt_publish(topic, broadcast["data"], qos, retain=False))
-                    )
+                if not handler:
+                    continue
+                if qos == qos_0:
+                    if encoded is None:
+                        encoded = _encode_qos_0(topic, broadcast["data"])
+                    if held is not None and handler in held:
+                        held[handler].append(encoded)  # nothing ran since it was checked
+                        continue
+                    if encoded and can_write_at_once(handler):
+                        if held is None:
+                            write(handler, encoded)
+                        else:
+                            held[handler] = [encoded]
+                        continue
+                if held and handler in held:
+                    write(handler, b"".join(held.pop(handler)))  # they come before this one
+                running_tasks.append(ensure_future(handler.mqtt_publish(topic, broadcast["data"], qos, retain=False)))
+
+    async def _run_broadcast(self: Any, running_tasks: Any) -> None:
+        # Broadcasts already queued are handled in this same task: amqtt's loop spends a task and
+        # an asyncio.wait per broadcast otherwise. Each is taken only once the previous one is done,
+        # so a cancelled loop leaves the untaken ones queued, as amqtt does.
+        # QoS 0 packets for one client are joined into one write per batch (one send() instead of
+        # one per message), unless a topic filtering plugin is loaded: it may wait, and others write.
+        queue = self._broadcast_queue
+        broadcast = await queue.get()
+        logger = self.logger
+        verbose = logger.isEnabledFor(debug)
+        manager = self.plugins_manager
+        filtering_may_wait = manager.is_topic_filtering_enabled() and getattr(manager, "_topic_plugins", True)
+        held: dict[Any, list[bytes]] | None = None if filtering_may_wait else {}
+        try:
+            for left in range(_BROADCASTS_PER_TASK - 1, -1, -1):
+                if verbose:
+                    logger.debug(f"Processing broadcast message: {broadcast}")
+                await broadcast_one(self, broadcast, running_tasks, held, logger, verbose)
+                if not left or queue.empty():
+                    break
+                broadcast = queue.get_nowait()
+        finally:
+            if held:
+                flush(held)
 
     return _run_broadcast
+
+
+# BrokerProtocolHandler -> how many of its mqtt_publish calls have not finished yet.
+_publishing: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+
+
+def _make_counted_publish(original: Any) -> Any:
+    """BrokerProtocolHandler.mqtt_publish counting, from the call on, the publications not finished yet."""
+
+    async def finish(handler: Any, publication: Any) -> Any:
+        try:
+            return await publication
+        finally:
+            _publishing[handler] -= 1
+
+    def mqtt_publish(self: Any, *args: Any, **kwargs: Any) -> Any:
+        # Counted at the call, not when the coroutine first runs: a task created but not yet
+        # started must already keep the broadcast from writing past it.
+        publication = original(self, *args, **kwargs)
+        _publishing[self] = _publishing.get(self, 0) + 1
+        return finish(self, publication)
+
+    mqtt_publish.__wrapped__ = original  # type: ignore[attr-defined]
+    return mqtt_publish
+
+
+def _encode_qos_0(topic: str, data: Any) -> bytes:
+    """The QoS 0 PUBLISH amqtt sends for a broadcast (retain and dup clear); b"" where amqtt must encode it."""
+    try:
+        return encode(Publish(topic=topic, payload=bytes(data)), _MQTT_3_1_1)
+    except (MQTTError, TypeError, ValueError):
+        return b""
 
 
 def _make_from_stream(amqtt_module: Any, packet_class: Any) -> Any:
