@@ -221,6 +221,10 @@ class Broker:
 
     def _connect(self, client: Client, event: Any, now: float) -> None:
         connection = client.connection
+        if connection.closed:
+            # A violation read in the same buffer as the CONNECT closed the connection before
+            # this event reached us (session layer): there is nothing left to accept or refuse.
+            return
         code = self.authenticate(client, event.packet)
         if code:
             connection.reject(code)
