@@ -109,6 +109,8 @@ class Broker:
         self.matcher = mqttfast.TopicMatcher()
         self.sessions: dict[str, mqttfast.ServerSession] = {}
         self.clients: dict[str, Client] = {}
+        #: connections not yet accepted (their CONNECT is awaited): ``tick`` closes them at their timeout.
+        self.connecting: dict[Client, None] = {}
         self.retained = RetainedStore(max_retained)
         #: connections with bytes to write at the end of this loop pass.
         self.dirty: dict[Client, None] = {}
@@ -153,9 +155,11 @@ class Broker:
     ) -> Client:
         """A ``Client`` with a fresh ``ServerConnection`` for a network connection just accepted."""
         self.stats["clients_total"] += 1
-        return Client(
+        client = Client(
             mqttfast.ServerConnection(**self.connection_options), write, close, address
         )
+        self.connecting[client] = None
+        return client
 
     def data_received(self, client: Client, data: Any, now: float) -> None:
         """Bytes from ``client``'s socket: run its connection and act on the events."""
@@ -167,6 +171,7 @@ class Broker:
 
     def connection_lost(self, client: Client, now: float) -> None:
         """``client``'s socket closed."""
+        self.connecting.pop(client, None)
         events = client.connection.connection_lost()
         self._handle(client, events, now)
         self._forget(client, now)
@@ -175,6 +180,10 @@ class Broker:
         """Run every due deadline: keep alive of the connections, wills and expiry of the sessions."""
         for client in list(self.clients.values()):
             self._tick_connection(client, now)
+        for client in list(self.connecting):
+            self._tick_connection(client, now)
+            if client.connection.closed:
+                del self.connecting[client]
         for session in list(self.sessions.values()):
             deadline = session.next_deadline()
             if deadline is not None and deadline <= now:
@@ -263,6 +272,7 @@ class Broker:
         )
         self.sessions[client_id] = connection.session
         self.clients[client_id] = client
+        self.connecting.pop(client, None)
         self.stats["clients_connected"] += 1
         if pipelined:
             self._handle(client, pipelined, now)
