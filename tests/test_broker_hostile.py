@@ -1,0 +1,303 @@
+"""mqttfast.broker against hostile and broken peers, through raw sockets.
+
+Protocol violations get the answer the spec asks for (MQTT 5: a DISCONNECT
+with the right reason code, then a close; 3.x: a close), and the broker
+survives floods of CONNECT, half-open connections, a consumer that never
+reads, and the fuzz corpus's packets, mutated, each on its own connection;
+it never logs a traceback (``running_broker`` fails the test if it does).
+"""
+
+import importlib.util
+import random
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import mqttfast
+
+from .helpers.broker import connect_raw, read_until_closed, running_broker
+from .helpers.peers import TIMEOUT
+
+
+def connect_packet(version, client_id="hostile", **fields):
+    return mqttfast.encode(mqttfast.Connect(protocol_version=version, client_id=client_id, **fields), version)
+
+
+def packets_in(data, version):
+    """Decode every packet of ``data`` (the broker's whole answer)."""
+    out = []
+    view = memoryview(data)
+    while view:
+        packet, size = mqttfast.decode(view, version)
+        out.append(packet)
+        view = view[size:]
+    return out
+
+
+def answer_to(port, version, violation, *, connect_fields=None):
+    """Connect at ``version``, send ``violation``; the packets the broker sent until it closed."""
+    sock = connect_raw(port)
+    try:
+        sock.sendall(connect_packet(version, **(connect_fields or {})))
+        connack = sock.recv(64)  # a CONNACK is 4 bytes at 3.x, a few more at 5.0
+        sock.sendall(violation)
+        return packets_in(connack + read_until_closed(sock), version)
+    finally:
+        sock.close()
+
+
+def publish(version, topic="t", payload=b"x", **fields):
+    return mqttfast.encode(mqttfast.Publish(topic=topic, payload=payload, **fields), version)
+
+
+def raw(first_byte, body):
+    """A packet written by hand (``body`` under 128 bytes): what the encoder refuses to make."""
+    return bytes([first_byte, len(body)]) + body
+
+
+def props(version):
+    """An empty property block at 5.0, nothing at 3.x."""
+    return b"\x00" if version == 5 else b""
+
+
+VIOLATIONS = {
+    # name: (bytes after CONNECT, at a version -> the MQTT 5 reason code)
+    "second CONNECT": (lambda v: connect_packet(v), 0x82),
+    "PUBLISH at QoS 3": (lambda v: raw(0x36, b"\x00\x01t\x00\x01" + props(v)), 0x81),
+    "reserved packet type 0": (lambda v: b"\x00\x00", 0x81),
+    "PUBREL with wrong flags": (lambda v: b"\x60\x02\x00\x01", 0x81),
+    "wildcard in a topic name": (lambda v: raw(0x30, b"\x00\x03a/+" + props(v) + b"x"), 0x90),
+    "topic name with U+0000": (lambda v: raw(0x30, b"\x00\x03a\x00b" + props(v) + b"x"), 0x81),
+    "SUBSCRIBE without a filter": (lambda v: raw(0x82, b"\x00\x01" + props(v)), 0x82),
+    "remaining length over 4 bytes": (lambda v: b"\x30\xff\xff\xff\xff\x01", 0x81),
+    "packet id 0 at QoS 1": (lambda v: raw(0x32, b"\x00\x01t\x00\x00" + props(v)), 0x82),
+}
+
+
+@pytest.fixture(scope="module")
+def broker():
+    with running_broker(receive_maximum=2, topic_alias_maximum=2, max_packet_size=1024, connect_timeout=0.5) as running:
+        yield running
+
+
+@pytest.mark.parametrize("name", sorted(VIOLATIONS))
+def test_violation_at_5_gets_disconnect_with_its_code(broker, name):
+    make, code = VIOLATIONS[name]
+    answer = answer_to(broker.port, 5, make(5))
+    assert [type(packet).__name__ for packet in answer] == ["Connack", "Disconnect"], answer
+    assert answer[1].reason_code == code
+
+
+@pytest.mark.parametrize("version", [3, 4])
+@pytest.mark.parametrize("name", sorted(VIOLATIONS))
+def test_violation_at_3_closes(broker, version, name):
+    make, _ = VIOLATIONS[name]
+    answer = answer_to(broker.port, version, make(version))
+    assert [type(packet).__name__ for packet in answer] == ["Connack"]
+
+
+def test_topic_alias_over_the_maximum_gets_0x94(broker):
+    answer = answer_to(broker.port, 5, publish(5, "a", topic_alias=3))
+    assert answer[-1].reason_code == 0x94
+
+
+def test_topic_alias_unknown_gets_0x82(broker):
+    answer = answer_to(broker.port, 5, publish(5, "", topic_alias=1))
+    assert answer[-1].reason_code == 0x82
+
+
+def test_packet_over_the_maximum_size_gets_0x95(broker):
+    answer = answer_to(broker.port, 5, publish(5, payload=b"x" * 2000))
+    assert answer[-1].reason_code == 0x95
+
+
+def test_receive_maximum_exceeded_gets_0x93(broker):
+    three = b"".join(publish(5, qos=2, packet_id=i) for i in (1, 2, 3))
+    answer = answer_to(broker.port, 5, three)
+    assert [type(packet).__name__ for packet in answer] == ["Connack", "Pubrec", "Pubrec", "Disconnect"]
+    assert answer[-1].reason_code == 0x93
+
+
+def test_unsupported_level_gets_connack_0x01_and_close(broker):
+    sock = connect_raw(broker.port)
+    try:
+        # Protocol level 6 does not exist: the 3.x-form refusal every version can read.
+        sock.sendall(b"\x10\x0d\x00\x04MQTT\x06\x02\x00\x3c\x00\x01c")
+        assert read_until_closed(sock) == b"\x20\x02\x00\x01"
+    finally:
+        sock.close()
+
+
+def test_publish_before_connect_is_closed(broker):
+    sock = connect_raw(broker.port)
+    try:
+        sock.sendall(publish(4))
+        assert read_until_closed(sock) == b""
+    finally:
+        sock.close()
+
+
+# ---- floods, half-open connections, slow consumers -------------------------------------------------
+
+
+def assert_serves_a_normal_client(port):
+    """A fresh MQTT 5 client can subscribe and get its own message back."""
+    sock = connect_raw(port)
+    try:
+        sock.sendall(connect_packet(5, "normal"))
+        decoder = mqttfast.Decoder(5)
+        got = []
+
+        def until(kind):
+            while True:
+                for packet in got:
+                    if type(packet).__name__ == kind:
+                        return packet
+                got.extend(decoder.feed(sock.recv(65536)))
+
+        until("Connack")
+        sock.sendall(mqttfast.encode(mqttfast.Subscribe(packet_id=1, subscriptions=[mqttfast.Subscription(topic_filter="alive/#", qos=1)]), 5))
+        until("Suback")
+        sock.sendall(publish(5, "alive/t", b"still here", qos=1, packet_id=1))
+        message = until("Publish")
+        assert message.topic == "alive/t" and bytes(message.payload) == b"still here"
+    finally:
+        sock.close()
+
+
+def test_flood_of_connects(broker):
+    for i in range(500):
+        sock = socket.create_connection(("127.0.0.1", broker.port), timeout=TIMEOUT)
+        try:
+            if i % 2:
+                sock.sendall(connect_packet(4 if i % 4 == 1 else 5, f"flood{i}"))
+        finally:
+            sock.close()
+    assert broker.wait_for(lambda: not broker.server.protocols and not broker.broker.clients)
+    assert_serves_a_normal_client(broker.port)
+    assert broker.wait_for(lambda: broker.broker.stats["clients_connected"] == 0)
+
+
+def test_half_open_connection_is_closed_after_the_connect_timeout(broker):
+    sock = connect_raw(broker.port)
+    try:
+        started = time.monotonic()
+        assert read_until_closed(sock) == b""
+        # connect_timeout 0.5 s, checked by a 0.5 s ticker.
+        assert time.monotonic() - started <= 2.0
+    finally:
+        sock.close()
+
+
+def test_slow_consumer_does_not_hold_memory_nor_others():
+    count, payload = 50_000, b"p" * 1000  # 50 MB of QoS 0
+    with running_broker() as running:
+        port = running.port
+        slow = socket.socket()
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        slow.connect(("127.0.0.1", port))
+        fast = connect_raw(port)
+        sub = mqttfast.encode(mqttfast.Subscribe(packet_id=1, subscriptions=[mqttfast.Subscription(topic_filter="flood/t", qos=0)]), 5)
+        for sock, name in ((slow, "slow"), (fast, "fast")):
+            sock.sendall(connect_packet(5, name) + sub)
+        for name in ("slow", "fast"):
+            assert running.wait_for(lambda name=name: "flood/t" in running.broker._subscriptions.get(name, {}))
+        one = publish(5, "flood/t", payload)
+        expected = count * len(one)
+        fast_bytes = [0]
+
+        def read_fast():
+            fast.settimeout(TIMEOUT)
+            while fast_bytes[0] < expected + 11:  # and a CONNACK (5 bytes or more) and a SUBACK (6)
+                data = fast.recv(1 << 20)
+                if not data:
+                    return
+                fast_bytes[0] += len(data)
+
+        reader = threading.Thread(target=read_fast, daemon=True)
+        reader.start()
+        peak = [0]
+        stop = threading.Event()
+
+        def watch():
+            while not stop.is_set():
+                size = running.call(
+                    lambda: max(
+                        (p.transport.get_write_buffer_size() for p in running.server.protocols), default=0
+                    )
+                )
+                peak[0] = max(peak[0], size)
+                time.sleep(0.01)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        publisher = connect_raw(port)
+        publisher.sendall(connect_packet(5, "publisher"))
+        batch = one * 1000
+        for _ in range(count // 1000):
+            publisher.sendall(batch)
+        reader.join(60)
+        stop.set()
+        watcher.join(TIMEOUT)
+        stats = dict(running.call(lambda: dict(running.broker.stats)))
+        for sock in (slow, fast, publisher):
+            sock.close()
+    # The fast subscriber got every message (its CONNACK and SUBACK too).
+    assert fast_bytes[0] >= expected
+    # The slow one's QoS 0 messages were dropped rather than buffered.
+    assert stats["messages_dropped"] > 0
+    assert peak[0] < 1024 * 1024, f"a write buffer grew to {peak[0]} bytes"
+
+
+# ---- the fuzz corpus through a socket -------------------------------------------------------------
+
+
+def corpus(count=400, seed=11):
+    """The fuzz seeds (fuzz/seeds.py) as (version, bytes): each whole, then mutated (flips, cuts, splices)."""
+    spec = importlib.util.spec_from_file_location("fuzz_seeds", Path(__file__).resolve().parent.parent / "fuzz" / "seeds.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    pool = []
+    for name, data in module.seeds():
+        version = int(name[1])
+        pool.append((version, bytes(data[1:])))  # the first byte is the fuzzer's selector
+    rng = random.Random(seed)
+    out = list(pool)
+    while len(out) < count:
+        version, data = rng.choice(pool)
+        data = bytearray(data)
+        for _ in range(rng.randint(1, 4)):
+            how = rng.randrange(4)
+            if how == 0 and data:
+                data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+            elif how == 1 and data:
+                data[rng.randrange(len(data))] = rng.choice((0x00, 0x7F, 0x80, 0xFF))
+            elif how == 2:
+                del data[rng.randrange(len(data) + 1) :]
+            else:
+                other = rng.choice(pool)[1]
+                data[rng.randrange(len(data) + 1) :] = other[rng.randrange(len(other) + 1) :]
+        out.append((version, bytes(data)))
+    return out
+
+
+def test_fuzz_corpus_through_sockets():
+    with running_broker(connect_timeout=0.5) as running:
+        for index, (version, data) in enumerate(corpus()):
+            sock = connect_raw(running.port)
+            try:
+                # Half of them after a good CONNECT, so that they reach the connected state.
+                if index % 2:
+                    sock.sendall(connect_packet(version, f"fuzz{index}"))
+                sock.sendall(data)
+                sock.shutdown(socket.SHUT_WR)
+                read_until_closed(sock)
+            except (ConnectionResetError, BrokenPipeError):
+                pass
+            finally:
+                sock.close()
+        assert running.wait_for(lambda: not running.server.protocols)
+        assert_serves_a_normal_client(running.port)
