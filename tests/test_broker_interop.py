@@ -491,6 +491,28 @@ def test_keep_alive_timeout_closes_and_fires_the_will(broker, paho):
     sock.close()
 
 
+@pytest.mark.parametrize(("asked", "told"), [(2, None), (60, None), (100, 60), (0, 60)])
+def test_server_keep_alive_is_a_ceiling(asked, told):
+    with running_broker(server_keep_alive=60) as running:
+        client = Paho(running.port, "ka", keepalive=asked)
+        _, properties = client.connect()
+        client.disconnect()
+    assert getattr(properties, "ServerKeepAlive", None) == told
+
+
+@pytest.mark.parametrize("version", [4, 5])
+def test_keep_alive_under_the_ceiling_is_kept(version):
+    import mqttfast
+
+    with running_broker(server_keep_alive=60) as running:
+        sock = connect_raw(running.port)
+        sock.sendall(mqttfast.encode(mqttfast.Connect(protocol_version=version, client_id="short", keep_alive=1), version))
+        started = time.monotonic()
+        read_until_closed(sock)
+        sock.close()
+    assert time.monotonic() - started <= 2.5
+
+
 # ---- aiomqtt, gmqtt, amqtt --------------------------------------------------------------------------
 
 

@@ -259,6 +259,7 @@ class Broker:
             requested = event.packet.session_expiry_interval or 0
             if requested > self.max_session_expiry:
                 expiry = self.max_session_expiry
+        self._cap_keep_alive(connection, event.packet)
         pipelined = connection.accept(session, session_expiry_interval=expiry)
         connect = event.packet
         log.info(
@@ -276,6 +277,20 @@ class Broker:
         self.stats["clients_connected"] += 1
         if pipelined:
             self._handle(client, pipelined, now)
+
+    def _cap_keep_alive(self, connection: Any, connect: Any) -> None:
+        # ``server_keep_alive`` is a ceiling, as mosquitto's max_keepalive (and the interoperability
+        # suites) read it: an MQTT 5 client asking for 0 or more is told the ceiling, one asking for
+        # less keeps its own. 3.x has no Server Keep Alive: its client's value stands. The connection
+        # would impose the option on every client of every version, so it is set per connection.
+        ceiling = self.connection_options.get("server_keep_alive")
+        if ceiling is None:
+            return
+        five = connection.version == mqttfast.MQTT_5
+        asked = connect.keep_alive
+        connection.server_keep_alive = (
+            ceiling if five and (asked == 0 or asked > ceiling) else None
+        )
 
     def _forget(self, client: Client, now: float) -> None:
         client_id = client.client_id
