@@ -128,7 +128,13 @@ class Broker:
     # ---- hooks ---------------------------------------------------------------------------------
 
     def authenticate(self, client: Client, connect: Any) -> int:
-        """0 to let ``connect`` in, else the CONNACK reason code (0x86 bad user name or password, 0x87...)."""
+        """0 to let ``connect`` in, else the CONNACK reason code (0x86 bad user name or password, 0x87...).
+
+        This broker knows no enhanced authentication: a CONNECT naming an
+        authentication method (MQTT 5) is refused with 0x8C [MQTT-4.12.0-1].
+        """
+        if connect.authentication_method is not None:
+            return 0x8C
         if connect.username is None and not self.allow_anonymous:
             return 0x87
         return 0
