@@ -77,6 +77,52 @@ VIOLATIONS = {
 }
 
 
+#: More violations that mean the same at every version: (bytes after CONNECT, the MQTT 5 reason code).
+VIOLATIONS.update(
+    {
+        "subscription options with reserved bits": (lambda v: raw(0x82, b"\x00\x01" + props(v) + b"\x00\x01a\xc1"), 0x81),
+        "UNSUBSCRIBE without a filter": (lambda v: raw(0xA2, b"\x00\x01" + props(v)), 0x82),
+        "PINGREQ with a body": (lambda v: b"\xc0\x01\x00", 0x81),
+        "CONNACK from a client": (lambda v: raw(0x20, b"\x00\x00" + props(v)), 0x82),
+        "SUBACK from a client": (lambda v: raw(0x90, b"\x00\x01" + props(v) + b"\x00"), 0x82),
+        "DUP at QoS 0": (lambda v: raw(0x38, b"\x00\x01t" + props(v) + b"x"), 0x81),
+        "topic name not UTF-8": (lambda v: raw(0x30, b"\x00\x02\xc3\x28" + props(v) + b"x"), 0x81),
+        "AUTH (reserved type at 3.x)": (lambda v: raw(0xF0, b"\x00\x00") if v == 5 else b"\xf0\x00", 0x82),
+    }
+)
+
+#: MQTT 5 only: (bytes after CONNECT, reason code).
+VIOLATIONS_5 = {
+    "shared subscription with No Local": (raw(0x82, b"\x00\x01\x00\x00\x0a$share/g/a\x05"), 0x82),
+    "subscription identifier 0": (raw(0x82, b"\x00\x01\x02\x0b\x00\x00\x01a\x01"), 0x82),
+    "session expiry raised from 0 at DISCONNECT": (raw(0xE0, b"\x00\x05\x11\x00\x00\x00\x05"), 0x82),
+}
+
+
+def raw_connect(version, flags, client_id=b"\x00\x01c", properties=b"\x00"):
+    """A CONNECT written by hand with these flags (keep alive 60)."""
+    name = {3: b"\x00\x06MQIsdp\x03", 4: b"\x00\x04MQTT\x04", 5: b"\x00\x04MQTT\x05"}[version]
+    return raw(0x10, name + bytes([flags]) + b"\x00\x3c" + (properties if version == 5 else b"") + client_id)
+
+
+#: A CONNECT refused: (version, bytes) -> everything the broker sends before it closes.
+REFUSED_CONNECTS = {
+    "reserved flag 3.1": ((3, raw_connect(3, 0x03)), b""),
+    "reserved flag 3.1.1": ((4, raw_connect(4, 0x03)), b""),
+    "reserved flag 5.0": ((5, raw_connect(5, 0x03)), b"\x20\x03\x00\x81\x00"),
+    "will QoS without a will 3.1.1": ((4, raw_connect(4, 0x0A)), b""),
+    "will QoS without a will 5.0": ((5, raw_connect(5, 0x0A)), b"\x20\x03\x00\x81\x00"),
+    "password without a user name 3.1.1": ((4, raw_connect(4, 0x42, b"\x00\x01c\x00\x01p")), b""),
+    "empty client id with clean session 0 at 3.1.1": ((4, raw_connect(4, 0x00, b"\x00\x00")), b"\x20\x02\x00\x02"),
+    "empty client id at 3.1": ((3, raw_connect(3, 0x02, b"\x00\x00")), b"\x20\x02\x00\x02"),
+    "client id over 23 bytes at 3.1": ((3, raw_connect(3, 0x02, b"\x00\x18" + b"a" * 24)), b"\x20\x02\x00\x02"),
+    "unknown protocol name": ((4, raw(0x10, b"\x00\x04MQTX\x04\x02\x00\x3c\x00\x01c")), b"\x20\x02\x00\x01"),
+    "client id not UTF-8 5.0": ((5, raw_connect(5, 0x02, b"\x00\x02\xc3\x28")), b"\x20\x03\x00\x81\x00"),
+    # No enhanced authentication here: an authentication method is refused [MQTT-4.12.0-1].
+    "authentication method 5.0": ((5, raw_connect(5, 0x02, properties=b"\x06\x15\x00\x03abc")), b"\x20\x03\x00\x8c\x00"),
+}
+
+
 @pytest.fixture(scope="module")
 def broker():
     with running_broker(receive_maximum=2, topic_alias_maximum=2, max_packet_size=1024, connect_timeout=0.5) as running:
@@ -89,6 +135,25 @@ def test_violation_at_5_gets_disconnect_with_its_code(broker, name):
     answer = answer_to(broker.port, 5, make(5))
     assert [type(packet).__name__ for packet in answer] == ["Connack", "Disconnect"], answer
     assert answer[1].reason_code == code
+
+
+@pytest.mark.parametrize("name", sorted(VIOLATIONS_5))
+def test_violation_only_at_5_gets_disconnect_with_its_code(broker, name):
+    violation, code = VIOLATIONS_5[name]
+    answer = answer_to(broker.port, 5, violation)
+    assert [type(packet).__name__ for packet in answer] == ["Connack", "Disconnect"], answer
+    assert answer[1].reason_code == code
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED_CONNECTS))
+def test_refused_connect(broker, name):
+    (version, connect), expected = REFUSED_CONNECTS[name]
+    sock = connect_raw(broker.port)
+    try:
+        sock.sendall(connect)
+        assert read_until_closed(sock) == expected
+    finally:
+        sock.close()
 
 
 @pytest.mark.parametrize("version", [3, 4])
