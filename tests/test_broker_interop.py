@@ -591,3 +591,87 @@ def test_broker_subclass_refuses_a_subscription(paho):
             assert code.value == 0x87
         finally:
             client.disconnect()
+
+
+# ---- more routing rules -------------------------------------------------------------------------------
+
+
+def test_leading_wildcards_do_not_match_dollar_topics(paho):
+    sub = paho("sub")
+    sub.subscribe("#", 1)
+    sub.subscribe("+/x", 1)
+    pub = paho("pub")
+    pub.publish("$app/x", b"hidden", 1)
+    pub.publish("app/x", b"seen", 1)
+    assert [m.payload for m in sub.received()] == [b"seen"]
+    sub.nothing()
+
+
+def test_unsubscribe_stops_delivery(paho):
+    sub = paho("sub")
+    sub.subscribe("u/t", 1)
+    sub.client.unsubscribe("u/t")
+    pub = paho("pub")
+    time.sleep(0.2)
+    pub.publish("u/t", b"x", 1)
+    sub.nothing()
+
+
+def test_retained_message_expires_in_the_store(paho):
+    pub = paho("pub")
+    pub.publish("re/t", b"brief", 1, retain=True, properties=props(MessageExpiryInterval=1))
+    time.sleep(1.6)
+    sub = paho("sub")
+    sub.subscribe("re/t", 1)
+    sub.nothing()
+
+
+def test_retained_on_subscribe_at_the_granted_qos_with_the_identifier(paho):
+    pub = paho("pub")
+    pub.publish("rq/t", b"kept", 2, retain=True)
+    sub = paho("sub")
+    sub.subscribe("rq/#", 1, identifier=7)
+    (message,) = sub.received()
+    assert (message.qos, message.retain, message.properties.SubscriptionIdentifier) == (1, True, [7])
+
+
+def test_takeover_with_a_kept_session_keeps_the_subscriptions(paho):
+    session = props(PacketTypes.CONNECT, SessionExpiryInterval=60)
+    first = paho("same", clean=False, properties=session)
+    first.subscribe("kept/t", 1)
+    second = paho("same", connect=False, clean=False, properties=session)
+    flags, _ = second.connect()
+    assert flags.session_present is True
+    paho("pub").publish("kept/t", b"x", 1)
+    assert [m.payload for m in second.received()] == [b"x"]
+
+
+def test_shared_group_member_leaves_the_other_gets_everything(paho):
+    stays = paho("stays")
+    stays.subscribe("$share/g/sg/t", 1)
+    leaves = paho("leaves")
+    leaves.subscribe("$share/g/sg/t", 1)
+    leaves.disconnect()
+    pub = paho("pub")
+    for i in range(6):
+        pub.publish("sg/t", str(i).encode(), 1)
+    assert [m.payload for m in stays.received(6)] == [str(i).encode() for i in range(6)]
+
+
+def test_no_packet_over_the_client_maximum_packet_size(paho):
+    small = paho("small", properties=props(PacketTypes.CONNECT, MaximumPacketSize=64))
+    small.subscribe("big/#", 1)
+    pub = paho("pub")
+    pub.publish("big/t", b"x" * 200, 1)
+    pub.publish("big/t", b"fits", 1)
+    assert [m.payload for m in small.received()] == [b"fits"]
+    small.nothing()
+
+
+def test_client_receive_maximum_is_respected_and_all_arrive(paho):
+    slow = paho("slow", properties=props(PacketTypes.CONNECT, ReceiveMaximum=1))
+    slow.subscribe("rm/t", 2)
+    pub = paho("pub")
+    for i in range(10):
+        pub.publish("rm/t", str(i).encode(), 2)
+    assert [m.payload for m in slow.received(10)] == [str(i).encode() for i in range(10)]
