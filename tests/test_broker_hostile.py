@@ -317,6 +317,42 @@ def test_slow_consumer_does_not_hold_memory_nor_others():
     assert peak[0] < 1024 * 1024, f"a write buffer grew to {peak[0]} bytes"
 
 
+def test_slow_consumer_at_qos_1_is_dropped_and_its_socket_aborted(monkeypatch):
+    from mqttfast.broker import _server
+
+    monkeypatch.setattr(_server, "CLOSE_TIMEOUT", 0.5)
+    with running_broker(max_queued=100) as running:
+        slow = socket.socket()
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        slow.connect(("127.0.0.1", running.port))
+        subscribe = mqttfast.Subscribe(packet_id=1, subscriptions=[mqttfast.Subscription(topic_filter="q/t", qos=1)])
+        slow.sendall(connect_packet(5, "slow") + mqttfast.encode(subscribe, 5))
+        assert running.wait_for(lambda: "q/t" in running.broker._subscriptions.get("slow", {}))
+        publisher = connect_raw(running.port)
+        publisher.sendall(connect_packet(5, "publisher"))
+        acks = []
+
+        def read_acks():
+            decoder = mqttfast.Decoder(5)
+            while len(acks) < 5000:
+                data = publisher.recv(1 << 16)
+                if not data:
+                    return
+                acks.extend(p for p in decoder.feed(data) if type(p) is mqttfast.Puback)
+
+        reader = threading.Thread(target=read_acks, daemon=True)
+        reader.start()
+        for i in range(5000):
+            publisher.sendall(publish(5, "q/t", b"p" * 1000, qos=1, packet_id=i + 1))
+        reader.join(TIMEOUT * 2)
+        # Its queue overflowed: it is gone for the broker at once, and its socket soon after.
+        assert running.call(lambda: sorted(running.broker.clients)) == ["publisher"]
+        assert running.wait_for(lambda: len(running.server.protocols) == 1)
+        slow.close()
+        publisher.close()
+    assert len(acks) == 5000
+
+
 # ---- the fuzz corpus through a socket -------------------------------------------------------------
 
 

@@ -407,7 +407,7 @@ class Broker:
         client = self.clients.get(client_id)
         if client is not None and client.paused:
             return self._deliver_to_slow_consumer(
-                client, qos, rap, identifiers, message, expires_at
+                client, qos, rap, identifiers, message, expires_at, now
             )
         if client is not None and not client.connection.closed:
             client.connection.deliver(
@@ -440,6 +440,7 @@ class Broker:
         identifiers: Any,
         message: Any,
         expires_at: float | None,
+        now: float,
     ) -> bool:
         # A client that reads slower than it is sent to: QoS 0 is dropped first, QoS 1/2 waits in
         # its session, and when that queue is full too the client goes (0x97 Quota exceeded).
@@ -460,6 +461,9 @@ class Broker:
             )
             client.connection.disconnect(0x97)
             self.dirty[client] = None
+            # Gone for routing now, not when its socket finally closes (it may never drain): the
+            # session detaches, its will may fire, and further messages wait in the session.
+            self._forget(client, now)
             return False
         return True
 
