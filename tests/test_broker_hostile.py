@@ -205,6 +205,40 @@ def test_publish_before_connect_is_closed(broker):
         sock.close()
 
 
+def subscribe_packet(topic_filter, qos=1):
+    return mqttfast.encode(mqttfast.Subscribe(packet_id=1, subscriptions=[mqttfast.Subscription(topic_filter=topic_filter, qos=qos)]), 5)
+
+
+def exchange(port, data, count):
+    """Connect at 5.0, send ``data``; the first ``count`` packets of the answer (the CONNACK first)."""
+    sock = connect_raw(port)
+    try:
+        sock.sendall(connect_packet(5) + data)
+        decoder = mqttfast.Decoder(5)
+        packets = []
+        while len(packets) < count:
+            data = sock.recv(1 << 20)
+            assert data, f"closed after {packets}"
+            packets.extend(decoder.feed(data))
+        return packets[:count]
+    finally:
+        sock.close()
+
+
+def test_filter_deeper_than_the_matcher_takes_is_refused(broker):
+    connack, suback = exchange(broker.port, subscribe_packet("+/" * 200 + "#"), 2)
+    assert suback.reason_codes == [0x8F]
+
+
+def test_retained_topic_deeper_than_the_stack():
+    deep = "d/" * 5000 + "end"  # more levels than Python has frames
+    with running_broker() as running:
+        _, puback = exchange(running.port, publish(5, deep, b"kept", qos=1, packet_id=1, retain=True), 2)
+        assert type(puback) is mqttfast.Puback
+        _, _, message = exchange(running.port, subscribe_packet("d/#"), 3)
+    assert (message.topic, bytes(message.payload)) == (deep, b"kept")
+
+
 # ---- floods, half-open connections, slow consumers -------------------------------------------------
 
 

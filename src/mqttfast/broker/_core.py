@@ -478,7 +478,9 @@ class Broker:
     def _subscribe(self, client: Client, event: Any, now: float) -> None:
         connection = client.connection
         codes = [
-            self.authorize_subscribe(client, subscription)
+            0x8F
+            if self._too_deep(subscription.topic_filter)
+            else self.authorize_subscribe(client, subscription)
             for subscription in event.subscriptions
         ]
         session = connection.session
@@ -494,6 +496,14 @@ class Broker:
             options, identifier = granted
             self._add_subscription(client.client_id, options, identifier)
             self._send_retained(client, options, identifier, is_new, now)
+
+    def _too_deep(self, topic_filter: str) -> bool:
+        # The matcher refuses a filter of more levels than its max_levels (each level is a node):
+        # refused in the SUBACK (0x8F Topic Filter invalid) rather than raised after granting it.
+        levels = topic_filter.count("/") + 1
+        if topic_filter.startswith("$share/"):
+            levels -= 2
+        return levels > self.matcher.max_levels
 
     def _add_subscription(
         self, client_id: str, options: Any, identifier: int | None
