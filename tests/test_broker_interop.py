@@ -6,7 +6,9 @@ and fails if the broker logged an error or a traceback. Every wait is bounded.
 
 import asyncio
 import queue
+import shutil
 import socket
+import ssl
 import subprocess
 import time
 
@@ -193,6 +195,47 @@ def test_mosquitto_retained_set_and_clear(broker, version):
         timeout=TIMEOUT,
     ).stdout
     assert out.decode().splitlines() == ["kept/b B"]
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    """A self-signed certificate for 127.0.0.1 (its own CA): (certificate file, key file)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.fail("openssl is needed to make a test certificate")
+    directory = tmp_path_factory.mktemp("tls")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+        check=True, capture_output=True, timeout=TIMEOUT,
+    )
+    return cert, key
+
+
+@pytest.mark.parametrize("version", ["mqttv311", "mqttv5"])
+def test_mosquitto_clients_over_tls(certificate, version):
+    require_binaries("mosquitto_pub", "mosquitto_sub")
+    cert, key = certificate
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    with running_broker(server_options={"tls_port": 0, "ssl_context": context}) as running:
+        tls_port = running.ports[1]
+        common = ["-h", "127.0.0.1", "-p", str(tls_port), "-V", version, "-q", "1", "--cafile", str(cert)]
+        sub = subprocess.Popen(
+            [BINARIES["mosquitto_sub"], *common, "-i", "tsub", "-t", "tls/t", "-C", "1", "-W", "10"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            subscribed(running, "tsub", "tls/t")
+            subprocess.run([BINARIES["mosquitto_pub"], *common, "-t", "tls/t", "-m", "secret"], check=True, timeout=TIMEOUT)
+            out, err = sub.communicate(timeout=TIMEOUT)
+        finally:
+            sub.kill()
+            sub.wait()
+    assert (sub.returncode, out) == (0, b"secret\n"), err
 
 
 # ---- paho: QoS both ways, both versions ------------------------------------------------------------
@@ -675,3 +718,54 @@ def test_client_receive_maximum_is_respected_and_all_arrive(paho):
     for i in range(10):
         pub.publish("rm/t", str(i).encode(), 2)
     assert [m.payload for m in slow.received(10)] == [str(i).encode() for i in range(10)]
+
+
+def test_gmqtt_resolves_the_broker_topic_aliases(broker):
+    from gmqtt.mqtt.constants import MQTTv50
+
+    async def main():
+        got = asyncio.Queue()
+        client = gmqtt.Client("gma", topic_alias_maximum=4)
+        client.on_message = lambda client, topic, payload, qos, properties: got.put_nowait((topic, payload, properties))
+        await client.connect("127.0.0.1", broker.port, version=MQTTv50)
+        client.subscribe("gma/#", qos=1)
+        await asyncio.sleep(0.2)
+        for i in range(3):
+            client.publish("gma/topic", str(i).encode(), qos=1)
+        out = [await got.get() for _ in range(3)]
+        await client.disconnect()
+        return out
+
+    got = run(main())
+    assert [(topic, payload) for topic, payload, _ in got] == [("gma/topic", str(i).encode()) for i in range(3)]
+    assert all(properties.get("topic_alias") == [1] for _, _, properties in got)
+
+
+def test_retained_will_is_kept(paho):
+    watcher = paho("watcher")
+    watcher.subscribe("rw/t", 1)
+    dying = paho("dying", will={"topic": "rw/t", "payload": b"last words", "qos": 1, "retain": True})
+    dying.drop()
+    assert watcher.received()[0].payload == b"last words"
+    late = paho("late")
+    late.subscribe("rw/t", 1)
+    (kept,) = late.received()
+    assert (kept.payload, kept.retain) == (b"last words", True)
+
+
+def test_disconnect_with_will_message_fires_the_will(paho):
+    watcher = paho("watcher")
+    watcher.subscribe("dw/t", 1)
+    leaving = paho("leaving", will={"topic": "dw/t", "payload": b"asked for", "qos": 1})
+    leaving.disconnect(reasoncode=mqtt.ReasonCode(PacketTypes.DISCONNECT, identifier=0x04))
+    assert [m.payload for m in watcher.received()] == [b"asked for"]
+
+
+def test_session_expires(paho):
+    away = paho("away", clean=False, properties=props(PacketTypes.CONNECT, SessionExpiryInterval=1))
+    away.subscribe("se/t", 1)
+    away.disconnect()
+    time.sleep(1.8)
+    back = paho("away", connect=False, clean=False, properties=props(PacketTypes.CONNECT, SessionExpiryInterval=1))
+    flags, _ = back.connect()
+    assert flags.session_present is False

@@ -30,12 +30,12 @@ class _Keep(logging.Handler):
 class RunningBroker:
     """``broker`` served by a ``BrokerServer`` on ``port``; ``problems()`` lists what went wrong inside."""
 
-    def __init__(self, broker):
+    def __init__(self, broker, **server_options):
         self.broker = broker
         self.loop = asyncio.new_event_loop()
         self.loop.set_exception_handler(self._loop_exception)
         self.loop_errors = []
-        self.server = BrokerServer(broker, "127.0.0.1", 0)
+        self.server = BrokerServer(broker, "127.0.0.1", 0, **server_options)
         self.thread = threading.Thread(target=self._run, daemon=True)
         self._started = threading.Event()
         self._start_error = None
@@ -49,6 +49,7 @@ class RunningBroker:
         try:
             self.loop.run_until_complete(self.server.start())
             self.port = self.server.ports[0]
+            self.ports = self.server.ports
         except BaseException as exc:  # reported by start()
             self._start_error = exc
             self._started.set()
@@ -99,8 +100,10 @@ class RunningBroker:
 
 
 @contextlib.contextmanager
-def running_broker(broker=None, **options):
+def running_broker(broker=None, server_options=None, **options):
     """Yield a started ``RunningBroker`` (a ``Broker(**options)`` unless ``broker`` is given); stop it after.
+
+    ``server_options`` go to ``BrokerServer`` (``tls_port``, ``ssl_context``).
 
     On the way out, fail if the broker logged an error or a traceback, or an
     exception escaped into its event loop.
@@ -110,7 +113,7 @@ def running_broker(broker=None, **options):
     logger.addHandler(keep)
     old_level = logger.level
     logger.setLevel(logging.DEBUG)
-    running = RunningBroker(broker if broker is not None else Broker(**options)).start()
+    running = RunningBroker(broker if broker is not None else Broker(**options), **(server_options or {})).start()
     running.log = keep.records
     try:
         yield running
