@@ -280,6 +280,22 @@ def test_flood_of_connects(broker):
     assert broker.wait_for(lambda: broker.broker.stats["clients_connected"] == 0)
 
 
+def test_flood_of_simultaneous_connects():
+    with running_broker() as running:  # the default connect timeout: opening 500 sockets takes a while
+        socks = [socket.create_connection(("127.0.0.1", running.port), timeout=TIMEOUT) for _ in range(500)]
+        try:
+            for i, sock in enumerate(socks):
+                sock.sendall(connect_packet(5, f"many{i}"))
+            for sock in socks:
+                assert sock.recv(5)[:1] == b"\x20"
+            assert running.call(lambda: len(running.broker.clients)) == 500
+        finally:
+            for sock in socks:
+                sock.close()
+        assert running.wait_for(lambda: not running.server.protocols and not running.broker.clients)
+        assert_serves_a_normal_client(running.port)
+
+
 def test_half_open_connection_is_closed_after_the_connect_timeout(broker):
     sock = connect_raw(broker.port)
     try:

@@ -375,6 +375,18 @@ def test_will_delay_elapses(paho):
     assert time.monotonic() - started >= 0.9
 
 
+def test_will_fires_when_the_session_ends_before_the_delay(paho):
+    watcher = paho("watcher")
+    watcher.subscribe("will/t", 1)
+    will = {"topic": "will/t", "payload": b"session over", "qos": 1, "properties": props(PacketTypes.WILLMESSAGE, WillDelayInterval=30)}
+    dying = paho("brief", will=will, clean=False, properties=props(PacketTypes.CONNECT, SessionExpiryInterval=1))
+    started = time.monotonic()
+    dying.drop()
+    (message,) = watcher.received()
+    assert message.payload == b"session over"
+    assert time.monotonic() - started < 3
+
+
 # ---- shared, overlapping, No Local --------------------------------------------------------------------
 
 
