@@ -137,11 +137,11 @@ def paho(broker):
 
     yield make
     for client in made:
-        client.client.loop_stop()
         try:
-            client.client.disconnect()
+            client.client.disconnect()  # first, so that the network thread ends at once
         except Exception:
             pass
+        client.client.loop_stop()
 
 
 def props(packet_type=PacketTypes.PUBLISH, **values):
