@@ -23,7 +23,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from mqttfast.broker import Broker
 
 from .helpers.broker import connect_raw, read_until_closed, running_broker
-from .helpers.mosquitto import BINARIES, require_binaries
+from .helpers.mosquitto import BINARIES, require_binaries, wait_until_listening
 from .helpers.peers import TIMEOUT
 
 pytestmark = pytest.mark.peer
@@ -781,3 +781,35 @@ def test_session_expires(paho):
     back = paho("away", connect=False, clean=False, properties=props(PacketTypes.CONNECT, SessionExpiryInterval=1))
     flags, _ = back.connect()
     assert flags.session_present is False
+
+
+def test_command_line_broker_serves_and_stops_cleanly(tmp_path):
+    require_binaries("mosquitto_pub", "mosquitto_sub")
+    import signal
+    import sys
+
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]
+    profile = ["--server-keep-alive", "60", "--topic-alias-maximum", "2", "--maximum-packet-size", "256", "--receive-maximum", "2"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mqttfast.broker", "--port", str(port), *profile],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_until_listening(port, process, "python -m mqttfast.broker")
+        common = ["-h", "127.0.0.1", "-p", str(port), "-V", "mqttv5", "-q", "2"]
+        # Retained, so that the subscriber needs no broker object to wait on.
+        subprocess.run([BINARIES["mosquitto_pub"], *common, "-r", "-t", "cli/t", "-m", "via the CLI"], check=True, timeout=TIMEOUT)
+        out = subprocess.run(
+            [BINARIES["mosquitto_sub"], *common, "-t", "cli/t", "-C", "1", "-W", "5"], capture_output=True, timeout=TIMEOUT
+        ).stdout
+        assert out == b"via the CLI\n"
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=TIMEOUT)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0
+    assert b"Traceback" not in err and b"terminating" in err
