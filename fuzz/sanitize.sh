@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
 venv=$(mktemp -d)/asan
 python3 -m venv "$venv"
-"$venv/bin/python" -m pip install -q "Cython>=3.0.11" "setuptools>=77" pytest hypothesis paho-mqtt "amqtt>=0.12,<0.13" "websockets>=13"
+"$venv/bin/python" -m pip install -q "Cython>=3.0.11" "setuptools>=77" pytest hypothesis paho-mqtt "amqtt>=0.12,<0.13" "websockets>=13" "aiomqtt>=2" "gmqtt>=0.6"
 # Build from a copy without any earlier build products, so that every extension is compiled with the
 # sanitizers and nothing is written into the working tree.
 tree=$(mktemp -d)/tree

@@ -19,6 +19,19 @@ from .peers import TIMEOUT
 BINARIES = {name: shutil.which(name) or shutil.which(name, path="/usr/sbin") for name in ("mosquitto", "mosquitto_pub", "mosquitto_sub")}
 
 
+def wait_until_listening(port, process, name):
+    """Wait until ``process`` (a server just started) accepts connections on ``port``; fail if it does not."""
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                pytest.fail(f"{name} did not start")
+            time.sleep(0.05)
+
+
 def require_binaries(*names):
     """Skip (or fail, when peers are required) unless every named binary is installed."""
     missing = [name for name in names or BINARIES if BINARIES[name] is None]
@@ -50,15 +63,7 @@ def running_mosquitto(directory, extra_config="", port=None):
         [BINARIES["mosquitto"], "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
-        deadline = time.monotonic() + TIMEOUT
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    pytest.fail("mosquitto did not start")
-                time.sleep(0.05)
+        wait_until_listening(port, process, "mosquitto")
         yield port
     finally:
         process.terminate()

@@ -56,7 +56,7 @@ def make_parser() -> argparse.ArgumentParser:
         "--server-keep-alive",
         type=int,
         default=None,
-        help="keep alive imposed on MQTT 5 clients, seconds",
+        help="largest keep alive for MQTT 5 clients: one asking for more, or 0, is told this (seconds)",
     )
     parser.add_argument(
         "--max-queued",

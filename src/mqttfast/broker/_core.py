@@ -120,6 +120,8 @@ class Broker:
         self.matcher = mqttfast.TopicMatcher()
         self.sessions: dict[str, mqttfast.ServerSession] = {}
         self.clients: dict[str, Client] = {}
+        #: connections not yet accepted (their CONNECT is awaited): ``tick`` closes them at their timeout.
+        self.connecting: dict[Client, None] = {}
         self.retained = RetainedStore(max_retained)
         #: where sessions and retained messages persist (``_store.SQLiteStore``), or None.
         self.store = store
@@ -141,7 +143,13 @@ class Broker:
     # ---- hooks ---------------------------------------------------------------------------------
 
     def authenticate(self, client: Client, connect: Any) -> int:
-        """0 to let ``connect`` in, else the CONNACK reason code (0x86 bad user name or password, 0x87...)."""
+        """0 to let ``connect`` in, else the CONNACK reason code (0x86 bad user name or password, 0x87...).
+
+        This broker knows no enhanced authentication: a CONNECT naming an
+        authentication method (MQTT 5) is refused with 0x8C [MQTT-4.12.0-1].
+        """
+        if connect.authentication_method is not None:
+            return 0x8C
         if connect.username is None and not self.allow_anonymous:
             return 0x87
         return 0
@@ -172,9 +180,11 @@ class Broker:
     ) -> Client:
         """A ``Client`` with a fresh ``ServerConnection`` for a network connection just accepted."""
         self.stats["clients_total"] += 1
-        return Client(
+        client = Client(
             mqttfast.ServerConnection(**self.connection_options), write, close, address
         )
+        self.connecting[client] = None
+        return client
 
     def data_received(self, client: Client, data: Any, now: float) -> None:
         """Bytes from ``client``'s socket: run its connection and act on the events."""
@@ -192,6 +202,7 @@ class Broker:
 
     def connection_lost(self, client: Client, now: float) -> None:
         """``client``'s socket closed."""
+        self.connecting.pop(client, None)
         events = client.connection.connection_lost()
         self._handle(client, events, now)
         self._forget(client, now)
@@ -200,6 +211,10 @@ class Broker:
         """Run every due deadline: keep alive of the connections, wills and expiry of the sessions."""
         for client in list(self.clients.values()):
             self._tick_connection(client, now)
+        for client in list(self.connecting):
+            self._tick_connection(client, now)
+            if client.connection.closed:
+                del self.connecting[client]
         for session in list(self.sessions.values()):
             deadline = session.next_deadline()
             if deadline is not None and deadline <= now:
@@ -253,6 +268,10 @@ class Broker:
 
     def _connect(self, client: Client, event: Any, now: float) -> None:
         connection = client.connection
+        if connection.closed:
+            # A violation read in the same buffer as the CONNECT closed the connection before
+            # this event reached us (session layer): there is nothing left to accept or refuse.
+            return
         code = self.authenticate(client, event.packet)
         if code:
             connection.reject(code)
@@ -285,6 +304,7 @@ class Broker:
             requested = event.packet.session_expiry_interval or 0
             if requested > self.max_session_expiry:
                 expiry = self.max_session_expiry
+        self._cap_keep_alive(connection, event.packet)
         pipelined = connection.accept(session, session_expiry_interval=expiry)
         connect = event.packet
         log.info(
@@ -298,9 +318,24 @@ class Broker:
         )
         self.sessions[client_id] = connection.session
         self.clients[client_id] = client
+        self.connecting.pop(client, None)
         self.stats["clients_connected"] += 1
         if pipelined:
             self._handle(client, pipelined, now)
+
+    def _cap_keep_alive(self, connection: Any, connect: Any) -> None:
+        # ``server_keep_alive`` is a ceiling, as mosquitto's max_keepalive (and the interoperability
+        # suites) read it: an MQTT 5 client asking for 0 or more is told the ceiling, one asking for
+        # less keeps its own. 3.x has no Server Keep Alive: its client's value stands. The connection
+        # would impose the option on every client of every version, so it is set per connection.
+        ceiling = self.connection_options.get("server_keep_alive")
+        if ceiling is None:
+            return
+        five = connection.version == mqttfast.MQTT_5
+        asked = connect.keep_alive
+        connection.server_keep_alive = (
+            ceiling if five and (asked == 0 or asked > ceiling) else None
+        )
 
     def _forget(self, client: Client, now: float) -> None:
         client_id = client.client_id
@@ -424,7 +459,7 @@ class Broker:
         client = self.clients.get(client_id)
         if client is not None and client.paused:
             return self._deliver_to_slow_consumer(
-                client, qos, rap, identifiers, message, expires_at
+                client, qos, rap, identifiers, message, expires_at, now
             )
         if client is not None and not client.connection.closed:
             client.connection.deliver(
@@ -459,6 +494,7 @@ class Broker:
         identifiers: Any,
         message: Any,
         expires_at: float | None,
+        now: float,
     ) -> bool:
         # A client that reads slower than it is sent to: QoS 0 is dropped first, QoS 1/2 waits in
         # its session, and when that queue is full too the client goes (0x97 Quota exceeded).
@@ -481,6 +517,9 @@ class Broker:
             )
             client.connection.disconnect(0x97)
             self.dirty[client] = None
+            # Gone for routing now, not when its socket finally closes (it may never drain): the
+            # session detaches, its will may fire, and further messages wait in the session.
+            self._forget(client, now)
             return False
         return True
 
@@ -495,7 +534,9 @@ class Broker:
     def _subscribe(self, client: Client, event: Any, now: float) -> None:
         connection = client.connection
         codes = [
-            self.authorize_subscribe(client, subscription)
+            0x8F
+            if self._too_deep(subscription.topic_filter)
+            else self.authorize_subscribe(client, subscription)
             for subscription in event.subscriptions
         ]
         session = connection.session
@@ -511,6 +552,14 @@ class Broker:
             options, identifier = granted
             self._add_subscription(client.client_id, options, identifier)
             self._send_retained(client, options, identifier, is_new, now)
+
+    def _too_deep(self, topic_filter: str) -> bool:
+        # The matcher refuses a filter of more levels than its max_levels (each level is a node):
+        # refused in the SUBACK (0x8F Topic Filter invalid) rather than raised after granting it.
+        levels = topic_filter.count("/") + 1
+        if topic_filter.startswith("$share/"):
+            levels -= 2
+        return levels > self.matcher.max_levels
 
     def _add_subscription(
         self, client_id: str, options: Any, identifier: int | None

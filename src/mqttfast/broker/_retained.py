@@ -86,43 +86,42 @@ class RetainedStore:
 
         Messages expired at ``now`` are dropped on the way [MQTT-3.3.2-5].
         """
+        # Walked with a stack, not recursion: a topic may have more levels than Python has frames.
+        levels = topic_filter.split("/")
         found: list[tuple[Any, float | None]] = []
-        self._walk(self._root, topic_filter.split("/"), 0, found, now)
+        stack = [(self._root, 0)]
+        while stack:
+            node, depth = stack.pop()
+            if depth == len(levels):
+                self._take(node, found, now)
+                continue
+            level = levels[depth]
+            if level == "#":
+                self._take(node, found, now)  # "sport/#" matches "sport" too
+                self._everything(node, found, now, depth == 0)
+            elif level == "+":
+                for name, child in reversed(list(node.children.items())):
+                    if not (depth == 0 and name.startswith("$")):
+                        stack.append((child, depth + 1))
+            else:
+                exact = node.children.get(level)
+                if exact is not None:
+                    stack.append((exact, depth + 1))
         return iter(found)
-
-    def _walk(
-        self,
-        node: _Level,
-        levels: list[str],
-        depth: int,
-        found: list[Any],
-        now: float | None,
-    ) -> None:
-        if depth == len(levels):
-            self._take(node, found, now)
-            return
-        level = levels[depth]
-        if level == "#":
-            self._take(node, found, now)  # "sport/#" matches "sport" too
-            self._everything(node, found, now, depth == 0)
-        elif level == "+":
-            for name, child in list(node.children.items()):
-                if depth == 0 and name.startswith("$"):
-                    continue
-                self._walk(child, levels, depth + 1, found, now)
-        else:
-            exact = node.children.get(level)
-            if exact is not None:
-                self._walk(exact, levels, depth + 1, found, now)
 
     def _everything(
         self, node: _Level, found: list[Any], now: float | None, at_root: bool
     ) -> None:
-        for name, child in list(node.children.items()):
-            if at_root and name.startswith("$"):
-                continue
+        """Every message below ``node``, depth first, without recursion."""
+        stack = [
+            child
+            for name, child in reversed(list(node.children.items()))
+            if not (at_root and name.startswith("$"))
+        ]
+        while stack:
+            child = stack.pop()
             self._take(child, found, now)
-            self._everything(child, found, now, False)
+            stack.extend(reversed(list(child.children.values())))
 
     def _take(self, node: _Level, found: list[Any], now: float | None) -> None:
         message = node.message

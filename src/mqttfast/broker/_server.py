@@ -28,20 +28,24 @@ log = logging.getLogger("mqttfast.broker")
 #: Seconds between two runs of the keep-alive, will-delay and session-expiry deadlines.
 TICK = 0.5
 
+#: Seconds a closing connection has to take what is still buffered for it before it is aborted.
+CLOSE_TIMEOUT = 5.0
+
 
 class _Protocol(asyncio.Protocol):
-    __slots__ = ("client", "loop", "server", "transport")
+    __slots__ = ("abort_timer", "client", "loop", "server", "transport")
 
     def __init__(self, server: BrokerServer) -> None:
         self.server = server
         self.loop = server.loop
         self.client: Client | None = None
+        self.abort_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
         peer = transport.get_extra_info("peername")
         self.client = self.server.broker.new_connection(
-            transport.writelines, transport.close, peer
+            transport.writelines, self.close, peer
         )
         self.server.protocols.add(self)
         log.info(
@@ -55,7 +59,16 @@ class _Protocol(asyncio.Protocol):
         self.server.broker.data_received(self.client, data, self.loop.time())
         self.server.schedule_flush()
 
+    def close(self) -> None:
+        # close() waits for the write buffer to drain, which a peer that stopped reading never lets
+        # happen (a slow consumer told 0x97, say): abort it if it is still there after a while.
+        self.transport.close()
+        if self.abort_timer is None:
+            self.abort_timer = self.loop.call_later(CLOSE_TIMEOUT, self.transport.abort)
+
     def connection_lost(self, exc: BaseException | None) -> None:
+        if self.abort_timer is not None:
+            self.abort_timer.cancel()
         self.server.protocols.discard(self)
         client = self.client
         if client is None:
