@@ -178,12 +178,14 @@ async def run_latency(broker: BrokerProcess, seconds: float) -> list[dict[str, A
 
 
 async def run_connections(broker: BrokerProcess, count: int, idle: int) -> dict[str, Any]:
+    cpu = broker.cpu()
     rate = loadgen.connect_rate("127.0.0.1", broker.port, count)
+    cpu = broker.cpu() - cpu
     await asyncio.sleep(1)  # let the broker forget the sessions of the closed connections
     base = broker.rss()
     held = loadgen.idle_connections("127.0.0.1", broker.port, idle, broker.rss)
-    row = {"connect_rate": rate, "idle": idle, "rss_idle_mb": held / 2**20, "rss_base_mb": base / 2**20}
-    print(f"  {broker.name:9} {rate:,.0f} connections/s; {idle} idle connections: RSS {held / 2**20:.1f} MB"
+    row = {"connect_rate": rate, "cpu_us_per_connection": cpu / count * 1e6, "idle": idle, "rss_idle_mb": held / 2**20, "rss_base_mb": base / 2**20}
+    print(f"  {broker.name:9} {rate:,.0f} connections/s ({row['cpu_us_per_connection']:.0f} us CPU each); {idle} idle connections: RSS {held / 2**20:.1f} MB"
           f" (before {base / 2**20:.1f} MB)", flush=True)
     return row
 
@@ -241,6 +243,11 @@ def table(results: dict[str, dict[str, Any]]) -> str:
     if all("connections" in r for r in results.values()):
         lines += ["", "| | " + " | ".join(names) + " |", "|" + "---|" * (1 + len(names))]
         lines.append("| connections/s | " + " | ".join(f"{results[n]['connections']['connect_rate']:,.0f}" for n in names) + " |")
+        lines.append(
+            "| broker CPU per connection (µs) | "
+            + " | ".join(f"{results[n]['connections']['cpu_us_per_connection']:.0f}" for n in names)
+            + " |"
+        )
         idle = results[names[0]]["connections"]["idle"]
         lines.append(
             f"| RSS with {idle:,} idle connections (MB) | "

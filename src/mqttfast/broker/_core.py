@@ -36,6 +36,10 @@ __all__ = ["Broker", "Client"]
 
 log = logging.getLogger("mqttfast.broker")
 
+# Looked up once per event in ``_handle``: module globals, not attributes of the package.
+_MessageReceived = mqttfast.MessageReceived
+_PublishCompleted = mqttfast.PublishCompleted
+
 
 class _Subscription:
     """One client's subscription, the value stored in the matcher under its filter."""
@@ -233,7 +237,10 @@ class Broker:
     def _handle(self, client: Client, events: list[Any], now: float) -> None:
         for event in events:
             kind = type(event)
-            if kind is mqttfast.MessageReceived:
+            # The two kinds that come once per message first: an ack of a delivery needs nothing.
+            if kind is _PublishCompleted:
+                continue
+            if kind is _MessageReceived:
                 self._publish(client, event, now)
             elif kind is mqttfast.ConnectRequested:
                 self._connect(client, event, now)
