@@ -47,13 +47,20 @@ def test_flow(benchmark, broker, scenario, qos, payload):
     marks: dict[str, float] = {}
     result = benchmark.pedantic(
         lambda: asyncio.run(
-            loadgen.flow("127.0.0.1", broker.port, scenario, ready=lambda: marks.setdefault("cpu", broker.cpu()), **arguments)
+            loadgen.flow(
+                "127.0.0.1",
+                broker.port,
+                scenario,
+                ready=lambda: marks.setdefault("start", broker.cpu()),
+                finished=lambda: marks.setdefault("end", broker.cpu()),
+                **arguments,
+            )
         ),
         rounds=1,
         iterations=1,
     )
     benchmark.extra_info.update(
-        broker=broker.name, rate=result.rate, cpu_per_message=(broker.cpu() - marks["cpu"]) / max(result.delivered, 1)
+        broker=broker.name, rate=result.rate, cpu_per_message=(marks["end"] - marks["start"]) / max(result.delivered, 1)
     )
     print(f"{broker.name} {scenario} QoS {qos} {payload} B: {result.rate:,.0f} msg/s")
     assert result.delivered > 0

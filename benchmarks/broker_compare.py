@@ -133,9 +133,14 @@ async def run_flows(broker: BrokerProcess, seconds: float, idle: int, only: str 
                     continue
                 marks: dict[str, float] = {}
                 result = await loadgen.flow(
-                    "127.0.0.1", broker.port, label, ready=lambda: marks.setdefault("cpu", broker.cpu()), **arguments
+                    "127.0.0.1",
+                    broker.port,
+                    label,
+                    ready=lambda: marks.setdefault("start", broker.cpu()),
+                    finished=lambda: marks.setdefault("end", broker.cpu()),
+                    **arguments,
                 )
-                cpu = broker.cpu() - marks["cpu"]
+                cpu = marks["end"] - marks["start"]
                 rows.append(
                     {
                         "scenario": label,

@@ -112,15 +112,20 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="log errors only")
     parser.add_argument(
         "--event-loop",
-        choices=("auto", "asyncio", "uvloop"),
-        default="auto",
-        help="auto: uvloop when installed (mqttfast[broker-uvloop]), else asyncio's",
+        choices=("asyncio", "uvloop", "auto"),
+        default="asyncio",
+        help="uvloop needs mqttfast[broker-uvloop]; auto: uvloop when installed (default asyncio:"
+        " uvloop measured no faster, docs/broker.md)",
     )
     return parser
 
 
 def loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """The event loop to run on: uvloop's (measured faster, docs/broker.md) or None for asyncio's."""
+    """The event loop to run on: uvloop's, or None for asyncio's.
+
+    asyncio's is the default: with the broker's per-message work in Python,
+    uvloop measured no faster here (docs/broker.md, Performance).
+    """
     if choice == "asyncio":
         return None
     try:
@@ -167,6 +172,8 @@ def read_config(parser: argparse.ArgumentParser, path: str) -> dict[str, Any]:
                 value = action.type(value)  # type: ignore[operator]
             except (TypeError, ValueError):
                 parser.error(f"--config {path}: {key} = {value!r} is not valid")
+        if action.choices is not None and value not in action.choices:
+            parser.error(f"--config {path}: {key} = {value!r} is not one of {', '.join(map(str, action.choices))}")
         values[dest] = value
     return values
 
