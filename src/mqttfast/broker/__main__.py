@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
 import ssl
@@ -22,6 +23,10 @@ from ._core import Broker
 from ._server import BrokerServer
 from ._sys import SysTopics
 from ._store import SQLiteStore
+
+
+#: allocations between two young-generation collections (CPython's default is 700).
+GC_THRESHOLD = 20_000
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -251,6 +256,12 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, ssl.SSLError) as exc:
         logging.getLogger("mqttfast.broker").error("Error: %s", exc)
         return 1
+    # Each connection allocates a few dozen container objects: at the default thresholds the cyclic
+    # collector runs every few connections, and its older generations walk every session. Fewer,
+    # larger young collections, with the objects of startup frozen out of them: about 7% less CPU
+    # per connection (median of five alternated runs, docs/broker.md, Performance).
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD, 50, 100)
     try:
         with asyncio.Runner(loop_factory=loop_factory(args.event_loop)) as runner:
             runner.run(serve(server, args.sys_interval))
