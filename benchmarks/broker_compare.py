@@ -23,6 +23,7 @@ import json
 import os
 import resource
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -68,9 +69,9 @@ class BrokerProcess:
             argv = [sys.executable, str(HERE / "amqtt_server.py"), str(self.port)]
         else:
             raise ValueError(name)
-        self.process = subprocess.Popen(
-            ["taskset", "-c", "0", *argv], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        # Pinned to CPU 0 where there is more than one and taskset (util-linux) is there.
+        pin = ["taskset", "-c", "0"] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
+        self.process = subprocess.Popen([*pin, *argv], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.pid = self.process.pid  # taskset execs the broker: same pid
         deadline = time.monotonic() + 20
         while True:
@@ -123,7 +124,31 @@ def pin_self() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # brokers started later inherit it
 
 
-async def run_flows(broker: BrokerProcess, seconds: float, idle: int, only: str | None) -> list[dict[str, Any]]:
+class Strace:
+    """``strace -c -f`` attached to the broker between ``start()`` and ``stop()``: its system calls, counted."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.process: subprocess.Popen[bytes] | None = None
+        self.output = Path(tempfile.mkstemp(suffix=".strace")[1])
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(["strace", "-c", "-f", "-p", str(self.pid), "-o", str(self.output)], stderr=subprocess.DEVNULL)
+        time.sleep(0.5)  # attached before the first message
+
+    def stop(self) -> int:
+        """Detach; the number of system calls made meanwhile."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGINT)
+        self.process.wait()
+        total = [line for line in self.output.read_text().splitlines() if line.rstrip().endswith(" total")]
+        self.output.unlink()
+        return int(total[0].split()[3]) if total else 0
+
+
+async def run_flows(
+    broker: BrokerProcess, seconds: float, idle: int, only: str | None, strace: bool = False
+) -> list[dict[str, Any]]:
     rows = []
     for qos in (0, 1):
         for payload in (64, 1024):
@@ -132,14 +157,19 @@ async def run_flows(broker: BrokerProcess, seconds: float, idle: int, only: str 
                 if only and only not in label:
                     continue
                 marks: dict[str, float] = {}
-                result = await loadgen.flow(
-                    "127.0.0.1",
-                    broker.port,
-                    label,
-                    ready=lambda: marks.setdefault("start", broker.cpu()),
-                    finished=lambda: marks.setdefault("end", broker.cpu()),
-                    **arguments,
-                )
+                tracer = Strace(broker.pid) if strace else None
+
+                def ready() -> None:
+                    if tracer is not None:
+                        tracer.start()
+                    marks["start"] = broker.cpu()
+
+                def finished() -> None:
+                    marks["end"] = broker.cpu()
+                    if tracer is not None:
+                        marks["syscalls"] = tracer.stop()
+
+                result = await loadgen.flow("127.0.0.1", broker.port, label, ready=ready, finished=finished, **arguments)
                 cpu = marks["end"] - marks["start"]
                 rows.append(
                     {
@@ -155,6 +185,10 @@ async def run_flows(broker: BrokerProcess, seconds: float, idle: int, only: str 
                 )
                 print(f"  {broker.name:9} {label:40} {result.rate:>10,.0f} msg/s  {rows[-1]['cpu_us']:6.2f} us CPU/msg"
                       f"  lost {result.lost} dup {result.duplicated}{' STALLED' if result.stalled else ''}", flush=True)
+                if tracer is not None:
+                    rows[-1]["syscalls"] = marks["syscalls"]
+                    print(f"  {broker.name:9} {label:40} {marks['syscalls']:,} system calls for {result.delivered:,} messages"
+                          f" = {marks['syscalls'] / max(result.delivered, 1):.3f} per message", flush=True)
     return rows
 
 
@@ -200,7 +234,7 @@ async def measure(name: str, args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {}
     with running(name, extra) as broker:
         if not args.skip_flows:
-            out["flows"] = await run_flows(broker, args.seconds, args.idle_subscriptions, args.only)
+            out["flows"] = await run_flows(broker, args.seconds, args.idle_subscriptions, args.only, args.strace)
         if not args.skip_latency:
             out["latency"] = await run_latency(broker, args.latency_seconds)
         if not args.skip_connections:
@@ -275,6 +309,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-connections", action="store_true")
     parser.add_argument("--broker-arg", action="append", default=[], help="an extra option for python -m mqttfast.broker")
+    parser.add_argument("--strace", action="store_true", help="count the broker's system calls during each flow (slows it)")
     parser.add_argument("--json", help="write the results here too")
     args = parser.parse_args(argv)
     pin_self()
