@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import mqttfast
@@ -36,16 +36,22 @@ __all__ = ["Broker", "Client"]
 
 log = logging.getLogger("mqttfast.broker")
 
+# Looked up once per event in ``_handle``: module globals, not attributes of the package.
+_MessageReceived = mqttfast.MessageReceived
+_PublishCompleted = mqttfast.PublishCompleted
+
 
 class _Subscription:
     """One client's subscription, the value stored in the matcher under its filter."""
 
-    __slots__ = ("client_id", "identifier", "options")
+    __slots__ = ("client_id", "identifier", "identifiers", "options")
 
     def __init__(self, client_id: str, options: Any, identifier: int | None) -> None:
         self.client_id = client_id
         self.options = options
         self.identifier = identifier
+        #: what a delivery for this subscription alone carries: built once, not per message (read only).
+        self.identifiers = [identifier] if identifier else None
 
 
 class Client:
@@ -130,6 +136,8 @@ class Broker:
         #: client id -> topic filter -> its record in the matcher.
         self._subscriptions: dict[str, dict[str, _Subscription]] = {}
         self._share_turn = itertools.count()
+        #: shared subscriptions held: while 0, routing skips ``match_shared``.
+        self._shared_count = 0
         #: call ``authorize_delivery`` for every copy (an ACL with read rules turns it on).
         self.check_deliveries = False
         self.stats = {
@@ -254,7 +262,10 @@ class Broker:
     def _handle(self, client: Client, events: list[Any], now: float) -> None:
         for event in events:
             kind = type(event)
-            if kind is mqttfast.MessageReceived:
+            # The two kinds that come once per message first: an ack of a delivery needs nothing.
+            if kind is _PublishCompleted:
+                continue
+            if kind is _MessageReceived:
                 self._publish(client, event, now)
             elif kind is mqttfast.ConnectRequested:
                 self._connect(client, event, now)
@@ -368,7 +379,7 @@ class Broker:
         if session is None:
             return
         for topic_filter, record in self._subscriptions.pop(client_id, {}).items():
-            self.matcher.unsubscribe(topic_filter, record)
+            self._unsubscribe_record(topic_filter, record)
 
     # ---- messages --------------------------------------------------------------------------------
 
@@ -404,8 +415,15 @@ class Broker:
             kept = self.retained.set(message, expires_at)
             if kept and self.store is not None:
                 self.store.retained_changed(message, expires_at)
+        records = self.matcher.match(topic)
+        if not self._shared_count and (
+            len(records) < 2 or len({r.client_id for r in records}) == len(records)
+        ):
+            copies = self._route_distinct(records, message, publisher, expires_at, now)
+            self.stats["messages_sent"] += copies
+            return copies
         targets: dict[str, list[Any]] = {}
-        for record in self.matcher.match(topic):
+        for record in records:
             if record.options.no_local and record.client_id == publisher:
                 continue
             found = targets.get(record.client_id)
@@ -428,6 +446,45 @@ class Broker:
         self.stats["messages_sent"] += copies
         return copies
 
+    def _route_distinct(
+        self,
+        records: list[Any],
+        message: Any,
+        publisher: str | None,
+        expires_at: float | None,
+        now: float,
+    ) -> int:
+        """``route`` when no client has two matching subscriptions and none is shared: the common case.
+
+        Each record is one copy, so there is nothing to group: no dict or list
+        per message, and a connected client that keeps up is delivered to in
+        place (anything else takes ``_deliver``).
+        """
+        copies = 0
+        clients = self.clients
+        dirty = self.dirty
+        check = self.check_deliveries
+        for record in records:
+            client_id = record.client_id
+            options = record.options
+            if options.no_local and client_id == publisher:
+                continue
+            client = clients.get(client_id)
+            if client is None or check or client.paused or client.connection.closed:
+                if self._deliver(client_id, (record,), message, expires_at, now):
+                    copies += 1
+                continue
+            client.connection.deliver(
+                message,
+                options.qos,
+                retain_as_published=options.retain_as_published,
+                subscription_identifiers=record.identifiers,
+                expires_at=expires_at,
+            )
+            dirty[client] = None
+            copies += 1
+        return copies
+
     def _pick_member(self, members: list[Any]) -> _Subscription | None:
         connected = [member for member in members if member.client_id in self.clients]
         pool = connected or members
@@ -438,7 +495,7 @@ class Broker:
     def _deliver(
         self,
         client_id: str,
-        records: list[Any],
+        records: Sequence[Any],
         message: Any,
         expires_at: float | None,
         now: float,
@@ -449,7 +506,7 @@ class Broker:
             record = records[0]
             qos = record.options.qos
             rap = record.options.retain_as_published
-            identifiers = [record.identifier] if record.identifier else None
+            identifiers = record.identifiers
         else:
             qos = max(record.options.qos for record in records)
             rap = any(record.options.retain_as_published for record in records)
@@ -567,15 +624,21 @@ class Broker:
         records = self._subscriptions.setdefault(client_id, {})
         old = records.get(options.topic_filter)
         if old is not None:
-            self.matcher.unsubscribe(options.topic_filter, old)
+            self._unsubscribe_record(options.topic_filter, old)
         record = _Subscription(client_id, options, identifier)
         records[options.topic_filter] = record
         self.matcher.subscribe(options.topic_filter, record)
+        if options.topic_filter.startswith("$share/"):
+            self._shared_count += 1
+
+    def _unsubscribe_record(self, topic_filter: str, record: _Subscription) -> None:
+        if self.matcher.unsubscribe(topic_filter, record) and topic_filter.startswith("$share/"):
+            self._shared_count -= 1
 
     def _remove_subscription(self, client_id: str, topic_filter: str) -> None:
         record = self._subscriptions.get(client_id, {}).pop(topic_filter, None)
         if record is not None:
-            self.matcher.unsubscribe(topic_filter, record)
+            self._unsubscribe_record(topic_filter, record)
 
     def _send_retained(
         self,
