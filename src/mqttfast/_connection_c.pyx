@@ -20,6 +20,7 @@ from . import _packets_c
 from ._client_connection import ClientMixin
 from ._connection_common import unsupported_publish as _unsupported
 from ._codec_c import Decoder, encode, encode_forward, encoded_size
+from ._codec_c cimport forward_publish
 from ._constants import MQTT_5
 from ._errors import (
     LocalProtocolError,
@@ -33,6 +34,7 @@ from ._events import Disconnected, MessageReceived, PublishCompleted
 from ._fields import PACKET_NAMES
 from ._packets_c cimport Puback, Pubcomp, Publish, Pubrec, Pubrel, _Ack
 from ._server_connection import ServerMixin
+from ._session import Outgoing
 from ._topics_c import validate_topic_filter, validate_topic_name
 
 __all__ = ["ClientConnection", "Connection", "ServerConnection"]
@@ -60,6 +62,35 @@ cdef inline bytes _ack_bytes(unsigned char first, long packet_id):
     data[2] = (packet_id >> 8) & 0xFF
     data[3] = packet_id & 0xFF
     return PyBytes_FromStringAndSize(<char*>data, 4)
+
+
+# The hot path makes its events and session entries without a Python __init__ frame:
+# the same classes (shared with the pure twin, one definition of their fields), their
+# slots set from C in the order their __init__ sets them. A frame was a tenth of a round.
+
+cdef inline object _message_received(message):
+    event = MessageReceived.__new__(MessageReceived)
+    event.message = message
+    return event
+
+
+cdef inline object _publish_completed(packet_id, reason_code, packet):
+    event = PublishCompleted.__new__(PublishCompleted)
+    event.packet_id = packet_id
+    event.reason_code = reason_code
+    event.packet = packet
+    return event
+
+
+cdef inline object _outgoing(message, qos, retain, subscription_identifiers, expires_at):
+    entry = Outgoing.__new__(Outgoing)
+    entry.message = message
+    entry.qos = qos
+    entry.retain = retain
+    entry.subscription_identifiers = subscription_identifiers
+    entry.expires_at = expires_at
+    entry.sent = False
+    return entry
 
 
 cdef class Connection:
@@ -228,12 +259,12 @@ cdef class Connection:
         if qos > self._accepted_qos or (packet.retain and not self._accepted_retain):
             raise _unsupported(packet, self._accepted_qos)
         if qos == 0:
-            events.append(MessageReceived(packet))
+            events.append(_message_received(packet))
             return 0
         packet_id = packet.packet_id
         if qos == 1:
             self._check_receive_maximum()
-            events.append(MessageReceived(packet))
+            events.append(_message_received(packet))
             if self._auto_ack and not self._pending_acks:
                 self._out.append(_ack_bytes(0x40, packet_id))
             else:
@@ -247,7 +278,7 @@ cdef class Connection:
             return 0
         self._check_receive_maximum()
         self._inbound_qos2.add(packet_id)
-        events.append(MessageReceived(packet))
+        events.append(_message_received(packet))
         if self._auto_ack and not self._pending_acks:
             self._out.append(_ack_bytes(0x50, packet_id))
         else:
@@ -293,7 +324,7 @@ cdef class Connection:
         if entry is None or entry.qos != 1 or packet_id in self._waiting:
             return 0  # a stray PUBACK is ignored (practice: mosquitto, paho)
         del self._outbound[packet_id]
-        events.append(PublishCompleted(packet_id, packet.reason_code, packet))
+        events.append(_publish_completed(packet_id, packet.reason_code, packet))
         self._release_quota()
         return 0
 
@@ -311,7 +342,7 @@ cdef class Connection:
             if packet.reason_code >= 0x80:
                 # A refusal ends the flow; no PUBREL [MQTT-4.4.0-2].
                 del outbound[packet_id]
-                events.append(PublishCompleted(packet_id, packet.reason_code, packet))
+                events.append(_publish_completed(packet_id, packet.reason_code, packet))
                 self._release_quota()
                 return 0
             outbound[packet_id] = None  # the message is the receiver's now: no PUBLISH after PUBREL
@@ -336,7 +367,7 @@ cdef class Connection:
         cdef dict outbound = self._outbound
         if packet_id in outbound and outbound[packet_id] is None:
             del outbound[packet_id]
-            events.append(PublishCompleted(packet_id, packet.reason_code, packet))
+            events.append(_publish_completed(packet_id, packet.reason_code, packet))
             self._release_quota()
         return 0
 
@@ -466,17 +497,32 @@ cdef class Connection:
 
     cdef tuple _encode_entry(self, entry, packet_id, topic, alias, expiry):
         cdef bytes header
-        header, payload = encode_forward(
-            entry.message,
-            self._version_value,
-            granted_qos=entry.qos,
-            packet_id=packet_id,
-            retained_delivery=entry.retain,
-            topic=topic,
-            topic_alias=alias,
-            subscription_identifiers=entry.subscription_identifiers,
-            message_expiry_interval=expiry,
-        )
+        message = entry.message
+        if type(message) is Publish and self._level:
+            header, payload = forward_publish(
+                <Publish>message,
+                self._level,
+                entry.qos,
+                packet_id,
+                False,
+                entry.retain,
+                topic,
+                alias,
+                entry.subscription_identifiers,
+                expiry,
+            )
+        else:  # encode_forward's error for what is not a Publish of this twin
+            header, payload = encode_forward(
+                message,
+                self._version_value,
+                granted_qos=entry.qos,
+                packet_id=packet_id,
+                retained_delivery=entry.retain,
+                topic=topic,
+                topic_alias=alias,
+                subscription_identifiers=entry.subscription_identifiers,
+                message_expiry_interval=expiry,
+            )
         if entry.sent:
             header = bytes((header[0] | 0x08,)) + header[1:]  # DUP on a resend [MQTT-3.3.1-1]
         return header, payload
@@ -604,11 +650,89 @@ _TWIN = SimpleNamespace(
 )
 
 
+# ---- the common case of publish() and deliver(), compiled ------------------------------------
+#
+# The mixins' methods are the definition; these do what they do for the common
+# case (connected, plain arguments, no MQTT 5 properties) without their Python
+# frames, and hand anything else to them unchanged, so every check and error
+# stays theirs. The parity tests run both twins through the same calls.
+
+def _client_publish(Connection self, topic, payload=b"", qos=0, retain=False, **properties):
+    cdef Publish message
+    cdef long level
+    if (
+        properties
+        or self._state != CONNECTED
+        or type(qos) is not int
+        or not 0 <= qos <= 2
+        or qos > self.maximum_qos
+        or not (retain is False or (retain is True and self.retain_available))
+    ):
+        return ClientMixin.publish(self, topic, payload, qos, retain, **properties)
+    level = qos
+    # Publish(topic=, payload=, qos=, retain=) field by field: every other field keeps
+    # its default (the lazy property fields read None, the lists [] on first access).
+    message = Publish.__new__(Publish)
+    message.topic = topic
+    message._payload = payload
+    message.qos = qos
+    message.retain = retain
+    message.dup = False
+    validate_topic_name(topic)
+    entry = _outgoing(message, qos, retain, None, None)
+    if level and (self._send_quota <= 0 or self._waiting):
+        self._check_size(message)  # it will go out later, where no exception can reach the caller
+    return self._queue_outgoing_c(entry)
+
+
+def _server_deliver(
+    Connection self,
+    message,
+    qos=2,
+    *,
+    retain_as_published=False,
+    retained=False,
+    subscription_identifiers=None,
+    expires_at=None,
+):
+    if (
+        self._state != CONNECTED
+        or type(message) is not Publish
+        or type(qos) is not int
+        or type((<Publish>message).qos) is not int
+    ):
+        return ServerMixin.deliver(
+            self,
+            message,
+            qos,
+            retain_as_published=retain_as_published,
+            retained=retained,
+            subscription_identifiers=subscription_identifiers,
+            expires_at=expires_at,
+        )
+    published = (<Publish>message).qos
+    granted = published if published <= qos else qos  # min(published, qos)
+    entry = _outgoing(
+        message,
+        granted,
+        bool(retained or (retain_as_published and (<Publish>message).retain)),
+        subscription_identifiers if self._level == _MQTT_5 else None,
+        expires_at,
+    )
+    if expires_at is not None and self._now is not None and expires_at <= self._now:
+        return None
+    return self._queue_outgoing_c(entry)
+
+
 class ClientConnection(ClientMixin, Connection):
     __doc__ = ClientMixin.__doc__
     _packets = _TWIN
+    publish = _client_publish
+    publish.__doc__ = ClientMixin.publish.__doc__
 
 
 class ServerConnection(ServerMixin, Connection):
     __doc__ = ServerMixin.__doc__
     _packets = _TWIN
+    deliver = _server_deliver
+    deliver.__doc__ = ServerMixin.deliver.__doc__
