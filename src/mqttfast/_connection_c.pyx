@@ -15,8 +15,9 @@ from collections import deque
 from types import SimpleNamespace
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.object cimport PyObject, PyTypeObject
 
-from . import _packets_c
+from . import _packets_c, _topics_c
 from ._client_connection import ClientMixin
 from ._connection_common import unsupported_publish as _unsupported
 from ._codec_c import Decoder, encode, encode_forward, encoded_size
@@ -35,7 +36,8 @@ from ._fields import PACKET_NAMES
 from ._packets_c cimport Puback, Pubcomp, Publish, Pubrec, Pubrel, _Ack
 from ._server_connection import ServerMixin
 from ._session import Outgoing
-from ._topics_c import validate_topic_filter, validate_topic_name
+from ._topics_c import validate_topic_filter
+from ._topics_c cimport validate_topic_name
 
 __all__ = ["ClientConnection", "Connection", "ServerConnection"]
 
@@ -68,14 +70,22 @@ cdef inline bytes _ack_bytes(unsigned char first, long packet_id):
 # the same classes (shared with the pure twin, one definition of their fields), their
 # slots set from C in the order their __init__ sets them. A frame was a tenth of a round.
 
+cdef tuple _NO_ARGS = ()
+
+
+cdef inline object _bare(type cls):
+    # cls.__new__(cls) through the type's slot: a Python-level call of __new__ cost as much as __init__.
+    return (<PyTypeObject*>cls).tp_new(cls, <PyObject*>_NO_ARGS, NULL)
+
+
 cdef inline object _message_received(message):
-    event = MessageReceived.__new__(MessageReceived)
+    event = _bare(MessageReceived)
     event.message = message
     return event
 
 
 cdef inline object _publish_completed(packet_id, reason_code, packet):
-    event = PublishCompleted.__new__(PublishCompleted)
+    event = _bare(PublishCompleted)
     event.packet_id = packet_id
     event.reason_code = reason_code
     event.packet = packet
@@ -83,7 +93,7 @@ cdef inline object _publish_completed(packet_id, reason_code, packet):
 
 
 cdef inline object _outgoing(message, qos, retain, subscription_identifiers, expires_at):
-    entry = Outgoing.__new__(Outgoing)
+    entry = _bare(Outgoing)
     entry.message = message
     entry.qos = qos
     entry.retain = retain
@@ -473,7 +483,11 @@ cdef class Connection:
             else:
                 alias = self._assign_alias(topic)
                 new_alias = True
-        expiry = message.message_expiry_interval
+        if type(message) is Publish:
+            (<Publish>message)._load()
+            expiry = (<Publish>message)._message_expiry_interval  # the property's value, without its call
+        else:
+            expiry = message.message_expiry_interval
         expires_at = entry.expires_at
         if expires_at is not None and self._now is not None:
             expiry = int(expires_at - self._now + 0.999)
@@ -644,7 +658,7 @@ cdef class Connection:
 #: The packet classes and helpers of this twin, for the shared mixins.
 _TWIN = SimpleNamespace(
     encoded_size=encoded_size,
-    validate_topic_name=validate_topic_name,
+    validate_topic_name=_topics_c.validate_topic_name,  # cimported above: a C function here
     validate_topic_filter=validate_topic_filter,
     **{name: getattr(_packets_c, name) for name in PACKET_NAMES},
 )
