@@ -36,6 +36,7 @@ from ._fields import PACKET_NAMES
 from ._packets_c cimport Puback, Pubcomp, Publish, Pubrec, Pubrel, _Ack
 from ._server_connection import ServerMixin
 from ._session import Outgoing
+from ._outgoing_c cimport Outgoing as CompiledOutgoing
 from ._topics_c import validate_topic_filter
 from ._topics_c cimport validate_topic_name
 
@@ -67,8 +68,9 @@ cdef inline bytes _ack_bytes(unsigned char first, long packet_id):
 
 
 # The hot path makes its events and session entries without a Python __init__ frame:
-# the same classes (shared with the pure twin, one definition of their fields), their
-# slots set from C in the order their __init__ sets them. A frame was a tenth of a round.
+# the same classes (the events shared with the pure twin, one definition of their
+# fields), their fields set from C in the order __init__ sets them. A frame was a
+# tenth of a round.
 
 cdef tuple _NO_ARGS = ()
 
@@ -93,14 +95,22 @@ cdef inline object _publish_completed(packet_id, reason_code, packet):
 
 
 cdef inline object _outgoing(message, qos, retain, subscription_identifiers, expires_at):
-    entry = _bare(Outgoing)
-    entry.message = message
-    entry.qos = qos
-    entry.retain = retain
-    entry.subscription_identifiers = subscription_identifiers
-    entry.expires_at = expires_at
-    entry.sent = False
-    return entry
+    cdef CompiledOutgoing compiled
+    # _session's choice whenever the compiled twins are in use (MQTTFAST_NO_EXTENSIONS unset).
+    if Outgoing is CompiledOutgoing:
+        compiled = CompiledOutgoing.__new__(CompiledOutgoing)
+        compiled.message = message
+        compiled.qos = qos
+        compiled.retain = retain
+        compiled.subscription_identifiers = subscription_identifiers
+        compiled.expires_at = expires_at
+        compiled.sent = False
+        return compiled
+    return Outgoing(message, qos, retain, subscription_identifiers, expires_at)
+
+
+cdef inline object _entry_qos(entry):
+    return (<CompiledOutgoing>entry).qos if type(entry) is CompiledOutgoing else entry.qos
 
 
 cdef class Connection:
@@ -331,7 +341,7 @@ cdef class Connection:
     cdef int _receive_puback(self, _Ack packet, list events) except -1:
         packet_id = packet.packet_id
         entry = self._outbound.get(packet_id)
-        if entry is None or entry.qos != 1 or packet_id in self._waiting:
+        if entry is None or _entry_qos(entry) != 1 or packet_id in self._waiting:
             return 0  # a stray PUBACK is ignored (practice: mosquitto, paho)
         del self._outbound[packet_id]
         events.append(_publish_completed(packet_id, packet.reason_code, packet))
@@ -347,7 +357,7 @@ cdef class Connection:
             return 0
         entry = outbound[packet_id]
         if entry is not None:
-            if entry.qos != 2:
+            if _entry_qos(entry) != 2:
                 return 0
             if packet.reason_code >= 0x80:
                 # A refusal ends the flow; no PUBREL [MQTT-4.4.0-2].
@@ -432,7 +442,7 @@ cdef class Connection:
         return self._queue_outgoing_c(entry)
 
     cdef object _queue_outgoing_c(self, entry):
-        if entry.qos == 0:
+        if _entry_qos(entry) == 0:
             self._transmit_c(entry, 0)
             return None
         session = self._session
@@ -468,7 +478,20 @@ cdef class Connection:
         return self._transmit_c(entry, packet_id)
 
     cdef bint _transmit_c(self, entry, packet_id) except -1:
-        message = entry.message
+        cdef CompiledOutgoing compiled
+        # The entry's fields, read once (as C members from the compiled Outgoing).
+        if type(entry) is CompiledOutgoing:
+            compiled = <CompiledOutgoing>entry
+            message, qos, retain = compiled.message, compiled.qos, compiled.retain
+            subscription_identifiers, expires_at, sent = (
+                compiled.subscription_identifiers, compiled.expires_at, compiled.sent
+            )
+        else:
+            compiled = None
+            message, qos, retain = entry.message, entry.qos, entry.retain
+            subscription_identifiers, expires_at, sent = (
+                entry.subscription_identifiers, entry.expires_at, entry.sent
+            )
         topic = message.topic
         alias = None
         cdef bint new_alias = False
@@ -488,56 +511,63 @@ cdef class Connection:
             expiry = (<Publish>message)._message_expiry_interval  # the property's value, without its call
         else:
             expiry = message.message_expiry_interval
-        expires_at = entry.expires_at
         if expires_at is not None and self._now is not None:
             expiry = int(expires_at - self._now + 0.999)
             if expiry <= 0:
                 expiry = 1
-        header, payload = self._encode_entry(entry, packet_id, topic, alias, expiry)
+        header, payload = self._encode_entry(
+            message, qos, retain, subscription_identifiers, sent, packet_id, topic, alias, expiry
+        )
         if len(header) + len(payload) > self._peer_max_packet_size:
             if new_alias:
                 # The peer never learnt this alias: make its number free again, and try the
                 # topic alone, which is what a caller's size check measured (aliases are optional).
                 self._free_aliases.append(self._aliases_out.pop(message.topic))
-                header, payload = self._encode_entry(entry, packet_id, message.topic, None, expiry)
+                header, payload = self._encode_entry(
+                    message, qos, retain, subscription_identifiers, sent, packet_id, message.topic, None, expiry
+                )
             if len(header) + len(payload) > self._peer_max_packet_size:
                 self._too_large(entry, packet_id)
                 return False
-        entry.sent = True
+        if compiled is not None:
+            compiled.sent = True
+        else:
+            entry.sent = True
         self._out.append(header)
         if len(payload):
             self._out.append(payload)
         return True
 
-    cdef tuple _encode_entry(self, entry, packet_id, topic, alias, expiry):
+    cdef tuple _encode_entry(
+        self, message, qos, retain, subscription_identifiers, sent, packet_id, topic, alias, expiry
+    ):
         cdef bytes header
-        message = entry.message
         if type(message) is Publish and self._level:
             header, payload = forward_publish(
                 <Publish>message,
                 self._level,
-                entry.qos,
+                qos,
                 packet_id,
                 False,
-                entry.retain,
+                retain,
                 topic,
                 alias,
-                entry.subscription_identifiers,
+                subscription_identifiers,
                 expiry,
             )
         else:  # encode_forward's error for what is not a Publish of this twin
             header, payload = encode_forward(
                 message,
                 self._version_value,
-                granted_qos=entry.qos,
+                granted_qos=qos,
                 packet_id=packet_id,
-                retained_delivery=entry.retain,
+                retained_delivery=retain,
                 topic=topic,
                 topic_alias=alias,
-                subscription_identifiers=entry.subscription_identifiers,
+                subscription_identifiers=subscription_identifiers,
                 message_expiry_interval=expiry,
             )
-        if entry.sent:
+        if sent:
             header = bytes((header[0] | 0x08,)) + header[1:]  # DUP on a resend [MQTT-3.3.1-1]
         return header, payload
 
