@@ -109,6 +109,9 @@ cdef inline object _outgoing(message, qos, retain, subscription_identifiers, exp
     return Outgoing(message, qos, retain, subscription_identifiers, expires_at)
 
 
+include "_fanout_c.pxi"
+
+
 cdef inline object _entry_qos(entry):
     return (<CompiledOutgoing>entry).qos if type(entry) is CompiledOutgoing else entry.qos
 
@@ -147,6 +150,9 @@ cdef class Connection:
     cdef public object _last_received
     cdef public int _accepted_qos
     cdef public bint _accepted_retain
+    # Whether this side delivers others' messages (set by the server's deliver()): only
+    # then may the next PUBLISH reuse the header of the last one (_fanout_c.pxi).
+    cdef bint _fans_out
 
     def __init__(
         self,
@@ -542,19 +548,30 @@ cdef class Connection:
         self, message, qos, retain, subscription_identifiers, sent, packet_id, topic, alias, expiry
     ):
         cdef bytes header
+        cdef _LastForward last = _last_forward
         if type(message) is Publish and self._level:
-            header, payload = forward_publish(
-                <Publish>message,
-                self._level,
-                qos,
-                packet_id,
-                False,
-                retain,
-                topic,
-                alias,
-                subscription_identifiers,
-                expiry,
-            )
+            if self._fans_out and last.message is not None and last.matches(
+                <Publish>message, self._level, qos, retain, topic, alias, subscription_identifiers, expiry
+            ):
+                header, payload = last.header_with(packet_id), last.payload
+            else:
+                header, payload = forward_publish(
+                    <Publish>message,
+                    self._level,
+                    qos,
+                    packet_id,
+                    False,
+                    retain,
+                    topic,
+                    alias,
+                    subscription_identifiers,
+                    expiry,
+                )
+                if self._fans_out:
+                    last.remember(
+                        <Publish>message, self._level, qos, retain, topic, alias, subscription_identifiers,
+                        expiry, header, payload,
+                    )
         else:  # encode_forward's error for what is not a Publish of this twin
             header, payload = encode_forward(
                 message,
@@ -754,12 +771,13 @@ def _server_deliver(
             subscription_identifiers=subscription_identifiers,
             expires_at=expires_at,
         )
+    self._fans_out = True
     published = (<Publish>message).qos
     granted = published if published <= qos else qos  # min(published, qos)
     entry = _outgoing(
         message,
         granted,
-        bool(retained or (retain_as_published and (<Publish>message).retain)),
+        True if retained or (retain_as_published and (<Publish>message).retain) else False,  # bool(), no call
         subscription_identifiers if self._level == _MQTT_5 else None,
         expires_at,
     )
