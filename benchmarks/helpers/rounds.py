@@ -17,6 +17,13 @@ flow back on both links until both flows are complete. The same steps for:
 runs one round and returns what ``check`` needs to assert the flows
 completed. ``python -m benchmarks.helpers.rounds CONTENDER VERSION QOS N``
 runs N rounds after a warm-up, for ``valgrind --tool=callgrind``.
+
+A fan-out (``make_fanout``, contender ``fanout-mqttfast-compiled`` and the
+like on the command line): one received message delivered through
+``ServerConnection.deliver`` to ``FANOUT`` connected subscribers, each
+connection's bytes taken, and at QoS 1 each subscriber's PUBACK fed back;
+its floor (``fanout-codec-*``) is one ``encode_forward`` per subscriber (and
+the PUBACK's decoding).
 """
 
 from __future__ import annotations
@@ -166,6 +173,77 @@ def mqttproto_round(version, qos):
     return round_, check
 
 
+FANOUT = 100
+
+
+def _puback(packet_id):
+    return bytes((0x40, 2, packet_id >> 8, packet_id & 0xFF))
+
+
+def session_fanout(api, version, qos):
+    """One message from a publisher's server connection to FANOUT subscribers' server connections."""
+    publisher, to_publisher = api.ClientConnection(version), api.ServerConnection()
+    publisher.connect("p", keep_alive=0)
+    to_publisher.receive_data(publisher.data_to_send())
+    to_publisher.accept()
+    publisher.receive_data(to_publisher.data_to_send())
+    publisher.publish(TOPIC, PAYLOAD, qos)
+    (received,) = to_publisher.receive_data(publisher.data_to_send())
+    message = received.message
+    links = []
+    for index in range(FANOUT):
+        subscriber, server = api.ClientConnection(version), api.ServerConnection()
+        subscriber.connect(f"s{index}", keep_alive=0)
+        server.receive_data(subscriber.data_to_send())
+        server.accept()
+        subscriber.receive_data(server.data_to_send())
+        links.append(server)
+
+    def round_():
+        sent = []
+        for server in links:
+            packet_id = server.deliver(message, 2)
+            sent.append(server.data_to_send())
+            if packet_id is not None:
+                server.receive_data(_puback(packet_id))
+        return sent
+
+    def check(sent):
+        assert len(sent) == FANOUT and all(len(wire) > len(PAYLOAD) for wire in sent)
+        assert all(not server.session.outbound for server in links)
+
+    return round_, check
+
+
+def codec_fanout(api, version, qos):
+    """The floor: one encode_forward per subscriber (and, at QoS 1, one PUBACK decoded)."""
+    encode_forward = api.encode_forward
+    wire = api.encode(api.Publish(topic=TOPIC, payload=PAYLOAD, qos=qos, packet_id=1 if qos else None), version)
+    (message,) = api.Decoder(version).feed(wire)
+    decoders = [api.Decoder(version) for _ in range(FANOUT)]
+
+    def round_():
+        sent = []
+        for index, decoder in enumerate(decoders):
+            header, payload = encode_forward(message, version, granted_qos=2, packet_id=index + 1)
+            sent.append(b"".join((header, payload)))
+            if qos:
+                decoder.feed(_puback(index + 1))
+        return sent
+
+    def check(sent):
+        assert len(sent) == FANOUT and all(len(wire) > len(PAYLOAD) for wire in sent)
+
+    return round_, check
+
+
+def make_fanout(contender, version, qos):
+    """``(round, check)`` of a 1 -> FANOUT fan-out for ``contender`` (mqttfast-* or codec-*)."""
+    if contender.startswith("codec"):
+        return codec_fanout(_module(contender), version, qos)
+    return session_fanout(_module(contender), version, qos)
+
+
 def make_round(contender, version, qos):
     """``(round, check)`` of ``contender``; ImportError when its package is missing."""
     if contender == "mqttproto":
@@ -177,7 +255,10 @@ def make_round(contender, version, qos):
 
 def main(argv):
     contender, version, qos, count = argv[0], int(argv[1]), int(argv[2]), int(argv[3])
-    round_, check = make_round(contender, version, qos)
+    if contender.startswith("fanout-"):
+        round_, check = make_fanout(contender[len("fanout-"):], version, qos)
+    else:
+        round_, check = make_round(contender, version, qos)
     check(round_())
     for _ in range(200):
         round_()

@@ -10,17 +10,17 @@ Both variables are off when unset, empty, ``0``, ``false``, ``no`` or ``off``
 (see ``_env.py``), on otherwise.
 """
 
-import sys as _sys
 from types import ModuleType as _ModuleType
 
 from ._api import PUBLIC_NAMES as _PUBLIC_NAMES
+from ._env import compiled_twins_wanted as _compiled_twins_wanted
 from ._env import env_flag as _env_flag
 
 __version__ = "0.1.0"
 
 
 def _load() -> _ModuleType:
-    if not _env_flag("MQTTFAST_NO_EXTENSIONS") and _sys.implementation.name == "cpython":
+    if _compiled_twins_wanted():
         try:
             from . import _compiled
 

@@ -15,11 +15,13 @@ from collections import deque
 from types import SimpleNamespace
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.object cimport PyObject, PyTypeObject
 
-from . import _packets_c
+from . import _packets_c, _topics_c
 from ._client_connection import ClientMixin
 from ._connection_common import unsupported_publish as _unsupported
 from ._codec_c import Decoder, encode, encode_forward, encoded_size
+from ._codec_c cimport forward_publish
 from ._constants import MQTT_5
 from ._errors import (
     LocalProtocolError,
@@ -33,7 +35,10 @@ from ._events import Disconnected, MessageReceived, PublishCompleted
 from ._fields import PACKET_NAMES
 from ._packets_c cimport Puback, Pubcomp, Publish, Pubrec, Pubrel, _Ack
 from ._server_connection import ServerMixin
-from ._topics_c import validate_topic_filter, validate_topic_name
+from ._session import Outgoing
+from ._outgoing_c cimport Outgoing as CompiledOutgoing
+from ._topics_c import validate_topic_filter
+from ._topics_c cimport validate_topic_name
 
 __all__ = ["ClientConnection", "Connection", "ServerConnection"]
 
@@ -60,6 +65,55 @@ cdef inline bytes _ack_bytes(unsigned char first, long packet_id):
     data[2] = (packet_id >> 8) & 0xFF
     data[3] = packet_id & 0xFF
     return PyBytes_FromStringAndSize(<char*>data, 4)
+
+
+# The hot path makes its events and session entries without a Python __init__ frame:
+# the same classes (the events shared with the pure twin, one definition of their
+# fields), their fields set from C in the order __init__ sets them. A frame was a
+# tenth of a round.
+
+cdef tuple _NO_ARGS = ()
+
+
+cdef inline object _bare(type cls):
+    # cls.__new__(cls) through the type's slot: a Python-level call of __new__ cost as much as __init__.
+    return (<PyTypeObject*>cls).tp_new(cls, <PyObject*>_NO_ARGS, NULL)
+
+
+cdef inline object _message_received(message):
+    event = _bare(MessageReceived)
+    event.message = message
+    return event
+
+
+cdef inline object _publish_completed(packet_id, reason_code, packet):
+    event = _bare(PublishCompleted)
+    event.packet_id = packet_id
+    event.reason_code = reason_code
+    event.packet = packet
+    return event
+
+
+cdef inline object _outgoing(message, qos, retain, subscription_identifiers, expires_at):
+    cdef CompiledOutgoing compiled
+    # _session's choice whenever the compiled twins are in use (MQTTFAST_NO_EXTENSIONS unset).
+    if Outgoing is CompiledOutgoing:
+        compiled = CompiledOutgoing.__new__(CompiledOutgoing)
+        compiled.message = message
+        compiled.qos = qos
+        compiled.retain = retain
+        compiled.subscription_identifiers = subscription_identifiers
+        compiled.expires_at = expires_at
+        compiled.sent = False
+        return compiled
+    return Outgoing(message, qos, retain, subscription_identifiers, expires_at)
+
+
+include "_fanout_c.pxi"
+
+
+cdef inline object _entry_qos(entry):
+    return (<CompiledOutgoing>entry).qos if type(entry) is CompiledOutgoing else entry.qos
 
 
 cdef class Connection:
@@ -96,6 +150,9 @@ cdef class Connection:
     cdef public object _last_received
     cdef public int _accepted_qos
     cdef public bint _accepted_retain
+    # Whether this side delivers others' messages (set by the server's deliver()): only
+    # then may the next PUBLISH reuse the header of the last one (_fanout_c.pxi).
+    cdef bint _fans_out
 
     def __init__(
         self,
@@ -228,12 +285,12 @@ cdef class Connection:
         if qos > self._accepted_qos or (packet.retain and not self._accepted_retain):
             raise _unsupported(packet, self._accepted_qos)
         if qos == 0:
-            events.append(MessageReceived(packet))
+            events.append(_message_received(packet))
             return 0
         packet_id = packet.packet_id
         if qos == 1:
             self._check_receive_maximum()
-            events.append(MessageReceived(packet))
+            events.append(_message_received(packet))
             if self._auto_ack and not self._pending_acks:
                 self._out.append(_ack_bytes(0x40, packet_id))
             else:
@@ -247,7 +304,7 @@ cdef class Connection:
             return 0
         self._check_receive_maximum()
         self._inbound_qos2.add(packet_id)
-        events.append(MessageReceived(packet))
+        events.append(_message_received(packet))
         if self._auto_ack and not self._pending_acks:
             self._out.append(_ack_bytes(0x50, packet_id))
         else:
@@ -290,10 +347,10 @@ cdef class Connection:
     cdef int _receive_puback(self, _Ack packet, list events) except -1:
         packet_id = packet.packet_id
         entry = self._outbound.get(packet_id)
-        if entry is None or entry.qos != 1 or packet_id in self._waiting:
+        if entry is None or _entry_qos(entry) != 1 or packet_id in self._waiting:
             return 0  # a stray PUBACK is ignored (practice: mosquitto, paho)
         del self._outbound[packet_id]
-        events.append(PublishCompleted(packet_id, packet.reason_code, packet))
+        events.append(_publish_completed(packet_id, packet.reason_code, packet))
         self._release_quota()
         return 0
 
@@ -306,12 +363,12 @@ cdef class Connection:
             return 0
         entry = outbound[packet_id]
         if entry is not None:
-            if entry.qos != 2:
+            if _entry_qos(entry) != 2:
                 return 0
             if packet.reason_code >= 0x80:
                 # A refusal ends the flow; no PUBREL [MQTT-4.4.0-2].
                 del outbound[packet_id]
-                events.append(PublishCompleted(packet_id, packet.reason_code, packet))
+                events.append(_publish_completed(packet_id, packet.reason_code, packet))
                 self._release_quota()
                 return 0
             outbound[packet_id] = None  # the message is the receiver's now: no PUBLISH after PUBREL
@@ -336,7 +393,7 @@ cdef class Connection:
         cdef dict outbound = self._outbound
         if packet_id in outbound and outbound[packet_id] is None:
             del outbound[packet_id]
-            events.append(PublishCompleted(packet_id, packet.reason_code, packet))
+            events.append(_publish_completed(packet_id, packet.reason_code, packet))
             self._release_quota()
         return 0
 
@@ -391,7 +448,7 @@ cdef class Connection:
         return self._queue_outgoing_c(entry)
 
     cdef object _queue_outgoing_c(self, entry):
-        if entry.qos == 0:
+        if _entry_qos(entry) == 0:
             self._transmit_c(entry, 0)
             return None
         session = self._session
@@ -427,7 +484,20 @@ cdef class Connection:
         return self._transmit_c(entry, packet_id)
 
     cdef bint _transmit_c(self, entry, packet_id) except -1:
-        message = entry.message
+        cdef CompiledOutgoing compiled
+        # The entry's fields, read once (as C members from the compiled Outgoing).
+        if type(entry) is CompiledOutgoing:
+            compiled = <CompiledOutgoing>entry
+            message, qos, retain = compiled.message, compiled.qos, compiled.retain
+            subscription_identifiers, expires_at, sent = (
+                compiled.subscription_identifiers, compiled.expires_at, compiled.sent
+            )
+        else:
+            compiled = None
+            message, qos, retain = entry.message, entry.qos, entry.retain
+            subscription_identifiers, expires_at, sent = (
+                entry.subscription_identifiers, entry.expires_at, entry.sent
+            )
         topic = message.topic
         alias = None
         cdef bint new_alias = False
@@ -442,42 +512,79 @@ cdef class Connection:
             else:
                 alias = self._assign_alias(topic)
                 new_alias = True
-        expiry = message.message_expiry_interval
-        expires_at = entry.expires_at
+        if type(message) is Publish:
+            (<Publish>message)._load()
+            expiry = (<Publish>message)._message_expiry_interval  # the property's value, without its call
+        else:
+            expiry = message.message_expiry_interval
         if expires_at is not None and self._now is not None:
             expiry = int(expires_at - self._now + 0.999)
             if expiry <= 0:
                 expiry = 1
-        header, payload = self._encode_entry(entry, packet_id, topic, alias, expiry)
+        header, payload = self._encode_entry(
+            message, qos, retain, subscription_identifiers, sent, packet_id, topic, alias, expiry
+        )
         if len(header) + len(payload) > self._peer_max_packet_size:
             if new_alias:
                 # The peer never learnt this alias: make its number free again, and try the
                 # topic alone, which is what a caller's size check measured (aliases are optional).
                 self._free_aliases.append(self._aliases_out.pop(message.topic))
-                header, payload = self._encode_entry(entry, packet_id, message.topic, None, expiry)
+                header, payload = self._encode_entry(
+                    message, qos, retain, subscription_identifiers, sent, packet_id, message.topic, None, expiry
+                )
             if len(header) + len(payload) > self._peer_max_packet_size:
                 self._too_large(entry, packet_id)
                 return False
-        entry.sent = True
+        if compiled is not None:
+            compiled.sent = True
+        else:
+            entry.sent = True
         self._out.append(header)
         if len(payload):
             self._out.append(payload)
         return True
 
-    cdef tuple _encode_entry(self, entry, packet_id, topic, alias, expiry):
+    cdef tuple _encode_entry(
+        self, message, qos, retain, subscription_identifiers, sent, packet_id, topic, alias, expiry
+    ):
         cdef bytes header
-        header, payload = encode_forward(
-            entry.message,
-            self._version_value,
-            granted_qos=entry.qos,
-            packet_id=packet_id,
-            retained_delivery=entry.retain,
-            topic=topic,
-            topic_alias=alias,
-            subscription_identifiers=entry.subscription_identifiers,
-            message_expiry_interval=expiry,
-        )
-        if entry.sent:
+        cdef _LastForward last = _last_forward
+        if type(message) is Publish and self._level:
+            if self._fans_out and last.message is not None and last.matches(
+                <Publish>message, self._level, qos, retain, topic, alias, subscription_identifiers, expiry
+            ):
+                header, payload = last.header_with(packet_id), last.payload
+            else:
+                header, payload = forward_publish(
+                    <Publish>message,
+                    self._level,
+                    qos,
+                    packet_id,
+                    False,
+                    retain,
+                    topic,
+                    alias,
+                    subscription_identifiers,
+                    expiry,
+                )
+                if self._fans_out:
+                    last.remember(
+                        <Publish>message, self._level, qos, retain, topic, alias, subscription_identifiers,
+                        expiry, header, payload,
+                    )
+        else:  # encode_forward's error for what is not a Publish of this twin
+            header, payload = encode_forward(
+                message,
+                self._version_value,
+                granted_qos=qos,
+                packet_id=packet_id,
+                retained_delivery=retain,
+                topic=topic,
+                topic_alias=alias,
+                subscription_identifiers=subscription_identifiers,
+                message_expiry_interval=expiry,
+            )
+        if sent:
             header = bytes((header[0] | 0x08,)) + header[1:]  # DUP on a resend [MQTT-3.3.1-1]
         return header, payload
 
@@ -598,17 +705,96 @@ cdef class Connection:
 #: The packet classes and helpers of this twin, for the shared mixins.
 _TWIN = SimpleNamespace(
     encoded_size=encoded_size,
-    validate_topic_name=validate_topic_name,
+    validate_topic_name=_topics_c.validate_topic_name,  # cimported above: a C function here
     validate_topic_filter=validate_topic_filter,
     **{name: getattr(_packets_c, name) for name in PACKET_NAMES},
 )
 
 
+# ---- the common case of publish() and deliver(), compiled ------------------------------------
+#
+# The mixins' methods are the definition; these do what they do for the common
+# case (connected, plain arguments, no MQTT 5 properties) without their Python
+# frames, and hand anything else to them unchanged, so every check and error
+# stays theirs. The parity tests run both twins through the same calls.
+
+def _client_publish(Connection self, topic, payload=b"", qos=0, retain=False, **properties):
+    cdef Publish message
+    cdef long level
+    if (
+        properties
+        or self._state != CONNECTED
+        or type(qos) is not int
+        or not 0 <= qos <= 2
+        or qos > self.maximum_qos
+        or not (retain is False or (retain is True and self.retain_available))
+    ):
+        return ClientMixin.publish(self, topic, payload, qos, retain, **properties)
+    level = qos
+    # Publish(topic=, payload=, qos=, retain=) field by field: every other field keeps
+    # its default (the lazy property fields read None, the lists [] on first access).
+    message = Publish.__new__(Publish)
+    message.topic = topic
+    message._payload = payload
+    message.qos = qos
+    message.retain = retain
+    message.dup = False
+    validate_topic_name(topic)
+    entry = _outgoing(message, qos, retain, None, None)
+    if level and (self._send_quota <= 0 or self._waiting):
+        self._check_size(message)  # it will go out later, where no exception can reach the caller
+    return self._queue_outgoing_c(entry)
+
+
+def _server_deliver(
+    Connection self,
+    message,
+    qos=2,
+    *,
+    retain_as_published=False,
+    retained=False,
+    subscription_identifiers=None,
+    expires_at=None,
+):
+    if (
+        self._state != CONNECTED
+        or type(message) is not Publish
+        or type(qos) is not int
+        or type((<Publish>message).qos) is not int
+    ):
+        return ServerMixin.deliver(
+            self,
+            message,
+            qos,
+            retain_as_published=retain_as_published,
+            retained=retained,
+            subscription_identifiers=subscription_identifiers,
+            expires_at=expires_at,
+        )
+    self._fans_out = True
+    published = (<Publish>message).qos
+    granted = published if published <= qos else qos  # min(published, qos)
+    entry = _outgoing(
+        message,
+        granted,
+        True if retained or (retain_as_published and (<Publish>message).retain) else False,  # bool(), no call
+        subscription_identifiers if self._level == _MQTT_5 else None,
+        expires_at,
+    )
+    if expires_at is not None and self._now is not None and expires_at <= self._now:
+        return None
+    return self._queue_outgoing_c(entry)
+
+
 class ClientConnection(ClientMixin, Connection):
     __doc__ = ClientMixin.__doc__
     _packets = _TWIN
+    publish = _client_publish
+    publish.__doc__ = ClientMixin.publish.__doc__
 
 
 class ServerConnection(ServerMixin, Connection):
     __doc__ = ServerMixin.__doc__
     _packets = _TWIN
+    deliver = _server_deliver
+    deliver.__doc__ = ServerMixin.deliver.__doc__

@@ -12,6 +12,7 @@ before the package is built.
 from __future__ import annotations
 
 import os
+import sys
 
 #: Values that turn a flag off (compared without case or surrounding blanks).
 OFF_VALUES = frozenset({"", "0", "false", "no", "off"})
@@ -24,3 +25,8 @@ def env_flag(name: str) -> bool:
     any other value is on.
     """
     return os.environ.get(name, "").strip().lower() not in OFF_VALUES
+
+
+def compiled_twins_wanted() -> bool:
+    """Whether mqttfast should use its compiled twins: on CPython, unless ``MQTTFAST_NO_EXTENSIONS`` is on."""
+    return not env_flag("MQTTFAST_NO_EXTENSIONS") and sys.implementation.name == "cpython"

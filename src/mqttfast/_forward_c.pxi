@@ -48,15 +48,40 @@ def encode_forward(
     ``encode()`` apply: a missing packet id for QoS 1 or 2 raises
     ``ProtocolError``.
     """
-    cdef Publish incoming, outgoing
-    cdef PublishPlan plan
-    cdef bytes header
-    cdef int level
-    cdef bint retain
     if type(packet) is not Publish:
         raise TypeError(f"encode_forward() needs a Publish, not {type(packet).__name__}")
-    incoming = <Publish>packet
-    level = _resolve_version(packet, version)
+    return forward_publish(
+        <Publish>packet,
+        _resolve_version(packet, version),
+        granted_qos,
+        packet_id,
+        retain_as_published,
+        retained_delivery,
+        topic,
+        topic_alias,
+        subscription_identifiers,
+        message_expiry_interval,
+    )
+
+
+cdef tuple forward_publish(
+    Publish incoming,
+    int level,
+    object granted_qos,
+    object packet_id,
+    bint retain_as_published,
+    bint retained_delivery,
+    object topic,
+    object topic_alias,
+    object subscription_identifiers,
+    object message_expiry_interval,
+):
+    # encode_forward() once the packet's type and the level are known: the session
+    # layer calls it here, as a C function, once per delivery (cimported via _codec_c.pxd).
+    cdef Publish outgoing
+    cdef PublishPlan plan
+    cdef bytes header
+    cdef bint retain
     qos = _delivery_qos(incoming.qos, granted_qos)
     incoming._load()
     outgoing = Publish.__new__(Publish)

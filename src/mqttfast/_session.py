@@ -23,58 +23,26 @@ as for a connection, which report ``WillPublished`` and ``SessionExpired``.
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._constants import MQTT_5
+from ._env import compiled_twins_wanted, env_flag
 from ._errors import QueueFull
 from ._events import Event, SessionExpired, WillPublished
+from ._outgoing_py import Outgoing
+
+if not TYPE_CHECKING and compiled_twins_wanted():
+    try:
+        # The same class, compiled: the compiled connection core reads its fields as C members.
+        from ._outgoing_c import Outgoing
+    except ImportError:
+        if env_flag("MQTTFAST_REQUIRE_EXTENSIONS"):
+            raise
 
 __all__ = ["NEVER_EXPIRES", "ClientSession", "Outgoing", "ServerSession"]
 
 #: Session Expiry Interval meaning "never" [MQTT-3.1.2-23]; what a 3.x CleanSession 0 maps to.
 NEVER_EXPIRES = 0xFFFFFFFF
-
-
-class Outgoing:
-    """One outbound application message of a session, with the delivery options it goes out with.
-
-    ``message`` is the ``Publish`` (for a server session, the message as
-    received from its publisher); ``qos`` and ``retain`` are those sent;
-    ``subscription_identifiers`` those of the matching subscriptions (server
-    side); ``expires_at`` the absolute time after which a copy not yet sent
-    is dropped [MQTT-3.3.2-5], or None. ``sent`` is true once it went out at
-    least once (a resend then carries DUP [MQTT-3.3.1-1]).
-    """
-
-    __slots__ = (
-        "expires_at",
-        "message",
-        "qos",
-        "retain",
-        "sent",
-        "subscription_identifiers",
-    )
-
-    def __init__(
-        self,
-        message: Any,
-        qos: int,
-        retain: bool,
-        subscription_identifiers: list[int] | None = None,
-        expires_at: float | None = None,
-    ) -> None:
-        self.message = message
-        self.qos = qos
-        self.retain = retain
-        self.subscription_identifiers = subscription_identifiers
-        self.expires_at = expires_at
-        self.sent = False
-
-    def __repr__(self) -> str:
-        return (
-            f"Outgoing(topic={self.message.topic!r}, qos={self.qos}, retain={self.retain}, "
-            f"sent={self.sent}, expires_at={self.expires_at!r})"
-        )
 
 
 class _Session:
