@@ -251,6 +251,8 @@ class Broker:
         self.dirty = {}
         for client in dirty:
             buffers = client.connection.buffers_to_send()
+            if client.closing:
+                continue  # its transport is closed already: writing is pointless (and raises on 3.12.1)
             if buffers:
                 client.write(buffers)
             if client.connection.closed and not client.closing:

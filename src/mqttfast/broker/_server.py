@@ -73,6 +73,7 @@ class _Protocol(asyncio.Protocol):
         client = self.client
         if client is None:
             return
+        client.closing = True  # nothing more can be written to it
         if exc is not None and not client.logged_out:
             client.logged_out = True
             log.info(
