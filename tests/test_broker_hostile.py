@@ -497,7 +497,6 @@ def test_qos_2_exactly_once_across_a_publisher_reconnect():
             sock.close()
 
 
-@pytest.mark.xfail(reason="session layer: PUBACK/PUBREC/PUBREL/PUBCOMP pipelined behind a CONNECT are handled before accept()")
 def test_acks_pipelined_behind_connect_wait_for_the_connack():
     with running_broker() as running:
         sock = connect_raw(running.port)

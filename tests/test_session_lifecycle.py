@@ -540,3 +540,27 @@ def test_problem_information_is_sent_by_default(api):
     server.suback(request, [1], reason_string="why")
     (suback,) = sent(api, server)
     assert suback.reason_string == "why"
+
+
+@pytest.mark.parametrize("version", [4, 5])
+def test_acks_pipelined_behind_connect_wait_for_the_answer(api, version):
+    server = api.ServerConnection()
+    session = api.ServerSession("c1")
+    session.inbound_qos2.add(9)
+    connect = api.encode(api.Connect(protocol_version=version, client_id="c1", clean_start=False), version)
+    (requested,) = server.receive_data(connect + api.encode(api.Pubrel(packet_id=9), version))
+    assert type(requested) is api.ConnectRequested
+    assert server.data_to_send() == b""  # no PUBCOMP before the CONNACK [MQTT-3.2.0-1]
+    server.accept(session)
+    decoder = api.Decoder(version)
+    packets = decoder.feed(server.data_to_send())
+    assert [type(p).__name__ for p in packets] == ["Connack", "Pubcomp"]
+    assert packets[1].packet_id == 9 and packets[1].reason_code == 0 and 9 not in session.inbound_qos2
+
+
+def test_a_client_refuses_an_ack_before_the_connack(api):
+    client = api.ClientConnection(5)
+    client.connect("c1")
+    client.data_to_send()
+    (gone,) = client.receive_data(api.encode(api.Puback(packet_id=1), 5))
+    assert type(gone) is api.Disconnected and gone.reason_code == 0x82 and not gone.by_peer

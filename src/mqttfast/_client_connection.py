@@ -435,7 +435,7 @@ class ClientMixin(CommonMixin):
             raise ProtocolError(f"a client does not receive {packet_type.name}")
 
     def _receive_early(self, packet: Any, events: list[Any]) -> None:
-        raise ProtocolError("PUBLISH before the CONNACK [MQTT-3.2.0-1]")
+        raise ProtocolError(f"{packet.packet_type.name} before the CONNACK [MQTT-3.2.0-1]")
 
     def _receive_connack(self, packet: Any, events: list[Any]) -> None:
         if self._state != CONNECTING:

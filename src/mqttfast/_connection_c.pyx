@@ -224,7 +224,6 @@ cdef class Connection:
         """
         cdef list events = []
         cdef list packets
-        cdef type packet_type
         if self._state == CLOSED:
             return events
         if now is not None:
@@ -245,25 +244,37 @@ cdef class Connection:
                 break
             try:
                 # The decoder makes exact classes: a type test is the packet_type test.
-                packet_type = type(packet)
-                if packet_type is Publish:
-                    self._receive_publish_c(<Publish>packet, events)
-                elif packet_type is Puback:
-                    self._receive_puback(<_Ack>packet, events)
-                elif packet_type is Pubrec:
-                    self._receive_pubrec(<_Ack>packet, events)
-                elif packet_type is Pubrel:
-                    self._receive_pubrel(<_Ack>packet, events)
-                elif packet_type is Pubcomp:
-                    self._receive_pubcomp(<_Ack>packet, events)
-                else:
-                    self._receive_packet(packet, events)
+                self._replay_c(packet, events)
             except MQTTError as exc:
                 self._violation(exc, events)
                 break
         if error is not None and self._state != CLOSED:
             self._violation(error, events)
         return events
+
+    def _replay(self, packet, events):
+        """Act on one received packet (also a packet held behind the CONNECT, once accepted)."""
+        self._replay_c(packet, <list?>events)
+
+    cdef int _replay_c(self, packet, list events) except -1:
+        # The decoder makes exact classes: a type test is the packet_type test.
+        cdef type packet_type = type(packet)
+        if packet_type is Publish:
+            self._receive_publish_c(<Publish>packet, events)
+        elif packet_type is not Puback and packet_type is not Pubrec and packet_type is not Pubrel and packet_type is not Pubcomp:
+            self._receive_packet(packet, events)
+        elif self._state != CONNECTED:
+            # An ack before the CONNACK: the server holds it until accept(), the client refuses it.
+            self._receive_early(packet, events)
+        elif packet_type is Puback:
+            self._receive_puback(<_Ack>packet, events)
+        elif packet_type is Pubrec:
+            self._receive_pubrec(<_Ack>packet, events)
+        elif packet_type is Pubrel:
+            self._receive_pubrel(<_Ack>packet, events)
+        else:
+            self._receive_pubcomp(<_Ack>packet, events)
+        return 0
 
     def _receive_publish(self, packet, events):
         self._receive_publish_c(<Publish?>packet, <list?>events)

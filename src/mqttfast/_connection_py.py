@@ -150,25 +150,32 @@ class Connection:
             if self._state == CLOSED:
                 break
             try:
-                packet_type = packet.packet_type
-                if packet_type == _PUBLISH:
-                    self._receive_publish(packet, events)
-                elif packet_type == _PUBACK:
-                    self._receive_puback(packet, events)
-                elif packet_type == _PUBREC:
-                    self._receive_pubrec(packet, events)
-                elif packet_type == _PUBREL:
-                    self._receive_pubrel(packet, events)
-                elif packet_type == _PUBCOMP:
-                    self._receive_pubcomp(packet, events)
-                else:
-                    self._receive_packet(packet, events)
+                self._replay(packet, events)
             except MQTTError as exc:
                 self._violation(exc, events)
                 break
         if error is not None and self._state != CLOSED:
             self._violation(error, events)
         return events
+
+    def _replay(self, packet: Any, events: list[Any]) -> None:
+        """Act on one received packet (also a packet held behind the CONNECT, once accepted)."""
+        packet_type = packet.packet_type
+        if packet_type == _PUBLISH:
+            self._receive_publish(packet, events)
+        elif packet_type > _PUBCOMP or packet_type < _PUBACK:
+            self._receive_packet(packet, events)
+        elif self._state != CONNECTED:
+            # An ack before the CONNACK: the server holds it until accept(), the client refuses it.
+            self._receive_early(packet, events)
+        elif packet_type == _PUBACK:
+            self._receive_puback(packet, events)
+        elif packet_type == _PUBREC:
+            self._receive_pubrec(packet, events)
+        elif packet_type == _PUBREL:
+            self._receive_pubrel(packet, events)
+        else:
+            self._receive_pubcomp(packet, events)
 
     def _receive_publish(self, packet: Any, events: list[Any]) -> None:
         if self._state != CONNECTED:

@@ -195,10 +195,7 @@ class ServerMixin(CommonMixin):
             if self._state != CONNECTED:
                 break
             try:
-                if packet.packet_type == PacketType.PUBLISH:
-                    self._receive_publish(packet, events)  # type: ignore[attr-defined]
-                else:
-                    self._dispatch(packet, events)
+                self._replay(packet, events)  # type: ignore[attr-defined]
             except MQTTError as exc:
                 self._violation(exc, events)
         return events
@@ -517,7 +514,7 @@ class ServerMixin(CommonMixin):
 
     def _receive_early(self, packet: Any, events: list[Any]) -> None:
         if self._state == NEW:
-            raise ProtocolError("PUBLISH before CONNECT [MQTT-3.1.0-1]")
+            raise ProtocolError(f"{packet.packet_type.name} before CONNECT [MQTT-3.1.0-1]")
         self._hold(packet)
 
     def _hold(self, packet: Any) -> None:
