@@ -41,12 +41,17 @@ class _Protocol(asyncio.Protocol):
         self.client: Client | None = None
         self.abort_timer: asyncio.TimerHandle | None = None
 
+    def write(self, buffers: list[Any]) -> None:
+        # A transport closes (EOF, close()) a loop pass before connection_lost() tells us; writing
+        # to it then is pointless, and on CPython 3.12/3.13 writelines() raises TypeError.
+        transport = self.transport
+        if not transport.is_closing():
+            transport.writelines(buffers)
+
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
         peer = transport.get_extra_info("peername")
-        self.client = self.server.broker.new_connection(
-            transport.writelines, self.close, peer
-        )
+        self.client = self.server.broker.new_connection(self.write, self.close, peer)
         self.server.protocols.add(self)
         log.info(
             "New connection from %s on port %s.",

@@ -88,9 +88,13 @@ class SQLiteStore:
         self.path = path
         self.clock = clock
         self._db = sqlite3.connect(path, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
-        self._migrate()
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
+            self._migrate()
+        except BaseException:
+            self._db.close()  # a database refused (another schema) is not left open
+            raise
         #: client ids with a row in ``sessions``: a session that needs none is deleted only if it has one.
         self._stored: set[str] = {
             row[0] for row in self._db.execute("SELECT client_id FROM sessions")
