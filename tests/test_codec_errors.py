@@ -96,7 +96,7 @@ MALFORMED_INPUTS = [
     (5, "82 03 0001 00", "ProtocolError", "without a topic filter"),
     (4, "82 06 0001 0001 61 03", "MalformedPacket", "QoS is 3"),
     (4, "82 06 0001 0001 61 04", "MalformedPacket", "reserved"),  # 3.x: bits 2-7 reserved
-    (5, "82 07 0001 00 0001 61 30", "MalformedPacket", "retain handling"),
+    (5, "82 07 0001 00 0001 61 30", "ProtocolError", "retain handling"),  # 5.0 §3.8.3.1
     (5, "82 07 0001 00 0001 61 40", "MalformedPacket", "reserved"),  # [MQTT-3.8.3-5]
     (5, "82 10 0001 00 000a 2473686172652f672f61 04", "ProtocolError", "No Local"),  # [MQTT-3.8.3-4]
     (4, "82 07 0001 0002 612b 00", "InvalidTopicFilter", ""),
@@ -245,7 +245,7 @@ def _invalid_packets(api):
         (
             api.Subscribe(packet_id=1, subscriptions=[api.Subscription(topic_filter="a", retain_handling=3)]),
             5,
-            "MalformedPacket",
+            "ProtocolError",
         ),
         (
             api.Subscribe(packet_id=1, subscriptions=[api.Subscription(topic_filter="$share/g/a", no_local=True)]),
@@ -315,7 +315,7 @@ def test_the_encoder_raises_the_first_error_of_a_subscribe(api):
         ([S(topic_filter="$share//a", no_local=True)], 5, "InvalidTopicFilter", "empty share name"),
         ([S(topic_filter="a", qos=3), S(topic_filter="b+")], 4, "MalformedPacket", "QoS is 3"),
         ([S(topic_filter="a"), S(topic_filter="b\x00"), S(topic_filter="c+")], 4, "MalformedPacket", "U+0000"),
-        ([S(topic_filter="a", retain_handling=3), S(topic_filter="#/")], 5, "MalformedPacket", "retain handling"),
+        ([S(topic_filter="a", retain_handling=3), S(topic_filter="#/")], 5, "ProtocolError", "retain handling"),
     ]:
         packet = api.Subscribe(packet_id=1, subscriptions=subscriptions)
         with pytest.raises(getattr(api, error)) as info:

@@ -137,3 +137,111 @@ def test_decode_of_bytes_views_the_callers_own_bytes(api):
 def test_copy_threshold_is_checked(api):
     with pytest.raises(ValueError):
         api.Decoder(4, copy_threshold=-1)
+
+
+# ---- buffer sizes: an idle decoder is cheap --------------------------------------------------------
+
+SMALL = 1024  # the smallest fresh buffer, and the largest kept once everything in it is decoded
+CHUNK = 64 * 1024
+
+
+def _connect(api):
+    return api.encode(api.Connect(client_id="idle", protocol_version=4), 4)
+
+
+def test_idle_decoders_hold_a_small_buffer_each(api):
+    # Issue #11: 10,000 idle connections in at most 200 MB; a 64 KiB buffer each was 640 MB.
+    count = 1_000
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        decoders = [api.Decoder() for _ in range(count)]
+        for decoder in decoders:
+            [connect] = decoder.feed(_connect(api))
+        del connect
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    # The decoder object and a buffer of at most SMALL bytes: well under 4 KiB.
+    assert held < count * 4 * 1024
+    assert all(decoder.pending == 0 for decoder in decoders)
+
+
+@pytest.mark.parametrize("read", ["feed", "buffered"])
+def test_a_large_buffer_is_dropped_once_everything_is_decoded(api, read):
+    wire = api.encode(api.Publish(topic="t", payload=b"x" * 1000), 4) * 100  # 100 KB, cut at packets
+    decoder = api.Decoder(4)
+    buffer = None
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        if read == "feed":
+            packets = decoder.feed(wire)
+        else:
+            packets, pos = [], 0
+            while pos < len(wire):
+                buffer = decoder.get_buffer(-1)
+                n = min(len(buffer), len(wire) - pos)
+                buffer[:n] = wire[pos : pos + n]
+                pos += n
+                packets += decoder.buffer_updated(n)
+        assert len(packets) == 100
+        del packets, buffer
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert held < SMALL + 1024
+    assert decoder.pending == 0
+
+
+@pytest.mark.parametrize("size", [20, 3_000, 200_000])
+def test_the_first_buffer_is_sized_to_the_read(api, size):
+    one = api.encode(api.Publish(topic="t", payload=b"p" * (min(size, 1000) - 5)), 4)
+    wire = one * max(1, size // len(one))
+    decoder = api.Decoder(4, copy_threshold=0)
+    packets = decoder.feed(wire)
+    # The first payload views the first buffer: the read's size, within [SMALL, CHUNK].
+    assert len(packets[0].payload.obj) == min(max(len(wire), SMALL), CHUNK)
+
+
+def test_get_buffer_sizes_a_fresh_buffer_by_its_hint(api):
+    for hint, size in [(-1, CHUNK), (0, CHUNK), (1, SMALL), (SMALL + 1, SMALL + 1), (10**30, CHUNK), (True, SMALL)]:
+        assert len(api.Decoder().get_buffer(hint)) == size, hint
+    with pytest.raises(TypeError):
+        api.Decoder().get_buffer(1.5)
+
+
+def test_a_small_buffer_with_room_serves_the_next_reads(api):
+    decoder = api.Decoder(4, copy_threshold=0)
+    wire = api.encode(api.Publish(topic="t", payload=b"a"), 4)
+    [first] = decoder.feed(wire)
+    # Kept, and not replaced whatever the hint: the next small reads land in it.
+    assert len(decoder.get_buffer(-1)) == SMALL - len(wire)
+    [second] = decoder.feed(api.encode(api.Publish(topic="t", payload=b"b"), 4))
+    assert second.payload.obj is first.payload.obj
+    assert (bytes(first.payload), bytes(second.payload)) == (b"a", b"b")
+
+
+def test_an_unfinished_packet_moves_to_a_64_kib_buffer(api):
+    decoder = api.Decoder(4, copy_threshold=0)
+    wire = api.encode(api.Publish(topic="t", payload=b"z" * 3000), 4)
+    assert decoder.feed(wire[:1500]) == []  # a fresh buffer of 1500 bytes, full
+    assert decoder.pending == 1500
+    [packet] = decoder.feed(wire[1500:])
+    assert len(packet.payload.obj) == CHUNK
+    assert bytes(packet.payload) == b"z" * 3000
+    assert decoder.pending == 0
+
+
+def test_views_survive_the_buffer_being_dropped(api):
+    decoder = api.Decoder(4, copy_threshold=0)
+    held = []
+    for round_ in range(20):
+        held += decoder.feed(api.encode(api.Publish(topic="t", payload=bytes([round_]) * 3000), 4))
+    assert [bytes(p.payload) for p in held] == [bytes([r]) * 3000 for r in range(20)]
+    # Each read got a buffer of its own: the previous one was dropped, never written over.
+    assert len({id(p.payload.obj) for p in held}) == 20

@@ -76,6 +76,15 @@ def test_shared_subscription_with_no_local_is_a_protocol_error(api):
     assert [p.reason_code for p in sent(api, server)] == [0x82]
 
 
+def test_retain_handling_3_is_a_protocol_error(api):
+    # MQTT 5.0 §3.8.3.1: "It is a Protocol Error to send a Retain Handling value of 3".
+    server = accepted_server(api, 5)
+    # Built by hand: the encoder refuses it. Options 0x30: Retain Handling 3.
+    events = server.receive_data(b"\x82\x07\x00\x01\x00\x00\x01a\x30")
+    assert [(type(e), e.reason_code) for e in events] == [(api.Disconnected, 0x82)]
+    assert [p.reason_code for p in sent(api, server)] == [0x82]
+
+
 def test_subscription_identifier_reaches_the_request_and_the_session(api):
     server = accepted_server(api, 5)
     (request,) = subscribe(api, server, 5, api.Subscription(topic_filter="a"), identifier=12)

@@ -2,9 +2,23 @@
 # the buffering plan and the copy policy).
 # Included by _codec_c.pyx, whose cimports and imports it uses.
 
-#: Size of each buffer a Decoder reads into; a larger packet gets a buffer of its own size.
+cdef extern from "Python.h":
+    # Declared here for a NULL exception type: out-of-range values are clipped, as the
+    # pure-Python twin's comparisons do with any int.
+    Py_ssize_t PyNumber_AsSsize_t(object o, PyObject* exc) except? -1
+
+#: Size of a buffer renewed to hold an unfinished packet (a larger packet gets one of its own
+#: size), and the largest fresh buffer.
 cdef enum:
     CHUNK = 64 * 1024
+#: The smallest fresh buffer, and the largest one kept once everything in it is decoded.
+cdef enum:
+    SMALL = 1024
+
+# What a decoder holds between reads once it dropped its buffer: nothing is ever written into
+# it, since _make_room() renews a full buffer before any byte is written.
+cdef bytearray _NO_BUFFER = bytearray()
+cdef object _NO_VIEW = memoryview(_NO_BUFFER)
 
 
 cdef class Decoder:
@@ -15,9 +29,12 @@ cdef class Decoder:
     transport read straight into the decoder's buffer. The version is learned
     from CONNECT when not given.
 
-    Memory: the decoder reads into buffers of its own (64 KiB, or one
-    packet's size when larger) and never writes over bytes it has received,
-    so nothing it hands out goes stale. What a packet keeps is decided by
+    Memory: the decoder reads into buffers of its own (sized to the read
+    when nothing is pending, up to 64 KiB; 64 KiB, or one packet's size when
+    larger, to finish a packet) and never writes over bytes it has received,
+    so nothing it hands out goes stale. Once it has decoded every byte
+    received it keeps at most 1 KiB of buffer, so an idle connection is
+    cheap. What a packet keeps is decided by
     ``copy_threshold`` (default 64 KiB): a PUBLISH payload shorter than that
     is a ``bytes`` copy, and so is every binary field of any other packet
     shorter than that, so keeping packets (retained messages, queues, QoS 1
@@ -82,8 +99,8 @@ cdef class Decoder:
         self._copy_threshold = min(copy_threshold, PY_SSIZE_T_MAX)
         self._copy = copy
         self._connected = False  # a connection carries one CONNECT [MQTT-3.1.0-2]
-        self._buffer = bytearray(0)
-        self._view = memoryview(self._buffer)
+        self._buffer = _NO_BUFFER
+        self._view = _NO_VIEW
         self._data = <unsigned char*>PyByteArray_AS_STRING(self._buffer)
         self._capacity = 0
         self._start = 0  # first byte of the unfinished packet
@@ -107,33 +124,52 @@ cdef class Decoder:
         PyObject_GetBuffer(data, &incoming, PyBUF_SIMPLE)
         try:
             while pos < incoming.len:
-                self._make_room()
+                self._make_room(incoming.len - pos)
                 n = min(self._capacity - self._end, incoming.len - pos)
                 memcpy(self._data + self._end, <const char*>incoming.buf + pos, n)
                 pos += n
                 self._end += n
                 self._drain_into(packets)
+                self._release_if_idle()
         finally:
             PyBuffer_Release(&incoming)
         return packets
 
     def get_buffer(self, sizehint=-1):
-        """A writable view for the next bytes (``asyncio.BufferedProtocol``)."""
+        """A writable view for the next bytes (``asyncio.BufferedProtocol``).
+
+        ``sizehint``, the bytes about to arrive (0 or less: unknown), sizes a
+        fresh buffer when nothing is pending; the view may be shorter or longer.
+        """
         if self._error is not None:
             raise self._error
-        self._make_room()
+        self._make_room(PyNumber_AsSsize_t(sizehint, NULL))
         return self._view[self._end:]
 
-    cdef int _make_room(self) except -1:
+    cdef int _make_room(self, Py_ssize_t hint) except -1:
         cdef Py_ssize_t needed = self._packet_end - self._start if self._packet_end >= 0 else 0
         if self._end == self._capacity or self._capacity - self._start < needed:
-            self._renew(max(CHUNK, needed))
+            if self._start == self._end:
+                self._renew(CHUNK if hint <= 0 else min(max(hint, SMALL), CHUNK))
+            else:
+                self._renew(max(CHUNK, needed))
         return 0
+
+    cdef inline void _release_if_idle(self):
+        if self._start == self._end and self._capacity > SMALL:
+            # All decoded: an idle connection should not hold 64 KiB. Dropped, not reused,
+            # since packets handed out may still view it (they keep it alive themselves).
+            self._buffer = _NO_BUFFER
+            self._view = _NO_VIEW
+            self._data = <unsigned char*>PyByteArray_AS_STRING(_NO_BUFFER)
+            self._capacity = 0
+            self._start = self._end = 0
 
     cdef int _renew(self, Py_ssize_t capacity) except -1:
         # Never compact in place: returned packets may hold views of the old buffer.
         cdef Py_ssize_t pending = self._end - self._start
-        cdef bytearray buffer = bytearray(capacity)
+        # Not zero-filled: only bytes written by the caller or copied here are ever read.
+        cdef bytearray buffer = PyByteArray_FromStringAndSize(NULL, capacity)
         memcpy(PyByteArray_AS_STRING(buffer), self._data + self._start, pending)
         if self._packet_end >= 0:
             self._packet_end -= self._start
@@ -155,6 +191,7 @@ cdef class Decoder:
             raise ValueError("nbytes exceeds the buffer handed out by get_buffer()")
         self._end += nbytes
         self._drain_into(packets)
+        self._release_if_idle()
         return packets
 
     cdef int _drain_into(self, list packets) except -1:

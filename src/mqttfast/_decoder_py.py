@@ -1,15 +1,30 @@
 """The streaming ``Decoder``, pure-Python twin of ``_decoder_c.pxi``.
 
-Buffering plan. Bytes arrive into 64 KiB buffers (a packet larger than that
-gets a buffer of exactly its own size). Operations: append at the end, read a
-complete packet at the start, and, when a buffer is full, move the one
-unfinished packet to a fresh buffer. Received bytes are never written over, so
-nothing handed out can go stale; the cost is that whatever still references a
-buffer keeps all of it alive. Hence the copy policy: a PUBLISH payload shorter
-than ``copy_threshold`` is copied out as ``bytes`` (as is every binary field of
-any other packet shorter than that), and only longer payloads stay views. With
-the default threshold, the buffer size, such a payload's packet is alone in its
-buffer, so a kept packet never holds more memory than its own bytes.
+Buffering plan. Bytes arrive into buffers the decoder owns. Operations: append
+at the end, read a complete packet at the start, and, when a buffer is full,
+move the one unfinished packet to a fresh buffer. Received bytes are never
+written over, so nothing handed out can go stale; the cost is that whatever
+still references a buffer keeps all of it alive.
+
+Sizes. With nothing pending, a fresh buffer is sized to the read (the bytes
+given to ``feed``, or ``get_buffer``'s size hint; 64 KiB without one), at
+least ``_SMALL`` (1 KiB) and at most 64 KiB. A buffer renewed to hold an
+unfinished packet is 64 KiB, or exactly the packet's size when larger. Once
+every received byte is decoded, a buffer larger than ``_SMALL`` is dropped
+(the packets that still view it keep it alive), and a smaller one is kept for
+the next small reads: an idle connection holds at most ``_SMALL`` bytes, not
+64 KiB (10,000 idle connections: about 10 MB, not 640 MB). Cost: a read that
+completes all its packets gets a buffer of its own, one allocation per read
+where a 64 KiB buffer used to serve many, but the compiled twin does not
+zero-fill it (what ``get_buffer`` returns holds unspecified bytes until
+written), which is what a 64 KiB buffer cost most; beyond that, each renewal
+copies one unfinished packet.
+
+Copy policy: a PUBLISH payload shorter than ``copy_threshold`` is copied out
+as ``bytes`` (as is every binary field of any other packet shorter than that),
+and only longer payloads stay views. With the default threshold, 64 KiB, such
+a payload's packet is alone in its buffer, so a kept packet never holds more
+memory than its own bytes.
 """
 
 from __future__ import annotations
@@ -37,8 +52,16 @@ from ._rules_py import (
 )
 from ._typing import Connect
 
-#: Size of each buffer a Decoder reads into; a larger packet gets a buffer of its own size.
+#: Size of a buffer renewed to hold an unfinished packet (a larger packet gets one of its own
+#: size), and the largest fresh buffer.
 _CHUNK = 64 * 1024
+#: The smallest fresh buffer, and the largest one kept once everything in it is decoded.
+_SMALL = 1024
+
+# What a decoder holds between reads once it dropped its buffer: nothing is ever written into
+# it, since get_buffer() renews a full buffer before handing out a view.
+_NO_BUFFER = bytearray()
+_NO_VIEW = memoryview(_NO_BUFFER)
 
 
 class Decoder:
@@ -49,9 +72,12 @@ class Decoder:
     transport read straight into the decoder's buffer. The version is learned
     from CONNECT when not given.
 
-    Memory: the decoder reads into buffers of its own (64 KiB, or one
-    packet's size when larger) and never writes over bytes it has received,
-    so nothing it hands out goes stale. What a packet keeps is decided by
+    Memory: the decoder reads into buffers of its own (sized to the read
+    when nothing is pending, up to 64 KiB; 64 KiB, or one packet's size when
+    larger, to finish a packet) and never writes over bytes it has received,
+    so nothing it hands out goes stale. Once it has decoded every byte
+    received it keeps at most 1 KiB of buffer, so an idle connection is
+    cheap. What a packet keeps is decided by
     ``copy_threshold`` (default 64 KiB): a PUBLISH payload shorter than that
     is a ``bytes`` copy, and so is every binary field of any other packet
     shorter than that, so keeping packets (retained messages, queues, QoS 1
@@ -95,8 +121,8 @@ class Decoder:
         self._copy_threshold = copy_threshold
         self._copy = copy
         self._connected = False  # a connection carries one CONNECT [MQTT-3.1.0-2]
-        self._buffer = bytearray(0)
-        self._view = memoryview(self._buffer)
+        self._buffer = _NO_BUFFER
+        self._view = _NO_VIEW
         self._start = 0  # first byte of the unfinished packet
         self._end = 0  # end of the received bytes
         self._body_start = 0
@@ -147,14 +173,20 @@ class Decoder:
         return packets
 
     def get_buffer(self, sizehint: int = -1) -> memoryview:
-        """A writable view for the next bytes (``asyncio.BufferedProtocol``)."""
+        """A writable view for the next bytes (``asyncio.BufferedProtocol``).
+
+        ``sizehint``, the bytes about to arrive (0 or less: unknown), sizes a
+        fresh buffer when nothing is pending; the view may be shorter or longer.
+        """
         if self._error is not None:
             raise self._error
-        free = len(self._buffer) - self._end
+        hint = operator.index(sizehint)
         needed = self._packet_end - self._start if self._packet_end >= 0 else 0
-        if free == 0 or len(self._buffer) - self._start < needed:
-            self._renew(max(_CHUNK, needed))
-            free = len(self._buffer) - self._end
+        if self._end == len(self._buffer) or len(self._buffer) - self._start < needed:
+            if self._start == self._end:
+                self._renew(_CHUNK if hint <= 0 else min(max(hint, _SMALL), _CHUNK))
+            else:
+                self._renew(max(_CHUNK, needed))
         return self._view[self._end :]
 
     def _renew(self, capacity: int) -> None:
@@ -183,7 +215,15 @@ class Decoder:
             self._error = exc
             exc.packets = packets  # type: ignore[attr-defined]
             raise
+        self._release_if_idle()
         return packets
+
+    def _release_if_idle(self) -> None:
+        if self._start == self._end and len(self._buffer) > _SMALL:
+            # All decoded: an idle connection should not hold 64 KiB. Dropped, not reused,
+            # since packets handed out may still view it (they keep it alive themselves).
+            self._buffer, self._view = _NO_BUFFER, _NO_VIEW
+            self._start = self._end = 0
 
     def _drain(self, packets: list[Any]) -> None:
         view, end = self._view, self._end

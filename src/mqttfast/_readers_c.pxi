@@ -553,7 +553,7 @@ cdef object _read_subscribe(Reader* r, object view, int flags, int version):
         if options & 3 == 3:
             raise MalformedPacket("subscription QoS is 3", pos)
         if options >> 4 & 3 == 3:
-            raise MalformedPacket("retain handling is 3", pos)
+            raise ProtocolError("retain handling is 3 (MQTT 5.0 §3.8.3.1)", pos)
         if options & 0x04 and topic_filter.startswith("$share/"):
             raise ProtocolError("No Local on a shared subscription [MQTT-3.8.3-4]", pos)
         subscription = _new_subscription(topic_filter, options & 3)

@@ -402,7 +402,7 @@ def _subscription_options(options: int, version: int, offset: int | None = None)
     if options & 0x03 == 0x03:
         raise MalformedPacket("subscription QoS is 3", offset)
     if options & 0x30 == 0x30:
-        raise MalformedPacket("retain handling is 3", offset)
+        raise ProtocolError("retain handling is 3 (MQTT 5.0 §3.8.3.1)", offset)
     return options & 0x03, (options & 0x04) != 0, (options & 0x08) != 0, options >> 4 & 0x03
 
 
@@ -412,7 +412,7 @@ def _known_options(version: int) -> tuple[_Options | None, ...]:
     for options in range(256):
         try:
             table.append(_subscription_options(options, version))
-        except MalformedPacket:
+        except (MalformedPacket, ProtocolError):
             table.append(None)
     return tuple(table)
 

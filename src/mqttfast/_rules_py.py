@@ -147,7 +147,8 @@ def _check_subscription(subscription: Subscription, offset: int | None = None) -
     if subscription.qos == 3:
         raise MalformedPacket("subscription QoS is 3", offset)
     if subscription.retain_handling == 3:
-        raise MalformedPacket("retain handling is 3", offset)
+        # A Protocol Error, not a malformed packet: MQTT 5.0 §3.8.3.1 names it so.
+        raise ProtocolError("retain handling is 3 (MQTT 5.0 §3.8.3.1)", offset)
     if subscription.no_local and subscription.topic_filter.startswith("$share/"):
         raise ProtocolError("No Local on a shared subscription [MQTT-3.8.3-4]", offset)
 
