@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import sys
 from typing import Any
 
 from ._core import Broker, Client, _address
@@ -24,6 +25,9 @@ from ._core import Broker, Client, _address
 __all__ = ["BrokerServer"]
 
 log = logging.getLogger("mqttfast.broker")
+
+#: asyncio's selector transports got their own writelines() in 3.12, without the flow-control check.
+_WRITELINES_SKIPS_FLOW_CONTROL = sys.version_info >= (3, 12)
 
 #: Seconds between two runs of the keep-alive, will-delay and session-expiry deadlines.
 TICK = 0.5
@@ -47,6 +51,12 @@ class _Protocol(asyncio.Protocol):
         transport = self.transport
         if not transport.is_closing():
             transport.writelines(buffers)
+            if _WRITELINES_SKIPS_FLOW_CONTROL:
+                # CPython 3.12's selector writelines() never checks the high-water mark, so
+                # pause_writing() (the slow-consumer policy) would never come: ask for the check.
+                maybe_pause = getattr(transport, "_maybe_pause_protocol", None)
+                if maybe_pause is not None:
+                    maybe_pause()
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
