@@ -26,8 +26,10 @@ __all__ = ["BrokerServer"]
 
 log = logging.getLogger("mqttfast.broker")
 
-#: asyncio's selector transports got their own writelines() in 3.12, without the flow-control check.
+#: asyncio's plain selector transport got its own writelines() in 3.12, without the flow-control
+#: check (TLS and uvloop transports do theirs).
 _WRITELINES_SKIPS_FLOW_CONTROL = sys.version_info >= (3, 12)
+_SELECTOR_TRANSPORT = getattr(asyncio.selector_events, "_SelectorSocketTransport", None)
 
 #: Seconds between two runs of the keep-alive, will-delay and session-expiry deadlines.
 TICK = 0.5
@@ -51,12 +53,10 @@ class _Protocol(asyncio.Protocol):
         transport = self.transport
         if not transport.is_closing():
             transport.writelines(buffers)
-            if _WRITELINES_SKIPS_FLOW_CONTROL:
+            if _WRITELINES_SKIPS_FLOW_CONTROL and type(transport) is _SELECTOR_TRANSPORT:
                 # CPython 3.12's selector writelines() never checks the high-water mark, so
                 # pause_writing() (the slow-consumer policy) would never come: ask for the check.
-                maybe_pause = getattr(transport, "_maybe_pause_protocol", None)
-                if maybe_pause is not None:
-                    maybe_pause()
+                transport._maybe_pause_protocol()
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
