@@ -64,7 +64,9 @@ def test_flow(benchmark, broker, scenario, qos, payload):
     )
     print(f"{broker.name} {scenario} QoS {qos} {payload} B: {result.rate:,.0f} msg/s")
     assert result.delivered > 0
-    if qos:
+    if qos and broker.name == "mqttfast":
+        # Ours must lose nothing; mosquitto 2.0.11 drops QoS 1 messages under this load (measured,
+        # not judged: see docs/benchmarks.md, "Broker").
         assert (result.lost, result.duplicated, result.stalled) == (0, 0, False)
 
 

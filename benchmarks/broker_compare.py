@@ -39,6 +39,8 @@ sys.path.insert(0, str(HERE))
 
 import loadgen  # noqa: E402
 
+import mqttfast  # noqa: E402
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 BROKERS = ("mqttfast", "mosquitto", "amqtt")
 
@@ -54,7 +56,9 @@ class BrokerProcess:
     def __init__(self, name: str, directory: Path, extra: list[str]) -> None:
         self.name = name
         self.port = free_port()
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE.parent / "src"), os.environ.get("PYTHONPATH", "")]))
+        # The mqttfast this process imports (an installed copy, or the checkout's src/), compiled twins included.
+        root = str(Path(mqttfast.__file__).resolve().parent.parent)
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
         if name == "mqttfast":
             argv = [sys.executable, "-m", "mqttfast.broker", "--host", "127.0.0.1", "--port", str(self.port), *extra]
         elif name == "mosquitto":
