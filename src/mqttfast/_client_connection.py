@@ -19,7 +19,6 @@ from ._connection_common import CLOSED, CONNECTED, CONNECTING, NEW, CommonMixin
 from ._constants import MQTT_3_1, MQTT_5, PacketType
 from ._errors import KeepAliveTimeout, LocalProtocolError, MQTTError, ProtocolError
 from ._events import (
-    AuthRequested,
     Connected,
     ConnectionRefused,
     PingResponse,
@@ -494,26 +493,8 @@ class ClientMixin(CommonMixin):
             self._session_expiry_interval = connack.session_expiry_interval
 
     def _receive_auth(self, packet: Any, events: list[Any]) -> None:
-        if self._auth_method is None:
-            raise ProtocolError(
-                "AUTH without an authentication method in CONNECT [MQTT-4.12.0-6]"
-            )
-        if packet.authentication_method != self._auth_method:
-            raise ProtocolError(
-                "AUTH with another authentication method [MQTT-4.12.0-5]"
-            )
-        if self._state == CONNECTING and packet.reason_code != 0x18:
-            raise ProtocolError(
-                "AUTH before the CONNACK must continue authentication (0x18)"
-            )
-        events.append(
-            AuthRequested(
-                packet.reason_code,
-                packet.authentication_method,
-                packet.authentication_data,
-                packet,
-            )
-        )
+        # Before the CONNACK only Continue; after it the server answers a re-authentication.
+        self._auth_step(packet, events, (0x18,) if self._state == CONNECTING else (0x00, 0x18))
 
     # ---- failures -------------------------------------------------------------------------------
 

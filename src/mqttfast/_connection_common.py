@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._constants import MQTT_5
 from ._errors import LocalProtocolError, ProtocolError
+from ._events import AuthRequested
 
 # The states of ``_connection_py`` (and of the compiled twin), repeated for the mixins' eyes.
 NEW = 0
@@ -123,6 +124,20 @@ class CommonMixin:
         if self._version == MQTT_5:
             return self._packets.Disconnect(reason_code=reason_code, **properties)
         return self._packets.Disconnect()
+
+    _auth_method: str | None
+
+    def _auth_step(self, packet: Any, events: list[Any], allowed: tuple[int, ...]) -> None:
+        """An AUTH from the peer: same method as the CONNECT's, a reason code in ``allowed``."""
+        if self._auth_method is None:
+            raise ProtocolError("AUTH without an authentication method in CONNECT [MQTT-4.12.0-6]")
+        if packet.authentication_method != self._auth_method:
+            raise ProtocolError("AUTH with another authentication method [MQTT-4.12.0-5]")
+        if packet.reason_code not in allowed:
+            raise ProtocolError(f"AUTH reason code 0x{packet.reason_code:02X} is out of place [MQTT-4.12.0-2]")
+        events.append(
+            AuthRequested(packet.reason_code, packet.authentication_method, packet.authentication_data, packet)
+        )
 
     def _adopt_session(self, session: Any) -> None:
         self._session = session

@@ -24,7 +24,6 @@ from ._connection_common import CLOSED, CONNECTED, CONNECTING, NEW, CommonMixin
 from ._constants import MQTT_3_1, MQTT_3_1_1, MQTT_5, PacketType
 from ._errors import KeepAliveTimeout, LocalProtocolError, MQTTError, ProtocolError
 from ._events import (
-    AuthRequested,
     ConnectRequested,
     SubscribeRequested,
     UnsubscribeRequested,
@@ -630,27 +629,8 @@ class ServerMixin(CommonMixin):
         self._close(code, True, events, None, packet)
 
     def _receive_auth(self, packet: Any, events: list[Any]) -> None:
-        if self._auth_method is None:
-            raise ProtocolError(
-                "AUTH without an authentication method in CONNECT [MQTT-4.12.0-6]"
-            )
-        if packet.authentication_method != self._auth_method:
-            raise ProtocolError(
-                "AUTH with another authentication method [MQTT-4.12.0-5]"
-            )
-        allowed = (0x18,) if self._state == CONNECTING else (0x18, 0x19)
-        if packet.reason_code not in allowed:
-            raise ProtocolError(
-                f"AUTH reason code 0x{packet.reason_code:02X} is out of place [MQTT-4.12.0-2]"
-            )
-        events.append(
-            AuthRequested(
-                packet.reason_code,
-                packet.authentication_method,
-                packet.authentication_data,
-                packet,
-            )
-        )
+        # Before the CONNACK only Continue; after it Continue or Re-authenticate.
+        self._auth_step(packet, events, (0x18,) if self._state == CONNECTING else (0x18, 0x19))
 
     # ---- failures ------------------------------------------------------------------------------------
 
