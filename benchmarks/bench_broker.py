@@ -4,7 +4,8 @@ Each flow (fan-in, fan-out 1->10 and 1->100, 20 pairs, the wildcard flow
 with idle subscriptions) runs for a fraction of a second at QoS 0 and 1 with
 64 B and 1 KB payloads, against mqttfast.broker and, when installed,
 mosquitto; then latency at 1,000 messages/s, connections/s and idle
-connections, scaled down. Messages/s and CPU per message go to the
+connections, scaled down, and a short memory soak (``broker_soak.py``:
+100,000 messages, RSS growth after the warm-up bounded). Messages/s and CPU per message go to the
 benchmark's ``extra_info``; what is asserted is only correctness: every QoS 1
 and QoS 2 message delivered exactly once by our broker. QoS 2 runs fan-in,
 fan-out 1->10 and 20 pairs with 64 B. The full comparison, with amqtt and the
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from . import broker_compare, loadgen
+from . import broker_compare, broker_soak, loadgen
 
 SECONDS = 0.2
 BROKERS = ["mqttfast"] + (["mosquitto"] if shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin") else [])
@@ -85,3 +86,19 @@ def test_connections(benchmark, broker):
     held = loadgen.idle_connections("127.0.0.1", broker.port, 200, broker.rss)
     benchmark.extra_info.update(broker=broker.name, connections_per_second=rate, rss_200_idle=held)
     assert rate > 0 and held > 0
+
+
+def test_soak(benchmark):
+    """Our broker's memory over 100,000 mixed messages: the million-message soak of ``broker_soak.py``, short."""
+    with tempfile.TemporaryDirectory() as directory:
+        process = broker_compare.BrokerProcess("mqttfast", Path(directory), [])
+        try:
+            result = benchmark.pedantic(
+                lambda: asyncio.run(broker_soak.soak(process, 100_000, 30_000, seconds=0.1)), rounds=1, iterations=1
+            )
+        finally:
+            process.stop()
+    benchmark.extra_info.update(rss_start=result.rss_start, rss_warm=result.rss_warm, rss_end=result.rss_end)
+    print(f"mqttfast {result}")
+    assert result.lost == 0
+    assert result.growth <= broker_soak.MAX_GROWTH_MB * 2**20, str(result)
