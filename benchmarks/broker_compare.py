@@ -7,7 +7,8 @@ point-to-point pairs, a wildcard flow with 10,000 idle subscriptions) at QoS
 0 and 1 with 64 B and 1 KB payloads, each for ``--seconds``; latency at a
 fixed 1,000 messages/s; connections per second; memory of 10,000 idle
 connections. Delivered messages/s, the broker's CPU per delivered message
-(from ``/proc/<pid>/stat``), QoS 1 loss and duplication are reported.
+(from ``/proc/<pid>/stat``), QoS 1 and 2 loss and duplication are reported;
+the QoS 2 flows (fan-in, fan-out 1->10, 20 pairs, 64 B) follow the others.
 
     python benchmarks/broker_compare.py                 # all three, a few minutes
     python benchmarks/broker_compare.py --brokers mqttfast,mosquitto --seconds 1
@@ -71,6 +72,8 @@ class BrokerProcess:
             argv = [binary, "-c", str(config)]
         elif name == "amqtt":
             argv = [sys.executable, str(HERE / "amqtt_server.py"), str(self.port)]
+        elif name == "relay":  # no broker: the floor of the fixed-rate run (relay_server.py)
+            argv = [sys.executable, str(HERE / "relay_server.py"), str(self.port)]
         else:
             raise ValueError(name)
         # Pinned to CPU 0 where there is more than one and taskset (util-linux) is there.
@@ -154,8 +157,8 @@ async def run_flows(
     broker: BrokerProcess, seconds: float, idle: int, only: str | None, strace: bool = False
 ) -> list[dict[str, Any]]:
     rows = []
-    for qos in (0, 1):
-        for payload in (64, 1024):
+    for qos in (0, 1, 2):
+        for payload in loadgen.FLOW_PAYLOADS[qos]:
             for name, arguments in loadgen.flow_scenarios(qos, payload, seconds, idle).items():
                 label = f"{name}, QoS {qos}, {payload} B"
                 if only and only not in label:
@@ -210,12 +213,13 @@ async def run_latency(broker: BrokerProcess, seconds: float) -> list[dict[str, A
             "scenario": f"latency at 1,000 msg/s, QoS {qos}, 64 B",
             "p50_ms": latencies[n // 2] * 1e3 if n else float("nan"),
             "p99_ms": latencies[min(n - 1, int(n * 0.99))] * 1e3 if n else float("nan"),
+            "p999_ms": latencies[min(n - 1, int(n * 0.999))] * 1e3 if n else float("nan"),
             "delivered": n,
             "expected": sent,
             "cpu_us": cpu / n * 1e6 if n else 0.0,
         }
         rows.append(row)
-        print(f"  {broker.name:9} {row['scenario']:40} p50 {row['p50_ms']:.3f} ms p99 {row['p99_ms']:.3f} ms"
+        print(f"  {broker.name:9} {row['scenario']:40} p50 {row['p50_ms']:.3f} ms p99 {row['p99_ms']:.3f} ms p99.9 {row['p999_ms']:.3f} ms"
               f"  {row['cpu_us']:.1f} us CPU/msg  {n}/{sent}", flush=True)
     return rows
 
@@ -256,7 +260,7 @@ def table(results: dict[str, dict[str, Any]]) -> str:
     lines = []
     if all("flows" in r for r in results.values()):
         head = "| scenario | " + " | ".join(f"{n} msg/s" for n in names)
-        head += " | vs mosquitto | vs amqtt | " + " | ".join(f"{n} µs CPU/msg" for n in names) + " | QoS 1 lost/dup |"
+        head += " | vs mosquitto | vs amqtt | " + " | ".join(f"{n} µs CPU/msg" for n in names) + " | QoS 1/2 lost/dup |"
         lines += [head, "|" + "---|" * (head.count("|") - 1)]
         by_name = {n: {row["scenario"]: row for row in results[n]["flows"]} for n in names}
         for scenario in by_name[names[0]]:
@@ -271,17 +275,17 @@ def table(results: dict[str, dict[str, Any]]) -> str:
             loss = ", ".join(
                 f"{n} {row['lost']}/{row['duplicated']}{' stalled' if row['stalled'] else ''}"
                 for n, row in rows.items()
-                if row and "QoS 1" in scenario
+                if row and "QoS 0" not in scenario
             )
             lines.append(f"| {scenario} | " + " | ".join(cells + ratios + cpus) + f" | {loss or '-'} |")
     if all("latency" in r for r in results.values()):
-        lines += ["", "| at 1,000 msg/s | " + " | ".join(f"{n} p50 / p99 ms | {n} µs CPU/msg" for n in names) + " |"]
+        lines += ["", "| at 1,000 msg/s | " + " | ".join(f"{n} p50 / p99 / p99.9 ms | {n} µs CPU/msg" for n in names) + " |"]
         lines.append("|" + "---|" * (1 + 2 * len(names)))
         for i, row in enumerate(results[names[0]]["latency"]):
             cells = []
             for n in names:
                 other = results[n]["latency"][i]
-                cells += [f"{other['p50_ms']:.2f} / {other['p99_ms']:.2f}", f"{other['cpu_us']:.1f}"]
+                cells += [f"{other['p50_ms']:.2f} / {other['p99_ms']:.2f} / {other['p999_ms']:.2f}", f"{other['cpu_us']:.1f}"]
             lines.append(f"| {row['scenario']} | " + " | ".join(cells) + " |")
     if all("connections" in r for r in results.values()):
         lines += ["", "| | " + " | ".join(names) + " |", "|" + "---|" * (1 + len(names))]
@@ -302,7 +306,11 @@ def table(results: dict[str, dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--brokers", default=",".join(BROKERS), help="comma-separated, from " + ", ".join(BROKERS))
+    parser.add_argument(
+        "--brokers",
+        default=",".join(BROKERS),
+        help="comma-separated, from " + ", ".join(BROKERS) + " (and relay: no broker, the floor of the latency run only)",
+    )
     parser.add_argument("--seconds", type=float, default=1.5, help="sending time of each flow")
     parser.add_argument("--latency-seconds", type=float, default=3.0)
     parser.add_argument("--idle-subscriptions", type=int, default=10000)

@@ -14,12 +14,13 @@ Scenarios:
   ``load/+/x`` receives them: the cost of the idle filters per publish.
 
 The flows of the broker comparison (``broker_compare.py``) are below
-``flow``: any set of publishers and subscribers, QoS 0 or 1, run for a fixed
+``flow``: any set of publishers and subscribers, QoS 0, 1 or 2, run for a fixed
 time with a window (no publisher gets more than ``window`` messages ahead of
 any of its subscribers, nor of its own PUBACKs) so that every broker, however
 fast, is measured without queue overflow; the payload carries the
-publisher's index and a sequence number, checked in order at QoS 1 so a lost
-or duplicated message is counted. ``latency`` sends at a fixed rate with a
+publisher's index and a sequence number, checked in order at QoS 1 and 2 so a
+lost or duplicated message is counted. At QoS 2 the generator answers each
+step of the exchange (PUBREC, PUBREL, PUBCOMP) with a ready-made packet. ``latency`` sends at a fixed rate with a
 timestamp in each payload; ``connect_rate`` and ``idle_connections`` measure
 CONNECT handling and the cost of idle connections.
 
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import socket
 import time
 from collections.abc import Callable
@@ -186,6 +188,12 @@ CHUNK = 32  # messages per write of a publisher
 PUBACKS = [b""] + [bytes((0x40, 2, i >> 8, i & 0xFF)) for i in range(1, 65536)]
 
 
+@functools.cache
+def _acks(first: int) -> list[bytes]:
+    """Every ack packet with fixed header byte ``first`` (PUBREC 0x50, PUBREL 0x62, PUBCOMP 0x70), by packet id."""
+    return [b""] + [bytes((first, 2, i >> 8, i & 0xFF)) for i in range(1, 65536)]
+
+
 @dataclass
 class FlowResult:
     """What one flow run measured (the broker's CPU is added by the caller, who knows its pid)."""
@@ -195,8 +203,8 @@ class FlowResult:
     expected: int
     delivered: int
     seconds: float
-    lost: int = 0  # expected - delivered, at QoS 1 an error
-    duplicated: int = 0  # out-of-order or repeated sequence numbers seen at QoS 1
+    lost: int = 0  # expected - delivered, at QoS 1 and 2 an error
+    duplicated: int = 0  # out-of-order or repeated sequence numbers seen at QoS 1 and 2
     stalled: bool = False  # a window never opened again (messages dropped by the broker)
 
     @property
@@ -291,6 +299,46 @@ async def _subscribe(peer: _Peer, filters: list[str], qos: int, batch: int = 500
         await peer.request(m.encode(m.Subscribe(packet_id=packet_id, subscriptions=subscriptions), VERSION))
 
 
+def _answer_qos2(peer: _Peer) -> None:
+    """Give ``peer`` a reader for a QoS 2 flow, set up once its CONNACK and SUBACKs are in.
+
+    As a subscriber it answers each PUBLISH with PUBREC and each PUBREL with
+    PUBCOMP (the message counts when its PUBLISH arrives); as a publisher it
+    answers PUBREC with PUBREL and counts each PUBCOMP as an ack of the window.
+    It is an instance attribute beside the peer's own reader, so the QoS 0
+    and 1 paths stay as they are.
+    """
+    decoder = peer.decoder
+    publish, pubrec, pubrel, pubcomp = m.Publish, m.Pubrec, m.Pubrel, m.Pubcomp
+    pubrecs, pubrels, pubcomps = _acks(0x50), _acks(0x62), _acks(0x70)
+
+    def read(data: bytes) -> None:
+        answers = []
+        count = 0
+        for packet in decoder.feed(data):
+            kind = type(packet)
+            if kind is publish:
+                count += 1
+                answers.append(pubrecs[packet.packet_id])  # type: ignore[attr-defined]
+                if peer.check:
+                    peer._check(packet.payload)  # type: ignore[attr-defined]
+            elif kind is pubrel:
+                answers.append(pubcomps[packet.packet_id])  # type: ignore[attr-defined]
+            elif kind is pubrec:
+                answers.append(pubrels[packet.packet_id])  # type: ignore[attr-defined]
+            elif kind is pubcomp:
+                peer.acked += 1
+        if answers:
+            assert peer.transport is not None
+            peer.transport.write(b"".join(answers))
+        if count:
+            peer.delivered += count
+            peer.last = time.perf_counter()
+        peer.progress.set()
+
+    peer.data_received = read  # type: ignore[method-assign]
+
+
 def _ring(index: int, topics: list[str], qos: int, payload: int) -> bytes:
     """RING PUBLISH packets of publisher ``index``, concatenated: sequence number and index lead the payload."""
     filler = b"p" * max(0, payload - 5)
@@ -311,7 +359,7 @@ def _ring(index: int, topics: list[str], qos: int, payload: int) -> bytes:
 
 
 def _lagging(subscribers: list[_Peer], publisher: _Peer, sent: int, qos: int, window: int) -> bool:
-    """Would one more chunk put a subscriber (or, at QoS 1, the PUBACKs) more than ``window`` messages behind?"""
+    """Would one more chunk put a subscriber (or, at QoS 1 and 2, the acks) more than ``window`` messages behind?"""
     if qos and sent - publisher.acked + CHUNK > window:
         return True
     return any(s.expected - s.delivered + CHUNK > window for s in subscribers)
@@ -382,6 +430,9 @@ async def flow(
         await _subscribe(subscriber, filters, qos)
     publishers = [await _peer(host, port, f"{prefix}-p{i}", progress) for i in range(len(routes))]
     rings = [_ring(i, topics, qos, payload) for i, (topics, _) in enumerate(routes)]
+    if qos == 2:
+        for peer in subscribers + publishers:
+            _answer_qos2(peer)
     if callable(ready):
         ready()
     start = time.perf_counter()
@@ -421,13 +472,18 @@ async def flow(
 
 
 def flow_scenarios(qos: int, payload: int, seconds: float, idle: int = 10000) -> dict[str, dict[str, object]]:
-    """The flows of issue #11, as keyword arguments of ``flow``: name -> arguments."""
+    """The flows of issue #11, as keyword arguments of ``flow``: name -> arguments.
+
+    At QoS 2 only the flows of ``QOS2_FLOWS``: the four-packet exchange is
+    checked for loss and duplication where one, ten and twenty connections
+    publish; fan-out 1->100 and the wildcard flow add nothing to that.
+    """
     # At QoS 1 a smaller window: mosquitto 2.0.11 drops QoS 1 messages to a 3.1.1 subscriber
     # whose in-flight window is full once a few hundred wait (its default configuration), so every
     # broker is run where it loses nothing and the rates compare deliveries of the same messages.
     window = 500 if qos == 0 else 100
     common: dict[str, object] = {"qos": qos, "payload": payload, "seconds": seconds, "window": window}
-    return {
+    flows = {
         "fan-in 10->1": dict(common, routes=[([f"fanin/{i}"], [0]) for i in range(10)], subscriptions=[["fanin/+"]]),
         "fan-out 1->10": dict(common, routes=[(["fanout/t"], list(range(10)))], subscriptions=[["fanout/t"]] * 10),
         "fan-out 1->100": dict(common, routes=[(["fanout/t"], list(range(100)))], subscriptions=[["fanout/t"]] * 100),
@@ -439,6 +495,14 @@ def flow_scenarios(qos: int, payload: int, seconds: float, idle: int = 10000) ->
             idle_filters=idle,
         ),
     }
+    return {name: flow for name, flow in flows.items() if qos < 2 or name in QOS2_FLOWS}
+
+
+#: the flows run at QoS 2 (with 64 B payloads, see ``FLOW_PAYLOADS``).
+QOS2_FLOWS = ("fan-in 10->1", "fan-out 1->10", "20 pairs")
+
+#: payload sizes of the flows, by QoS.
+FLOW_PAYLOADS = {0: (64, 1024), 1: (64, 1024), 2: (64,)}
 
 
 async def latency(host: str, port: int, qos: int = 0, rate: int = 1000, seconds: float = 3.0, payload: int = 64, ready: object = None) -> tuple[list[float], int]:

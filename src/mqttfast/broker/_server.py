@@ -2,9 +2,13 @@
 
 What makes it fast is what the prototype showed: read whatever the socket
 has (one ``receive_data`` per read, many packets each), and write once per
-touched connection per pass of the event loop (``Broker.flush`` scheduled
-with ``call_soon`` the first time a read makes work), with payloads passed
-to ``writelines`` uncopied.
+touched connection per pass of the event loop, with payloads passed to
+``writelines`` uncopied. The flush runs at the end of a read when that read
+is the last callback of the pass (at a low rate, the common case: one
+message wakes the loop), else it is scheduled with ``call_soon`` once per
+pass so the reads of one pass share it; scheduling it when nothing else is
+waiting would cost a second loop pass (an ``epoll_wait``, the loop's
+bookkeeping) per message.
 
 Slow consumers: when a client's transport buffer passes its high-water mark
 (asyncio calls ``pause_writing``), QoS 0 messages to it are dropped and QoS
@@ -15,6 +19,7 @@ queue is full too the client is disconnected (0x97 Quota exceeded, MQTT 5).
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import ssl
 import sys
@@ -71,8 +76,9 @@ class _Protocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         assert self.client is not None
-        self.server.broker.data_received(self.client, data, self.loop.time())
-        self.server.schedule_flush()
+        server = self.server
+        server.broker.data_received(self.client, data, self.loop.time())
+        server.flush_soon()
 
     def close(self) -> None:
         # close() waits for the write buffer to drain, which a peer that stopped reading never lets
@@ -140,6 +146,9 @@ class BrokerServer:
         #: every open connection (TCP, TLS or WebSocket), each with its broker ``client``.
         self.protocols: set[Any] = set()
         self._flush_scheduled = False
+        #: the loop's queue of callbacks due this pass (asyncio's own loops), None where it is not
+        #: visible (uvloop): then every flush goes through call_soon.
+        self._ready: Any = None
         self._ticker: asyncio.TimerHandle | None = None
         self._closed: asyncio.Event | None = None
         self.loop: Any = None
@@ -147,6 +156,8 @@ class BrokerServer:
     async def start(self) -> None:
         """Bind the listeners (port 0 picks a free port: see ``ports``)."""
         self.loop = asyncio.get_running_loop()
+        ready = getattr(self.loop, "_ready", None)
+        self._ready = ready if isinstance(ready, collections.deque) else None
         self._closed = asyncio.Event()
         store = self.broker.store
         if store is not None:
@@ -195,6 +206,19 @@ class BrokerServer:
     def port_of(self, transport: Any) -> Any:
         sockname = transport.get_extra_info("sockname")
         return sockname[1] if sockname else "?"
+
+    def flush_soon(self) -> None:
+        """Flush now if the running callback is the last of this loop pass, else once at its end.
+
+        asyncio runs the callbacks of a pass by popping them from the loop's
+        ``_ready`` queue: empty means no other read of this pass can join the
+        writes (a flush already scheduled is in it too, so it is not empty then).
+        """
+        ready = self._ready
+        if ready is not None and not ready and not self._flush_scheduled:
+            self.broker.flush()
+        else:
+            self.schedule_flush()
 
     def schedule_flush(self) -> None:
         if not self._flush_scheduled:
