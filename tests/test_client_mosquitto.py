@@ -181,6 +181,41 @@ def test_a_slow_consumer_stops_the_reading_and_loses_nothing(broker):
     run(main(), timeout=20)
 
 
+def test_read_coalescing_under_a_stream_loses_nothing_and_yields_to_backpressure(broker):
+    """A QoS 0 stream: reading pauses for batches and for the bound in turn; every message arrives, in order."""
+    count = 2000
+
+    async def main():
+        async with Client(
+            "127.0.0.1", broker, max_queued_incoming_messages=100, read_coalescing=0.005
+        ) as consumer:
+            pauses = []
+            end_coalescing = consumer._end_coalescing
+
+            def counting(link):
+                pauses.append(link)
+                end_coalescing(link)
+
+            consumer._end_coalescing = counting
+            await consumer.subscribe("rc/t")
+            async with Client("127.0.0.1", broker) as producer:
+                for start in range(0, count, 100):
+                    for index in range(start, start + 100):
+                        await producer.publish("rc/t", b"%d" % index)
+                    await asyncio.sleep(0)
+            messages = []
+            async for message in consumer.messages:
+                messages.append(message)
+                if len(messages) % 300 == 0:
+                    await asyncio.sleep(0.01)  # slower than the broker: the bound pauses reading too
+                if len(messages) == count:
+                    break
+        assert [m.payload for m in messages] == [b"%d" % i for i in range(count)]
+        assert pauses, "the stream never paused for a batch"
+
+    run(main(), timeout=20)
+
+
 def test_refusal_carries_the_reason_code(broker):
     async def main():
         with pytest.raises(ConnectError) as refused:
