@@ -4,6 +4,7 @@ import asyncio
 
 import pytest
 
+import mqttfast
 from mqttfast.client import Client, ConnectError, ProtocolVersion, SyncClient, Will
 
 from .helpers.mosquitto import running_mosquitto
@@ -143,6 +144,43 @@ def test_handler_gets_the_messages_of_its_subscription_only(broker, protocol):
         assert queued.payload == b"2"
         if protocol == ProtocolVersion.V5:
             assert handled[0].properties.subscription_identifiers == [1]
+
+    run(main())
+
+
+@pytest.mark.parametrize("protocol", VERSIONS)
+def test_publishes_beyond_the_session_queue_wait_in_order_and_complete(broker, protocol):
+    """20 in flight (mosquitto), 3 waiting in the session, the rest held by the client: all acknowledged, in order.
+
+    QoS 1 only: the order of a QoS 1 flow is kept [MQTT-4.6.0-2], mosquitto reorders QoS 2 against it.
+    """
+    count = 200
+
+    async def main():
+        async with Client("127.0.0.1", broker, protocol=protocol) as consumer:
+            await consumer.subscribe("bl/t", qos=1)
+            async with Client(
+                "127.0.0.1", broker, protocol=protocol, max_queued_outgoing_messages=3
+            ) as producer:
+                codes = await asyncio.gather(
+                    *(producer.publish("bl/t", b"%d" % i, qos=1) for i in range(count))
+                )
+                assert not producer._backlog
+            messages = await take(consumer, count)
+        assert all(code < 0x80 for code in codes)
+        assert [m.payload for m in messages] == [b"%d" % i for i in range(count)]
+
+    run(main(), timeout=20)
+
+
+def test_publish_errors_surface_where_awaited(broker):
+    async def main():
+        async with Client("127.0.0.1", broker) as client:
+            pending = client.publish("bad/#/topic", b"x", qos=1)  # no exception at the call
+            with pytest.raises(mqttfast.MQTTError) as raised:
+                await pending
+            assert raised.value.reason_code == 0x90  # Topic Name invalid
+            assert await client.publish("good/topic", b"x", qos=1) == 0x10  # No matching subscribers
 
     run(main())
 

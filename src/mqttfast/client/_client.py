@@ -50,12 +50,12 @@ from ._message import Message, PayloadType, ProtocolVersion, Will, encode_payloa
 
 __all__ = ["Client", "MessagesIterator"]
 
-#: CONNACK codes after which trying again cannot help: reconnection stops and the error surfaces.
 #: Reads closer together than this fraction of ``read_coalescing`` make a stream worth coalescing.
 COALESCE_TRIGGER = 0.2
 #: A read of this many bytes already amortises its wake-up: no pause after it.
 COALESCE_BELOW = 64 * 1024
 
+#: CONNACK codes after which trying again cannot help: reconnection stops and the error surfaces.
 PERMANENT_REFUSALS = frozenset({0x01, 0x02, 0x04, 0x05, 0x84, 0x85, 0x86, 0x87, 0x8A, 0x8C, 0x90, 0x9A})
 
 Handler = Callable[[Message], Any]
@@ -130,7 +130,9 @@ class Client:
     ``timeout`` (seconds to wait for CONNACK, SUBACK, UNSUBACK),
     ``max_queued_incoming_messages`` (the queue bound: reading stops there;
     0 = unbounded), ``max_queued_outgoing_messages`` (QoS 1/2 publishes
-    waiting for the broker's Receive Maximum; beyond it ``publish()`` waits),
+    waiting in the session for the broker's Receive Maximum, resent after a
+    reconnect; beyond it ``publish()`` waits in the client, in order; each
+    acknowledgement costs time in proportion to this number: keep it small),
     ``max_inflight_messages`` (MQTT 3.x only, where the broker announces no
     Receive Maximum: QoS 1/2 publishes in flight at once; mosquitto's default is 20).
 
@@ -170,7 +172,7 @@ class Client:
         websocket_headers: dict[str, str] | None = None,
         timeout: float = 10.0,
         max_queued_incoming_messages: int = 10_000,
-        max_queued_outgoing_messages: int = 10_000,
+        max_queued_outgoing_messages: int = 256,
         max_inflight_messages: int = 20,
         session_expiry_interval: int | None = None,
         receive_maximum: int = 0xFFFF,
@@ -237,6 +239,8 @@ class Client:
         self._publishes: dict[int, asyncio.Future[int]] = {}
         self._requests: dict[int, asyncio.Future[Any]] = {}
         self._slot_waiters: deque[asyncio.Future[None]] = deque()
+        #: QoS 1/2 publishes beyond max_queued_outgoing_messages: (future, topic, payload, qos, retain, properties).
+        self._backlog: deque[tuple[Any, ...]] = deque()
         self._subscriptions: dict[str, _Subscription] = {}
         self._by_identifier: dict[int, _Subscription] = {}
         self._topic_handlers: list[_Subscription] = []
@@ -419,6 +423,8 @@ class Client:
         if not connected.session_present:
             self._session_lost()
         self._connected.set()
+        if self._backlog:
+            self._publish_backlog()
 
     def _drop_link(self) -> None:
         link = self._link
@@ -492,7 +498,7 @@ class Client:
     def _handle_events(self, events: list[Any]) -> None:
         queue = self._queue
         routed = self._by_identifier or self._topic_handlers
-        received = False
+        received = completed = False
         for event in events:
             if type(event) is MessageReceived:
                 packet = event.message
@@ -502,8 +508,11 @@ class Client:
                 received = True
             elif type(event) is PublishCompleted:
                 self._publish_completed(event)
+                completed = True
             else:
                 self._handle_other(event)
+        if completed and self._backlog:
+            self._publish_backlog()
         if received:
             waiter = self._waiter
             if waiter is not None and not waiter.done():
@@ -635,6 +644,10 @@ class Client:
             if not waiter.done():
                 waiter.set_exception(error)
         self._slot_waiters.clear()
+        for entry in self._backlog:
+            if not entry[0].done():
+                entry[0].set_exception(error)
+        self._backlog.clear()
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
@@ -716,7 +729,7 @@ class Client:
 
     # ---- commands -----------------------------------------------------------------------------
 
-    async def publish(
+    def publish(
         self,
         topic: str,
         payload: PayloadType = None,
@@ -726,8 +739,8 @@ class Client:
         *,
         timeout: float | None = None,
         **more_properties: Any,
-    ) -> int:
-        """Publish; for QoS 1 and 2 return once the broker acknowledged (its reason code, < 0x80).
+    ) -> asyncio.Future[int]:
+        """Publish; awaited, for QoS 1 and 2 it returns once the broker acknowledged (its reason code, < 0x80).
 
         ``properties`` (a dict) and keyword arguments are MQTT 5 PUBLISH
         properties (``message_expiry_interval``, ``response_topic``,
@@ -738,11 +751,90 @@ class Client:
         too large: 0x95), ``DisconnectedError`` when the connection ends
         before the acknowledgement and no reconnect can finish the flow.
         QoS 0 returns 0 once the bytes are queued for the socket.
+
+        Returns an ``asyncio.Future`` rather than a coroutine: ``await`` it
+        as any coroutine, hand it to ``asyncio.gather`` or ``ensure_future``
+        (``create_task`` takes coroutines only). When connected, the message
+        is queued at the call and no task is made; errors still surface
+        where the result is awaited.
         """
-        data = encode_payload(payload)
+        try:
+            data = encode_payload(payload)
+        except TypeError as exc:
+            return self._failed(exc)
         if properties:
             more_properties.update(properties)
-        return await self._publish(topic, data, qos, retain, timeout, more_properties)
+        conn = self._conn
+        link = self._link
+        if (
+            timeout is None
+            and conn is not None
+            and link is not None
+            and self._fatal is None
+            and self._connected.is_set()
+            and conn.state == "CONNECTED"
+        ):
+            if qos and self._backlog:
+                return self._hold(topic, data, qos, retain, more_properties)  # behind the others, in order
+            try:
+                packet_id = conn.publish(topic, data, qos, retain, **more_properties)
+            except QueueFull:
+                return self._hold(topic, data, qos, retain, more_properties)
+            except Exception as exc:  # the caller sees it where it awaits, as from a coroutine
+                return self._failed(exc)
+            else:
+                self._schedule_flush()
+                if packet_id is None:
+                    if link.must_drain:
+                        return asyncio.ensure_future(self._drain(link))
+                    future: asyncio.Future[int] = self._loop.create_future()  # type: ignore[union-attr]
+                    future.set_result(0)
+                    return future
+                # Resolved by _publish_completed when the acknowledgement comes: a future per
+                # message and no task, the cheapest awaitable asyncio offers.
+                future = self._loop.create_future()  # type: ignore[union-attr]
+                self._publishes[packet_id] = future
+                return future
+        return asyncio.ensure_future(self._publish(topic, data, qos, retain, timeout, more_properties))
+
+    def _hold(
+        self, topic: str, data: Any, qos: int, retain: bool, properties: dict[str, Any]
+    ) -> asyncio.Future[int]:
+        # max_queued_outgoing_messages wait in the session already: this one waits here, as a
+        # future and its arguments (no task), until acknowledgements make room (_publish_backlog).
+        future: asyncio.Future[int] = self._loop.create_future()  # type: ignore[union-attr]
+        self._backlog.append((future, topic, data, qos, retain, properties))
+        return future
+
+    def _publish_backlog(self) -> None:
+        conn = self._conn
+        backlog = self._backlog
+        publishes = self._publishes
+        while backlog and conn is not None and self._connected.is_set():
+            future, topic, data, qos, retain, properties = backlog[0]
+            if future.done():  # cancelled by its caller
+                backlog.popleft()
+                continue
+            try:
+                packet_id = conn.publish(topic, data, qos, retain, **properties)
+            except QueueFull:
+                return
+            except Exception as exc:
+                future.set_exception(exc)
+            else:
+                publishes[packet_id] = future
+            backlog.popleft()
+        self._schedule_flush()
+
+    def _failed(self, error: BaseException) -> asyncio.Future[int]:
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        future.set_exception(error)
+        return future
+
+    @staticmethod
+    async def _drain(link: Link) -> int:
+        await link.drain()
+        return 0
 
     async def _publish(
         self, topic: str, data: Any, qos: int, retain: bool, timeout: float | None, more_properties: dict[str, Any]
