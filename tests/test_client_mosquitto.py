@@ -225,22 +225,27 @@ def test_read_coalescing_under_a_stream_loses_nothing_and_yields_to_backpressure
 
     async def main():
         async with Client(
-            "127.0.0.1", broker, max_queued_incoming_messages=100, read_coalescing=0.005
+            "127.0.0.1", broker, max_queued_incoming_messages=100, read_coalescing=0.02
         ) as consumer:
             pauses = []
-            end_coalescing = consumer._end_coalescing
+            coalesce = consumer._coalesce
 
-            def counting(link):
-                pauses.append(link)
-                end_coalescing(link)
+            def counting():
+                coalesce()
+                if consumer._coalescing and consumer._coalesce_timer not in pauses:
+                    pauses.append(consumer._coalesce_timer)
 
-            consumer._end_coalescing = counting
+            consumer._coalesce = counting
             await consumer.subscribe("rc/t")
-            async with Client("127.0.0.1", broker) as producer:
-                for start in range(0, count, 100):
-                    for index in range(start, start + 100):
-                        await producer.publish("rc/t", b"%d" % index)
-                    await asyncio.sleep(0)
+
+            async def produce():
+                async with Client("127.0.0.1", broker) as producer:
+                    for start in range(0, count, 10):  # a stream of bursts about 1 ms apart, for 0.2 s or more
+                        for index in range(start, start + 10):
+                            await producer.publish("rc/t", b"%d" % index)
+                        await asyncio.sleep(0.001)
+
+            producing = asyncio.ensure_future(produce())
             messages = []
             async for message in consumer.messages:
                 messages.append(message)
@@ -248,10 +253,30 @@ def test_read_coalescing_under_a_stream_loses_nothing_and_yields_to_backpressure
                     await asyncio.sleep(0.01)  # slower than the broker: the bound pauses reading too
                 if len(messages) == count:
                     break
+            await producing
         assert [m.payload for m in messages] == [b"%d" % i for i in range(count)]
-        assert pauses, "the stream never paused for a batch"
+        assert len(pauses) > 1, "the stream never paused for a batch, or never read again after one"
 
     run(main(), timeout=20)
+
+
+@pytest.mark.parametrize("qos", [1, 2])
+def test_read_coalescing_never_holds_a_round_trip(broker, qos):
+    """Publish, await the acknowledgement, await the message back, again: a publish ends any pause at once."""
+
+    async def main():
+        async with Client("127.0.0.1", broker, read_coalescing=0.05) as client:
+            await client.subscribe("rt/t", qos=qos)
+            paused_while_publishing = []
+            for index in range(100):
+                pending = client.publish("rt/t", b"%d" % index, qos=qos)
+                paused_while_publishing.append(client._coalescing)
+                await pending
+                (message,) = await take(client, 1)
+                assert message.payload == b"%d" % index
+        assert not any(paused_while_publishing)
+
+    run(main())
 
 
 def test_refusal_carries_the_reason_code(broker):

@@ -459,8 +459,7 @@ class Client:
     def _on_data(self, data: Any) -> None:
         conn = self._conn
         events = conn.receive_data(data)
-        if events:
-            self._handle_events(events)
+        only_messages = self._handle_events(events) if events else True
         # What this read made (acknowledgements) leaves now: one write per read, no scheduled call.
         buffers = conn.buffers_to_send()
         if buffers:
@@ -468,6 +467,7 @@ class Client:
                 self._link.writelines(buffers)
         elif (
             self._read_coalescing
+            and only_messages
             and len(data) < COALESCE_BELOW
             and not (self._publishes or self._requests or self._responses)
         ):
@@ -479,7 +479,8 @@ class Client:
         # interrupt coalescing in a network card: when reads follow each other closely, stop
         # reading for a moment and take the next ones as one batch. Only while nothing of ours
         # waits for the broker (no acknowledgement to send, no publish, request or response
-        # pending), so that no round trip is slowed.
+        # pending; a read that completed one of ours does not count), so that no round trip is
+        # slowed; a command that will await the broker ends the pause at once (_stop_coalescing).
         now = self._loop.time()  # type: ignore[union-attr]
         if now - self._last_read < self._read_coalescing * COALESCE_TRIGGER and self._link is not None:
             self._coalescing = True
@@ -489,16 +490,24 @@ class Client:
             )
         self._last_read = now
 
+    def _stop_coalescing(self) -> None:
+        # We are about to await the broker: read its answer as soon as it comes.
+        link = self._link
+        self._cancel_coalescing()
+        if link is not None and not self._reading_paused:
+            link.resume_reading()
+
     def _end_coalescing(self, link: Link) -> None:
         self._coalescing = False
         self._coalesce_timer = None
         if link is self._link and not self._reading_paused:
             link.resume_reading()
 
-    def _handle_events(self, events: list[Any]) -> None:
+    def _handle_events(self, events: list[Any]) -> bool:
+        """Act on the events of one read; whether they were all received messages."""
         queue = self._queue
         routed = self._by_identifier or self._topic_handlers
-        received = completed = False
+        received = completed = other = False
         for event in events:
             if type(event) is MessageReceived:
                 packet = event.message
@@ -511,6 +520,7 @@ class Client:
                 completed = True
             else:
                 self._handle_other(event)
+                other = True
         if completed and self._backlog:
             self._publish_backlog()
         if received:
@@ -522,6 +532,7 @@ class Client:
                 self._reading_paused = True
                 if self._link is not None:
                     self._link.pause_reading()
+        return not (completed or other)
 
     def _resume_reading(self) -> None:
         self._reading_paused = False
@@ -794,6 +805,8 @@ class Client:
                 # message and no task, the cheapest awaitable asyncio offers.
                 future = self._loop.create_future()  # type: ignore[union-attr]
                 self._publishes[packet_id] = future
+                if self._coalescing:
+                    self._stop_coalescing()
                 return future
         return asyncio.ensure_future(self._publish(topic, data, qos, retain, timeout, more_properties))
 
@@ -856,6 +869,8 @@ class Client:
             return 0
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._publishes[packet_id] = future
+        if self._coalescing:
+            self._stop_coalescing()
         if timeout is None:
             return await future
         return await asyncio.wait_for(future, timeout)
@@ -894,6 +909,8 @@ class Client:
         self._schedule_flush()
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._requests[packet_id] = future
+        if self._coalescing:
+            self._stop_coalescing()
         event = await asyncio.wait_for(future, timeout or self._timeout)
         codes: list[int] = list(event.reason_codes)
         for item, code in zip(items, codes):
@@ -944,6 +961,8 @@ class Client:
         self._schedule_flush()
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._requests[packet_id] = future
+        if self._coalescing:
+            self._stop_coalescing()
         event = await asyncio.wait_for(future, timeout or self._timeout)
         for topic_filter in filters:
             self._forget(topic_filter)
