@@ -197,6 +197,16 @@ def test_request_response(broker):
     run(main())
 
 
+def test_request_without_a_responder_times_out_and_forgets_the_request(broker):
+    async def main():
+        async with Client("127.0.0.1", broker) as caller:
+            with pytest.raises(asyncio.TimeoutError):
+                await caller.request("svc/nobody", b"?", timeout=0.2)
+            assert caller._responses == {}
+
+    run(main())
+
+
 def test_a_slow_consumer_stops_the_reading_and_loses_nothing(broker):
     """Backpressure: past the bound the socket is not read; QoS 1 then stops at mosquitto's in-flight window.
 

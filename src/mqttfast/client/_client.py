@@ -769,10 +769,13 @@ class Client:
         is queued at the call and no task is made; errors still surface
         where the result is awaited.
         """
-        try:
-            data = encode_payload(payload)
-        except TypeError as exc:
-            return self._failed(exc)
+        if type(payload) is bytes:
+            data: Any = payload
+        else:
+            try:
+                data = encode_payload(payload)
+            except TypeError as exc:
+                return self._failed(exc)
         if properties:
             more_properties.update(properties)
         conn = self._conn
@@ -997,14 +1000,20 @@ class Client:
             await self.subscribe(response_topic, qos=max(qos, 1), handler=self._on_response)
             self._response_topic = response_topic
         correlation = next(self._correlation).to_bytes(8, "big")
-        future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Message] = loop.create_future()
         self._responses[correlation] = future
+        timer = None
         try:
             await self.publish(
                 topic, payload, qos, response_topic=self._response_topic, correlation_data=correlation, **properties
             )
-            return await asyncio.wait_for(future, timeout or self._timeout)
+            # A timer on the future rather than wait_for: no inner task nor callbacks per request.
+            timer = loop.call_later(timeout or self._timeout, _time_out, future)
+            return await future
         finally:
+            if timer is not None:
+                timer.cancel()
             self._responses.pop(correlation, None)
 
     def _on_response(self, message: Message) -> None:
@@ -1012,12 +1021,23 @@ class Client:
         if future is not None and not future.done():
             future.set_result(message)
 
-    async def respond(self, request: Message, payload: PayloadType = None, qos: int | None = None, **properties: Any) -> int:
-        """Publish the response to ``request``: to its Response Topic, with its Correlation Data."""
+    def respond(
+        self, request: Message, payload: PayloadType = None, qos: int | None = None, **properties: Any
+    ) -> asyncio.Future[int]:
+        """Publish the response to ``request``: to its Response Topic, with its Correlation Data.
+
+        Like ``publish()``, returns a future: a handler may return it without
+        a task being made for it.
+        """
         response_topic = request.response_topic
         if not response_topic:
-            raise MqttError("the request has no Response Topic to answer to")
+            return self._failed(MqttError("the request has no Response Topic to answer to"))
         if request.correlation_data is not None:
             properties.setdefault("correlation_data", request.correlation_data)
-        return await self.publish(response_topic, payload, request.qos if qos is None else qos, **properties)
+        return self.publish(response_topic, payload, request.qos if qos is None else qos, **properties)
+
+
+def _time_out(future: asyncio.Future[Any]) -> None:
+    if not future.done():
+        future.set_exception(asyncio.TimeoutError())
 
