@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import operator
 import random
 import secrets
 import ssl
@@ -54,6 +55,10 @@ __all__ = ["Client", "MessagesIterator"]
 COALESCE_TRIGGER = 0.2
 #: A read of this many bytes already amortises its wake-up: no pause after it.
 COALESCE_BELOW = 64 * 1024
+
+#: The event types of a read that only brought messages, and how to take the packet from each.
+ONLY_MESSAGES = {MessageReceived}
+MESSAGE_OF = operator.attrgetter("message")
 
 #: CONNACK codes after which trying again cannot help: reconnection stops and the error surfaces.
 PERMANENT_REFUSALS = frozenset({0x01, 0x02, 0x04, 0x05, 0x84, 0x85, 0x86, 0x87, 0x8A, 0x8C, 0x90, 0x9A})
@@ -507,6 +512,12 @@ class Client:
         """Act on the events of one read; whether they were all received messages."""
         queue = self._queue
         routed = self._by_identifier or self._topic_handlers
+        if not routed and set(map(type, events)) == ONLY_MESSAGES:
+            # The common read, messages for client.messages and nothing else: two passes in C
+            # (the types, the packets) instead of a loop in Python.
+            queue.extend(map(MESSAGE_OF, events))
+            self._received()
+            return True
         received = completed = other = False
         for event in events:
             if type(event) is MessageReceived:
@@ -524,15 +535,18 @@ class Client:
         if completed and self._backlog:
             self._publish_backlog()
         if received:
-            waiter = self._waiter
-            if waiter is not None and not waiter.done():
-                waiter.set_result(None)
-            if self._max_incoming and len(queue) >= self._max_incoming and not self._reading_paused:
-                # Backpressure: stop reading, let TCP hold the rest at the broker.
-                self._reading_paused = True
-                if self._link is not None:
-                    self._link.pause_reading()
+            self._received()
         return not (completed or other)
+
+    def _received(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        if self._max_incoming and len(self._queue) >= self._max_incoming and not self._reading_paused:
+            # Backpressure: stop reading, let TCP hold the rest at the broker.
+            self._reading_paused = True
+            if self._link is not None:
+                self._link.pause_reading()
 
     def _resume_reading(self) -> None:
         self._reading_paused = False
