@@ -86,7 +86,7 @@ class MessagesIterator:
         self._client = client
 
     def __aiter__(self) -> AsyncIterator[Message]:
-        return self  # type: ignore[return-value]  # __anext__ is a generator-based coroutine
+        return self
 
     @types.coroutine
     def __anext__(self) -> Generator[Any, None, Message]:

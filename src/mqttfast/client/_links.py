@@ -28,8 +28,10 @@ READ_SIZE = 256 * 1024
 class Link:
     """The calls a client makes on its pipe (see the module docstring)."""
 
-    #: True when a QoS 0 publish must await ``drain()`` before it returns (the link cannot take more now).
-    must_drain = True
+    @property
+    def must_drain(self) -> bool:
+        """True when a QoS 0 publish must await ``drain()`` before it returns (the link cannot take more now)."""
+        return True
 
     def writelines(self, buffers: list[Any]) -> None:
         raise NotImplementedError
@@ -92,7 +94,7 @@ class TcpLink(asyncio.BufferedProtocol, Link):
 
     # ---- Link -------------------------------------------------------------------------------
 
-    @property  # type: ignore[override]
+    @property
     def must_drain(self) -> bool:
         return self._write_paused and not self._lost
 
