@@ -616,7 +616,8 @@ class Client:
 
     def _call(self, handler: Handler, packet: Any) -> None:
         result = handler(Message(packet))
-        if asyncio.iscoroutine(result):
+        # None and futures (respond(), publish()) first: the coroutine test goes through an ABC.
+        if result is not None and not isinstance(result, asyncio.Future) and asyncio.iscoroutine(result):
             self._spawn(result)
 
     def _spawn(self, coroutine: Any) -> None:
