@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import resource
 import shutil
@@ -226,7 +227,13 @@ async def aiomqtt_child(scenario: str, port: int, n: int) -> None:
     import aiomqtt
 
     meter = Meter()
-    async with aiomqtt.Client("127.0.0.1", port, protocol=aiomqtt.ProtocolVersion.V5) as client:
+    # timeout: its default of 10 s fails a publish among 20,000 pending (at paho's pace underneath);
+    # a quiet logger: it warns once per pending publish beyond ten.
+    quiet = logging.getLogger("bench-aiomqtt")
+    quiet.setLevel(logging.ERROR)
+    async with aiomqtt.Client(
+        "127.0.0.1", port, protocol=aiomqtt.ProtocolVersion.V5, timeout=600, logger=quiet
+    ) as client:
         if scenario in ("receive", "memory"):
             await client.subscribe("bench/rx")
             base = rss_kib()
