@@ -4,6 +4,7 @@ import asyncio
 
 import pytest
 
+import mqttfast
 from mqttfast.client import Client, ConnectError, ProtocolVersion, SyncClient, Will
 
 from .helpers.mosquitto import running_mosquitto
@@ -147,6 +148,43 @@ def test_handler_gets_the_messages_of_its_subscription_only(broker, protocol):
     run(main())
 
 
+@pytest.mark.parametrize("protocol", VERSIONS)
+def test_publishes_beyond_the_session_queue_wait_in_order_and_complete(broker, protocol):
+    """20 in flight (mosquitto), 3 waiting in the session, the rest held by the client: all acknowledged, in order.
+
+    QoS 1 only: the order of a QoS 1 flow is kept [MQTT-4.6.0-2], mosquitto reorders QoS 2 against it.
+    """
+    count = 200
+
+    async def main():
+        async with Client("127.0.0.1", broker, protocol=protocol) as consumer:
+            await consumer.subscribe("bl/t", qos=1)
+            async with Client(
+                "127.0.0.1", broker, protocol=protocol, max_queued_outgoing_messages=3
+            ) as producer:
+                codes = await asyncio.gather(
+                    *(producer.publish("bl/t", b"%d" % i, qos=1) for i in range(count))
+                )
+                assert not producer._backlog
+            messages = await take(consumer, count)
+        assert all(code < 0x80 for code in codes)
+        assert [m.payload for m in messages] == [b"%d" % i for i in range(count)]
+
+    run(main(), timeout=20)
+
+
+def test_publish_errors_surface_where_awaited(broker):
+    async def main():
+        async with Client("127.0.0.1", broker) as client:
+            pending = client.publish("bad/#/topic", b"x", qos=1)  # no exception at the call
+            with pytest.raises(mqttfast.MQTTError) as raised:
+                await pending
+            assert raised.value.reason_code == 0x90  # Topic Name invalid
+            assert await client.publish("good/topic", b"x", qos=1) == 0x10  # No matching subscribers
+
+    run(main())
+
+
 def test_request_response(broker):
     async def main():
         async with Client("127.0.0.1", broker) as server, Client("127.0.0.1", broker) as caller:
@@ -155,6 +193,16 @@ def test_request_response(broker):
             )
             answers = await asyncio.gather(*(caller.request("svc/double", str(i)) for i in range(10)))
         assert [a.payload for a in answers] == [str(2 * i).encode() for i in range(10)]
+
+    run(main())
+
+
+def test_request_without_a_responder_times_out_and_forgets_the_request(broker):
+    async def main():
+        async with Client("127.0.0.1", broker) as caller:
+            with pytest.raises(asyncio.TimeoutError):
+                await caller.request("svc/nobody", b"?", timeout=0.2)
+            assert caller._responses == {}
 
     run(main())
 
@@ -179,6 +227,66 @@ def test_a_slow_consumer_stops_the_reading_and_loses_nothing(broker):
         assert [m.payload for m in messages] == [b"%d" % i for i in range(600)]
 
     run(main(), timeout=20)
+
+
+def test_read_coalescing_under_a_stream_loses_nothing_and_yields_to_backpressure(broker):
+    """A QoS 0 stream: reading pauses for batches and for the bound in turn; every message arrives, in order."""
+    count = 2000
+
+    async def main():
+        async with Client(
+            "127.0.0.1", broker, max_queued_incoming_messages=100, read_coalescing=0.02
+        ) as consumer:
+            pauses = []
+            coalesce = consumer._coalesce
+
+            def counting():
+                coalesce()
+                if consumer._coalescing and consumer._coalesce_timer not in pauses:
+                    pauses.append(consumer._coalesce_timer)
+
+            consumer._coalesce = counting
+            await consumer.subscribe("rc/t")
+
+            async def produce():
+                async with Client("127.0.0.1", broker) as producer:
+                    for start in range(0, count, 10):  # a stream of bursts about 1 ms apart, for 0.2 s or more
+                        for index in range(start, start + 10):
+                            await producer.publish("rc/t", b"%d" % index)
+                        await asyncio.sleep(0.001)
+
+            producing = asyncio.ensure_future(produce())
+            messages = []
+            async for message in consumer.messages:
+                messages.append(message)
+                if len(messages) % 300 == 0:
+                    await asyncio.sleep(0.01)  # slower than the broker: the bound pauses reading too
+                if len(messages) == count:
+                    break
+            await producing
+        assert [m.payload for m in messages] == [b"%d" % i for i in range(count)]
+        assert len(pauses) > 1, "the stream never paused for a batch, or never read again after one"
+
+    run(main(), timeout=20)
+
+
+@pytest.mark.parametrize("qos", [1, 2])
+def test_read_coalescing_never_holds_a_round_trip(broker, qos):
+    """Publish, await the acknowledgement, await the message back, again: a publish ends any pause at once."""
+
+    async def main():
+        async with Client("127.0.0.1", broker, read_coalescing=0.05) as client:
+            await client.subscribe("rt/t", qos=qos)
+            paused_while_publishing = []
+            for index in range(100):
+                pending = client.publish("rt/t", b"%d" % index, qos=qos)
+                paused_while_publishing.append(client._coalescing)
+                await pending
+                (message,) = await take(client, 1)
+                assert message.payload == b"%d" % index
+        assert not any(paused_while_publishing)
+
+    run(main())
 
 
 def test_refusal_carries_the_reason_code(broker):

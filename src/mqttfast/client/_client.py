@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import operator
 import random
 import secrets
 import ssl
+import types
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from types import TracebackType
 from typing import Any
 
@@ -48,6 +50,15 @@ from ._links import Link, open_tcp, open_websocket
 from ._message import Message, PayloadType, ProtocolVersion, Will, encode_payload
 
 __all__ = ["Client", "MessagesIterator"]
+
+#: Reads closer together than this fraction of ``read_coalescing`` make a stream worth coalescing.
+COALESCE_TRIGGER = 0.2
+#: A read of this many bytes already amortises its wake-up: no pause after it.
+COALESCE_BELOW = 64 * 1024
+
+#: The event types of a read that only brought messages, and how to take the packet from each.
+ONLY_MESSAGES = {MessageReceived}
+MESSAGE_OF = operator.attrgetter("message")
 
 #: CONNACK codes after which trying again cannot help: reconnection stops and the error surfaces.
 PERMANENT_REFUSALS = frozenset({0x01, 0x02, 0x04, 0x05, 0x84, 0x85, 0x86, 0x87, 0x8A, 0x8C, 0x90, 0x9A})
@@ -77,15 +88,19 @@ class MessagesIterator:
     def __aiter__(self) -> AsyncIterator[Message]:
         return self
 
-    async def __anext__(self) -> Message:
+    @types.coroutine
+    def __anext__(self) -> Generator[Any, None, Message]:
+        # A generator-based coroutine: cheaper to make than an ``async def`` frame, and one
+        # with a message already queued returns it at the first step, without suspending.
         client = self._client
         queue = client._queue
         while not queue:
             if client._fatal is not None:
                 raise client._fatal
-            if client._waiter is None or client._waiter.done():
-                client._waiter = asyncio.get_running_loop().create_future()
-            await client._waiter
+            waiter = client._waiter
+            if waiter is None or waiter.done():
+                waiter = client._waiter = asyncio.get_running_loop().create_future()
+            yield from waiter
         packet = queue.popleft()
         if client._reading_paused and len(queue) <= client._resume_at:
             client._resume_reading()
@@ -120,7 +135,9 @@ class Client:
     ``timeout`` (seconds to wait for CONNACK, SUBACK, UNSUBACK),
     ``max_queued_incoming_messages`` (the queue bound: reading stops there;
     0 = unbounded), ``max_queued_outgoing_messages`` (QoS 1/2 publishes
-    waiting for the broker's Receive Maximum; beyond it ``publish()`` waits),
+    waiting in the session for the broker's Receive Maximum, resent after a
+    reconnect; beyond it ``publish()`` waits in the client, in order; each
+    acknowledgement costs time in proportion to this number: keep it small),
     ``max_inflight_messages`` (MQTT 3.x only, where the broker announces no
     Receive Maximum: QoS 1/2 publishes in flight at once; mosquitto's default is 20).
 
@@ -135,7 +152,11 @@ class Client:
     ``authentication_data`` and ``authenticator`` (MQTT 5 enhanced
     authentication: called with each AUTH challenge's reason code and data,
     returns the answer's data, may be async), ``properties`` (more CONNECT
-    properties: ``user_properties``, ``request_response_information``...).
+    properties: ``user_properties``, ``request_response_information``...),
+    ``read_coalescing`` (seconds, 0 = off: when reads come closer together
+    than a fifth of it and nothing of ours awaits the broker, reading
+    pauses this long so that the next read takes a batch: much less CPU
+    under a stream of QoS 0 messages, at most this much more latency there).
     """
 
     def __init__(
@@ -156,7 +177,7 @@ class Client:
         websocket_headers: dict[str, str] | None = None,
         timeout: float = 10.0,
         max_queued_incoming_messages: int = 10_000,
-        max_queued_outgoing_messages: int = 10_000,
+        max_queued_outgoing_messages: int = 256,
         max_inflight_messages: int = 20,
         session_expiry_interval: int | None = None,
         receive_maximum: int = 0xFFFF,
@@ -168,6 +189,7 @@ class Client:
         authentication_data: bytes | None = None,
         authenticator: Authenticator | None = None,
         properties: dict[str, Any] | None = None,
+        read_coalescing: float = 0.001,
     ) -> None:
         if transport not in ("tcp", "websockets"):
             raise ValueError(f'transport must be "tcp" or "websockets", not {transport!r}')
@@ -206,6 +228,10 @@ class Client:
         self._queue: deque[Any] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._reading_paused = False
+        self._read_coalescing = read_coalescing
+        self._coalescing = False
+        self._coalesce_timer: asyncio.TimerHandle | None = None
+        self._last_read = float("-inf")
         self._flush_scheduled = False
         self._timer: asyncio.TimerHandle | None = None
         self._connack: asyncio.Future[Any] | None = None
@@ -218,6 +244,8 @@ class Client:
         self._publishes: dict[int, asyncio.Future[int]] = {}
         self._requests: dict[int, asyncio.Future[Any]] = {}
         self._slot_waiters: deque[asyncio.Future[None]] = deque()
+        #: QoS 1/2 publishes beyond max_queued_outgoing_messages: (future, topic, payload, qos, retain, properties).
+        self._backlog: deque[tuple[Any, ...]] = deque()
         self._subscriptions: dict[str, _Subscription] = {}
         self._by_identifier: dict[int, _Subscription] = {}
         self._topic_handlers: list[_Subscription] = []
@@ -299,6 +327,7 @@ class Client:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._cancel_coalescing()
         self._connected.clear()
         self._link = None
         self._conn = None
@@ -399,6 +428,8 @@ class Client:
         if not connected.session_present:
             self._session_lost()
         self._connected.set()
+        if self._backlog:
+            self._publish_backlog()
 
     def _drop_link(self) -> None:
         link = self._link
@@ -406,8 +437,15 @@ class Client:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._cancel_coalescing()
         if link is not None:
             link.close()
+
+    def _cancel_coalescing(self) -> None:
+        if self._coalesce_timer is not None:
+            self._coalesce_timer.cancel()
+            self._coalesce_timer = None
+        self._coalescing = False
 
     def _session_lost(self) -> None:
         # The layer cleared the session's flows: those publishes will never be acknowledged.
@@ -426,14 +464,61 @@ class Client:
     def _on_data(self, data: Any) -> None:
         conn = self._conn
         events = conn.receive_data(data)
-        if events:
-            self._handle_events(events)
-        self._schedule_flush()  # acknowledgements leave once per loop pass, whatever this read completed
+        only_messages = self._handle_events(events) if events else True
+        # What this read made (acknowledgements) leaves now: one write per read, no scheduled call.
+        buffers = conn.buffers_to_send()
+        if buffers:
+            if self._link is not None:
+                self._link.writelines(buffers)
+        elif (
+            self._read_coalescing
+            and only_messages
+            and len(data) < COALESCE_BELOW
+            and not (self._publishes or self._requests or self._responses)
+        ):
+            self._coalesce()
 
-    def _handle_events(self, events: list[Any]) -> None:
+    def _coalesce(self) -> None:
+        # Under a one-way stream, a client faster than its broker wakes up for a few packets per
+        # read, and the wake-up (system calls, a cold cache) costs far more than the packets. As
+        # interrupt coalescing in a network card: when reads follow each other closely, stop
+        # reading for a moment and take the next ones as one batch. Only while nothing of ours
+        # waits for the broker (no acknowledgement to send, no publish, request or response
+        # pending; a read that completed one of ours does not count), so that no round trip is
+        # slowed; a command that will await the broker ends the pause at once (_stop_coalescing).
+        now = self._loop.time()  # type: ignore[union-attr]
+        if now - self._last_read < self._read_coalescing * COALESCE_TRIGGER and self._link is not None:
+            self._coalescing = True
+            self._link.pause_reading()
+            self._coalesce_timer = self._loop.call_later(  # type: ignore[union-attr]
+                self._read_coalescing, self._end_coalescing, self._link
+            )
+        self._last_read = now
+
+    def _stop_coalescing(self) -> None:
+        # We are about to await the broker: read its answer as soon as it comes.
+        link = self._link
+        self._cancel_coalescing()
+        if link is not None and not self._reading_paused:
+            link.resume_reading()
+
+    def _end_coalescing(self, link: Link) -> None:
+        self._coalescing = False
+        self._coalesce_timer = None
+        if link is self._link and not self._reading_paused:
+            link.resume_reading()
+
+    def _handle_events(self, events: list[Any]) -> bool:
+        """Act on the events of one read; whether they were all received messages."""
         queue = self._queue
         routed = self._by_identifier or self._topic_handlers
-        received = False
+        if not routed and set(map(type, events)) == ONLY_MESSAGES:
+            # The common read, messages for client.messages and nothing else: two passes in C
+            # (the types, the packets) instead of a loop in Python.
+            queue.extend(map(MESSAGE_OF, events))
+            self._received()
+            return True
+        received = completed = other = False
         for event in events:
             if type(event) is MessageReceived:
                 packet = event.message
@@ -443,21 +528,29 @@ class Client:
                 received = True
             elif type(event) is PublishCompleted:
                 self._publish_completed(event)
+                completed = True
             else:
                 self._handle_other(event)
+                other = True
+        if completed and self._backlog:
+            self._publish_backlog()
         if received:
-            waiter = self._waiter
-            if waiter is not None and not waiter.done():
-                waiter.set_result(None)
-            if self._max_incoming and len(queue) >= self._max_incoming and not self._reading_paused:
-                # Backpressure: stop reading, let TCP hold the rest at the broker.
-                self._reading_paused = True
-                if self._link is not None:
-                    self._link.pause_reading()
+            self._received()
+        return not (completed or other)
+
+    def _received(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        if self._max_incoming and len(self._queue) >= self._max_incoming and not self._reading_paused:
+            # Backpressure: stop reading, let TCP hold the rest at the broker.
+            self._reading_paused = True
+            if self._link is not None:
+                self._link.pause_reading()
 
     def _resume_reading(self) -> None:
         self._reading_paused = False
-        if self._link is not None:
+        if self._link is not None and not self._coalescing:
             self._link.resume_reading()
 
     def _publish_completed(self, event: Any) -> None:
@@ -523,7 +616,8 @@ class Client:
 
     def _call(self, handler: Handler, packet: Any) -> None:
         result = handler(Message(packet))
-        if asyncio.iscoroutine(result):
+        # None and futures (respond(), publish()) first: the coroutine test goes through an ABC.
+        if result is not None and not isinstance(result, asyncio.Future) and asyncio.iscoroutine(result):
             self._spawn(result)
 
     def _spawn(self, coroutine: Any) -> None:
@@ -576,6 +670,10 @@ class Client:
             if not waiter.done():
                 waiter.set_exception(error)
         self._slot_waiters.clear()
+        for entry in self._backlog:
+            if not entry[0].done():
+                entry[0].set_exception(error)
+        self._backlog.clear()
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
@@ -657,7 +755,7 @@ class Client:
 
     # ---- commands -----------------------------------------------------------------------------
 
-    async def publish(
+    def publish(
         self,
         topic: str,
         payload: PayloadType = None,
@@ -667,8 +765,8 @@ class Client:
         *,
         timeout: float | None = None,
         **more_properties: Any,
-    ) -> int:
-        """Publish; for QoS 1 and 2 return once the broker acknowledged (its reason code, < 0x80).
+    ) -> asyncio.Future[int]:
+        """Publish; awaited, for QoS 1 and 2 it returns once the broker acknowledged (its reason code, < 0x80).
 
         ``properties`` (a dict) and keyword arguments are MQTT 5 PUBLISH
         properties (``message_expiry_interval``, ``response_topic``,
@@ -679,11 +777,99 @@ class Client:
         too large: 0x95), ``DisconnectedError`` when the connection ends
         before the acknowledgement and no reconnect can finish the flow.
         QoS 0 returns 0 once the bytes are queued for the socket.
+
+        Returns an ``asyncio.Future`` rather than a coroutine: ``await`` it
+        as any coroutine, hand it to ``asyncio.gather`` or ``ensure_future``
+        (``create_task`` takes coroutines only). When connected, the message
+        is queued at the call and no task is made; errors still surface
+        where the result is awaited.
         """
-        data = encode_payload(payload)
+        if type(payload) is bytes:
+            data: Any = payload
+        else:
+            try:
+                data = encode_payload(payload)
+            except TypeError as exc:
+                return self._failed(exc)
         if properties:
             more_properties.update(properties)
-        return await self._publish(topic, data, qos, retain, timeout, more_properties)
+        conn = self._conn
+        link = self._link
+        if (
+            timeout is None
+            and conn is not None
+            and link is not None
+            and self._fatal is None
+            and self._connected.is_set()
+            and conn.state == "CONNECTED"
+        ):
+            if qos and self._backlog:
+                return self._hold(topic, data, qos, retain, more_properties)  # behind the others, in order
+            try:
+                packet_id = conn.publish(topic, data, qos, retain, **more_properties)
+            except QueueFull:
+                return self._hold(topic, data, qos, retain, more_properties)
+            except Exception as exc:  # the caller sees it where it awaits, as from a coroutine
+                return self._failed(exc)
+            else:
+                self._schedule_flush()
+                if packet_id is None:
+                    if link.must_drain:
+                        return asyncio.ensure_future(self._drain(link))
+                    future: asyncio.Future[int] = self._loop.create_future()  # type: ignore[union-attr]
+                    future.set_result(0)
+                    return future
+                # Resolved by _publish_completed when the acknowledgement comes: a future per
+                # message and no task, the cheapest awaitable asyncio offers.
+                future = self._loop.create_future()  # type: ignore[union-attr]
+                self._publishes[packet_id] = future
+                if self._coalescing:
+                    self._stop_coalescing()
+                return future
+        return asyncio.ensure_future(self._publish(topic, data, qos, retain, timeout, more_properties))
+
+    def _hold(
+        self, topic: str, data: Any, qos: int, retain: bool, properties: dict[str, Any]
+    ) -> asyncio.Future[int]:
+        # max_queued_outgoing_messages wait in the session already: this one waits here, as a
+        # future and its arguments (no task), until acknowledgements make room (_publish_backlog).
+        future: asyncio.Future[int] = self._loop.create_future()  # type: ignore[union-attr]
+        self._backlog.append((future, topic, data, qos, retain, properties))
+        return future
+
+    def _publish_backlog(self) -> None:
+        conn = self._conn
+        backlog = self._backlog
+        publishes = self._publishes
+        # Only while none waits in the session: then a message goes out at once when the
+        # broker's Receive Maximum allows, and at most one per pass waits there (each one
+        # that waits costs the layer a size check, and a place in a dict consumed from the front).
+        waiting = self._session.waiting
+        while backlog and conn is not None and not waiting and self._connected.is_set():
+            future, topic, data, qos, retain, properties = backlog[0]
+            if future.done():  # cancelled by its caller
+                backlog.popleft()
+                continue
+            try:
+                packet_id = conn.publish(topic, data, qos, retain, **properties)
+            except QueueFull:
+                return
+            except Exception as exc:
+                future.set_exception(exc)
+            else:
+                publishes[packet_id] = future
+            backlog.popleft()
+        self._schedule_flush()
+
+    def _failed(self, error: BaseException) -> asyncio.Future[int]:
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        future.set_exception(error)
+        return future
+
+    @staticmethod
+    async def _drain(link: Link) -> int:
+        await link.drain()
+        return 0
 
     async def _publish(
         self, topic: str, data: Any, qos: int, retain: bool, timeout: float | None, more_properties: dict[str, Any]
@@ -705,6 +891,8 @@ class Client:
             return 0
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._publishes[packet_id] = future
+        if self._coalescing:
+            self._stop_coalescing()
         if timeout is None:
             return await future
         return await asyncio.wait_for(future, timeout)
@@ -743,6 +931,8 @@ class Client:
         self._schedule_flush()
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._requests[packet_id] = future
+        if self._coalescing:
+            self._stop_coalescing()
         event = await asyncio.wait_for(future, timeout or self._timeout)
         codes: list[int] = list(event.reason_codes)
         for item, code in zip(items, codes):
@@ -793,6 +983,8 @@ class Client:
         self._schedule_flush()
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._requests[packet_id] = future
+        if self._coalescing:
+            self._stop_coalescing()
         event = await asyncio.wait_for(future, timeout or self._timeout)
         for topic_filter in filters:
             self._forget(topic_filter)
@@ -827,14 +1019,20 @@ class Client:
             await self.subscribe(response_topic, qos=max(qos, 1), handler=self._on_response)
             self._response_topic = response_topic
         correlation = next(self._correlation).to_bytes(8, "big")
-        future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Message] = loop.create_future()
         self._responses[correlation] = future
+        timer = None
         try:
             await self.publish(
                 topic, payload, qos, response_topic=self._response_topic, correlation_data=correlation, **properties
             )
-            return await asyncio.wait_for(future, timeout or self._timeout)
+            # A timer on the future rather than wait_for: no inner task nor callbacks per request.
+            timer = loop.call_later(timeout or self._timeout, _time_out, future)
+            return await future
         finally:
+            if timer is not None:
+                timer.cancel()
             self._responses.pop(correlation, None)
 
     def _on_response(self, message: Message) -> None:
@@ -842,12 +1040,23 @@ class Client:
         if future is not None and not future.done():
             future.set_result(message)
 
-    async def respond(self, request: Message, payload: PayloadType = None, qos: int | None = None, **properties: Any) -> int:
-        """Publish the response to ``request``: to its Response Topic, with its Correlation Data."""
+    def respond(
+        self, request: Message, payload: PayloadType = None, qos: int | None = None, **properties: Any
+    ) -> asyncio.Future[int]:
+        """Publish the response to ``request``: to its Response Topic, with its Correlation Data.
+
+        Like ``publish()``, returns a future: a handler may return it without
+        a task being made for it.
+        """
         response_topic = request.response_topic
         if not response_topic:
-            raise MqttError("the request has no Response Topic to answer to")
+            return self._failed(MqttError("the request has no Response Topic to answer to"))
         if request.correlation_data is not None:
             properties.setdefault("correlation_data", request.correlation_data)
-        return await self.publish(response_topic, payload, request.qos if qos is None else qos, **properties)
+        return self.publish(response_topic, payload, request.qos if qos is None else qos, **properties)
+
+
+def _time_out(future: asyncio.Future[Any]) -> None:
+    if not future.done():
+        future.set_exception(asyncio.TimeoutError())
 

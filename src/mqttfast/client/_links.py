@@ -28,6 +28,11 @@ READ_SIZE = 256 * 1024
 class Link:
     """The calls a client makes on its pipe (see the module docstring)."""
 
+    @property
+    def must_drain(self) -> bool:
+        """True when a QoS 0 publish must await ``drain()`` before it returns (the link cannot take more now)."""
+        return True
+
     def writelines(self, buffers: list[Any]) -> None:
         raise NotImplementedError
 
@@ -88,6 +93,10 @@ class TcpLink(asyncio.BufferedProtocol, Link):
         self._wake_drain()
 
     # ---- Link -------------------------------------------------------------------------------
+
+    @property
+    def must_drain(self) -> bool:
+        return self._write_paused and not self._lost
 
     def writelines(self, buffers: list[Any]) -> None:
         transport = self._transport

@@ -56,7 +56,11 @@ class SyncClient:
 
     def publish(self, topic: str, payload: Any = None, qos: int = 0, retain: bool = False, **properties: Any) -> int:
         """``Client.publish``: blocks until acknowledged for QoS 1 and 2."""
-        return self._run(self._client.publish(topic, payload, qos, retain, **properties))
+        return self._run(self._publish(topic, payload, qos, retain, properties))
+
+    async def _publish(self, topic: str, payload: Any, qos: int, retain: bool, properties: dict[str, Any]) -> int:
+        # Client.publish acts at the call: it must be called on the loop's thread, hence this coroutine.
+        return await self._client.publish(topic, payload, qos, retain, **properties)
 
     def subscribe(self, topic: Any, qos: int = 0, **options: Any) -> list[int]:
         """``Client.subscribe``; the SUBACK's reason codes."""
