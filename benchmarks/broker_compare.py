@@ -119,6 +119,12 @@ def running(name: str, extra: list[str]) -> Iterator[BrokerProcess]:
             broker.stop()
 
 
+def own_cpu() -> float:
+    """User + system CPU seconds of this process (the load generator) so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def pin_self() -> None:
     """The load generator on CPU 1 (what ``taskset -c 1`` would do), and enough file descriptors."""
     if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
@@ -151,12 +157,12 @@ class Strace:
 
 
 async def run_flows(
-    broker: BrokerProcess, seconds: float, idle: int, only: str | None, strace: bool = False
+    broker: BrokerProcess, seconds: float, idle: int, only: str | None, strace: bool = False, windows: tuple[int | None, int | None] = (None, None)
 ) -> list[dict[str, Any]]:
     rows = []
     for qos in (0, 1):
         for payload in (64, 1024):
-            for name, arguments in loadgen.flow_scenarios(qos, payload, seconds, idle).items():
+            for name, arguments in loadgen.flow_scenarios(qos, payload, seconds, idle, windows[qos]).items():
                 label = f"{name}, QoS {qos}, {payload} B"
                 if only and only not in label:
                     continue
@@ -167,14 +173,17 @@ async def run_flows(
                     if tracer is not None:
                         tracer.start()
                     marks["start"] = broker.cpu()
+                    marks["gen_start"] = own_cpu()
 
                 def finished() -> None:
                     marks["end"] = broker.cpu()
+                    marks["gen_end"] = own_cpu()
                     if tracer is not None:
                         marks["syscalls"] = tracer.stop()
 
                 result = await loadgen.flow("127.0.0.1", broker.port, label, ready=ready, finished=finished, **arguments)
                 cpu = marks["end"] - marks["start"]
+                generator = marks["gen_end"] - marks["gen_start"]
                 rows.append(
                     {
                         "scenario": label,
@@ -185,9 +194,13 @@ async def run_flows(
                         "duplicated": result.duplicated,
                         "stalled": result.stalled,
                         "cpu_us": cpu / result.delivered * 1e6 if result.delivered else 0.0,
+                        # Share of its core the generator used: near 1.0 means it, not the broker, set the rate.
+                        "generator_load": generator / result.seconds,
+                        "broker_load": cpu / result.seconds,
                     }
                 )
                 print(f"  {broker.name:9} {label:40} {result.rate:>10,.0f} msg/s  {rows[-1]['cpu_us']:6.2f} us CPU/msg"
+                      f"  broker {rows[-1]['broker_load']:4.0%} generator {rows[-1]['generator_load']:4.0%} of a core"
                       f"  lost {result.lost} dup {result.duplicated}{' STALLED' if result.stalled else ''}", flush=True)
                 if tracer is not None:
                     rows[-1]["syscalls"] = marks["syscalls"]
@@ -238,7 +251,9 @@ async def measure(name: str, args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {}
     with running(name, extra) as broker:
         if not args.skip_flows:
-            out["flows"] = await run_flows(broker, args.seconds, args.idle_subscriptions, args.only, args.strace)
+            out["flows"] = await run_flows(
+                broker, args.seconds, args.idle_subscriptions, args.only, args.strace, (args.window_qos0, args.window_qos1)
+            )
         if not args.skip_latency:
             out["latency"] = await run_latency(broker, args.latency_seconds)
         if not args.skip_connections:
@@ -308,6 +323,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--idle-subscriptions", type=int, default=10000)
     parser.add_argument("--connections", type=int, default=2000, help="CONNECT rounds of the connections/s run")
     parser.add_argument("--idle-connections", type=int, default=10000)
+    parser.add_argument("--window-qos0", type=int, help="messages a publisher may be ahead at QoS 0 (default 2000)")
+    parser.add_argument("--window-qos1", type=int, help="messages a publisher may be ahead at QoS 1 (default 400)")
     parser.add_argument("--only", help="run the flows whose label contains this")
     parser.add_argument("--skip-flows", action="store_true")
     parser.add_argument("--skip-latency", action="store_true")
