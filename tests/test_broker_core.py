@@ -78,3 +78,23 @@ def test_a_subclass_refusing_publishes_answers_0x87_in_5_0_and_acks_the_rest():
     broker.flush()
     completed = peer.receive_data(b"".join(wire.written))
     assert [(event.packet_id, event.reason_code) for event in completed] == [(refused, 0x87), (allowed, 0x00)]
+
+
+def test_hooks_set_on_the_instance_are_called_for_every_message():
+    # FileAuth.install puts its hooks on the instance, not a subclass: routing must still ask them.
+    broker = Broker()
+    subscriber, subscriber_peer, subscriber_wire = _connect(broker, "sub")
+    subscriber_peer.subscribe("t/#", qos=0)
+    broker.data_received(subscriber, subscriber_peer.data_to_send(), 1.0)
+    broker.flush()
+    subscriber_peer.receive_data(b"".join(subscriber_wire.written))
+    subscriber_wire.written.clear()
+    broker.on_message = lambda client, message: None if message.topic == "t/dropped" else message
+    broker.authorize_publish = lambda client, message: message.topic != "t/refused"
+    publisher, publisher_peer, _ = _connect(broker, "pub")
+    for topic in ("t/dropped", "t/refused", "t/kept"):
+        publisher_peer.publish(topic, b"x")
+    broker.data_received(publisher, publisher_peer.data_to_send(), 2.0)
+    broker.flush()
+    received = subscriber_peer.receive_data(b"".join(subscriber_wire.written))
+    assert [event.message.topic for event in received] == ["t/kept"]
