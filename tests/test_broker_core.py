@@ -30,6 +30,14 @@ def _connect(broker, client_id, now=0.0):
     return client, peer, wire
 
 
+def _subscribe(broker, client, peer, wire, topic_filter):
+    peer.subscribe(topic_filter, qos=0)
+    broker.data_received(client, peer.data_to_send(), 1.0)
+    broker.flush()
+    peer.receive_data(b"".join(wire.written))
+    wire.written.clear()
+
+
 class _Raising(Broker):
     def on_message(self, client, message):
         if message.topic == "boom":
@@ -41,11 +49,7 @@ def test_a_raising_hook_disconnects_its_client_with_0x83_and_the_broker_goes_on(
     broker = _Raising()
     bad, bad_peer, bad_wire = _connect(broker, "bad")
     good, good_peer, good_wire = _connect(broker, "good")
-    good_peer.subscribe("t", qos=0)
-    broker.data_received(good, good_peer.data_to_send(), 1.0)
-    broker.flush()
-    good_peer.receive_data(b"".join(good_wire.written))
-    good_wire.written.clear()
+    _subscribe(broker, good, good_peer, good_wire, "t")
 
     bad_peer.publish("boom", b"x")
     with caplog.at_level(logging.ERROR, logger="mqttfast.broker"):
@@ -84,11 +88,7 @@ def test_hooks_set_on_the_instance_are_called_for_every_message():
     # FileAuth.install puts its hooks on the instance, not a subclass: routing must still ask them.
     broker = Broker()
     subscriber, subscriber_peer, subscriber_wire = _connect(broker, "sub")
-    subscriber_peer.subscribe("t/#", qos=0)
-    broker.data_received(subscriber, subscriber_peer.data_to_send(), 1.0)
-    broker.flush()
-    subscriber_peer.receive_data(b"".join(subscriber_wire.written))
-    subscriber_wire.written.clear()
+    _subscribe(broker, subscriber, subscriber_peer, subscriber_wire, "t/#")
     broker.on_message = lambda client, message: None if message.topic == "t/dropped" else message
     broker.authorize_publish = lambda client, message: message.topic != "t/refused"
     publisher, publisher_peer, _ = _connect(broker, "pub")
