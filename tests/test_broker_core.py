@@ -98,3 +98,21 @@ def test_hooks_set_on_the_instance_are_called_for_every_message():
     broker.flush()
     received = subscriber_peer.receive_data(b"".join(subscriber_wire.written))
     assert [event.message.topic for event in received] == ["t/kept"]
+
+
+def test_a_subscription_made_between_two_messages_of_one_read_gets_the_second():
+    # Routing reuses the copies of one topic across a read's messages: a SUBSCRIBE in between
+    # (here the publisher's own, to the same topic) must count from the next message on.
+    broker = Broker()
+    subscriber, subscriber_peer, subscriber_wire = _connect(broker, "sub")
+    _subscribe(broker, subscriber, subscriber_peer, subscriber_wire, "t")
+    publisher, publisher_peer, publisher_wire = _connect(broker, "pub")
+    publisher_peer.publish("t", b"first")
+    publisher_peer.subscribe("t", qos=0)
+    publisher_peer.publish("t", b"second")
+    broker.data_received(publisher, publisher_peer.data_to_send(), 2.0)
+    broker.flush()
+    received = subscriber_peer.receive_data(b"".join(subscriber_wire.written))
+    assert [event.message.payload for event in received] == [b"first", b"second"]
+    echoed = publisher_peer.receive_data(b"".join(publisher_wire.written))
+    assert [event.message.payload for event in echoed if type(event) is mqttfast.MessageReceived] == [b"second"]

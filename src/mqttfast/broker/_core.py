@@ -39,6 +39,8 @@ log = logging.getLogger("mqttfast.broker")
 # Looked up once per event in ``_handle``: module globals, not attributes of the package.
 _MessageReceived = mqttfast.MessageReceived
 _PublishCompleted = mqttfast.PublishCompleted
+#: a topic not yet planned in ``_handle`` (None there means "no plan: route it").
+_UNPLANNED: Any = object()
 
 
 class _Subscription:
@@ -280,29 +282,84 @@ class Broker:
 
     def _handle(self, client: Client, events: list[Any], now: float) -> None:
         plain = self._plain_publish()  # once per read, not per message
-        for event in events:
-            kind = type(event)
-            # The two kinds that come once per message first: an ack of a delivery needs nothing.
-            if kind is _PublishCompleted:
-                continue
-            if kind is _MessageReceived:
-                if plain:
+        # The copies of each topic routed in this read (``_plan``): a read carries many messages
+        # to a few topics, and until another kind of event comes (a SUBSCRIBE, a DISCONNECT...)
+        # nothing that decides where they go can change.
+        plans: dict[str, list[Any] | None] = {}
+        received = sent = 0
+        try:
+            for event in events:
+                kind = type(event)
+                # The two kinds that come once per message first: an ack of a delivery needs nothing.
+                if kind is _PublishCompleted:
+                    continue
+                if kind is _MessageReceived:
+                    if not plain:
+                        self._publish(client, event, now)
+                        continue
                     # _publish without the hooks that would say yes (its rules, inline).
-                    self.stats["messages_received"] += 1
+                    received += 1
                     message = event.message
-                    if not message.topic.startswith("$SYS"):
+                    topic = message.topic
+                    plan = plans.get(topic, _UNPLANNED)
+                    if plan is _UNPLANNED:
+                        if topic.startswith("$SYS"):
+                            continue
+                        plan = plans[topic] = self._plan(topic, client.client_id)
+                    if plan is None or message.retain or message.message_expiry_interval is not None:
                         self.route(message, client.client_id, now)
-                else:
-                    self._publish(client, event, now)
-            elif kind is mqttfast.ConnectRequested:
-                self._connect(client, event, now)
-            elif kind is mqttfast.SubscribeRequested:
-                self._subscribe(client, event, now)
-            elif kind is mqttfast.UnsubscribeRequested:
-                self._unsubscribe(client, event)
-            elif kind is mqttfast.Disconnected:
-                _log_disconnect(client, event)
-                self._forget(client, now)
+                        continue
+                    for deliver, qos in plan:
+                        deliver(message, qos)
+                    sent += len(plan)
+                    continue
+                if plans:
+                    plans = {}
+                if kind is mqttfast.ConnectRequested:
+                    self._connect(client, event, now)
+                elif kind is mqttfast.SubscribeRequested:
+                    self._subscribe(client, event, now)
+                elif kind is mqttfast.UnsubscribeRequested:
+                    self._unsubscribe(client, event)
+                elif kind is mqttfast.Disconnected:
+                    _log_disconnect(client, event)
+                    self._forget(client, now)
+        finally:
+            stats = self.stats
+            stats["messages_received"] += received
+            stats["messages_sent"] += sent
+
+    def _plan(self, topic: str, publisher: str) -> list[Any] | None:
+        """The copies ``route`` would make of a plain message to ``topic``: (deliver, QoS) each, or
+        None when one needs more than that (a shared or overlapping subscription, a client away or
+        slow, a subscription identifier, Retain As Published, deliveries checked one by one).
+
+        The clients of the plan are marked for this pass's flush here, once.
+        """
+        if self._shared_count or self.check_deliveries:
+            return None
+        records = self.matcher.match(topic)
+        if len(records) > 1 and len({r.client_id for r in records}) != len(records):
+            return None
+        clients = self.clients
+        dirty = self.dirty
+        plan = []
+        for record in records:
+            client_id = record.client_id
+            if record.no_local and client_id == publisher:
+                continue
+            client = clients.get(client_id)
+            if (
+                client is None
+                or client.paused
+                or client.connection.closed
+                or record.identifiers is not None
+                or record.retain_as_published
+            ):
+                return None
+            plan.append((client.connection.deliver, record.qos))
+            dirty[client] = None
+        return plan
 
     def _connect(self, client: Client, event: Any, now: float) -> None:
         connection = client.connection
