@@ -93,6 +93,13 @@ class BrokerProcess:
         fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
+    def waited(self) -> float:
+        """Seconds the broker was ready to run but waited for a CPU (``/proc/PID/schedstat``), 0 if unknown."""
+        try:
+            return int(Path(f"/proc/{self.pid}/schedstat").read_text().split()[1]) / 1e9
+        except (OSError, IndexError, ValueError):
+            return 0.0
+
     def rss(self) -> int:
         """Resident memory in bytes."""
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
@@ -174,10 +181,12 @@ async def run_flows(
                         tracer.start()
                     marks["start"] = broker.cpu()
                     marks["gen_start"] = own_cpu()
+                    marks["wait_start"] = broker.waited()
 
                 def finished() -> None:
                     marks["end"] = broker.cpu()
                     marks["gen_end"] = own_cpu()
+                    marks["wait_end"] = broker.waited()
                     if tracer is not None:
                         marks["syscalls"] = tracer.stop()
 
@@ -197,10 +206,14 @@ async def run_flows(
                         # Share of its core the generator used: near 1.0 means it, not the broker, set the rate.
                         "generator_load": generator / result.seconds,
                         "broker_load": cpu / result.seconds,
+                        # Share of the time the broker could have run but another process had its core:
+                        # the machine, not the broker nor the generator, took that from the rate.
+                        "broker_waiting": (marks["wait_end"] - marks["wait_start"]) / result.seconds,
                     }
                 )
                 print(f"  {broker.name:9} {label:40} {result.rate:>10,.0f} msg/s  {rows[-1]['cpu_us']:6.2f} us CPU/msg"
-                      f"  broker {rows[-1]['broker_load']:4.0%} generator {rows[-1]['generator_load']:4.0%} of a core"
+                      f"  broker {rows[-1]['broker_load']:4.0%} (waiting {rows[-1]['broker_waiting']:4.0%})"
+                      f" generator {rows[-1]['generator_load']:4.0%} of a core"
                       f"  lost {result.lost} dup {result.duplicated}{' STALLED' if result.stalled else ''}", flush=True)
                 if tracer is not None:
                     rows[-1]["syscalls"] = marks["syscalls"]
