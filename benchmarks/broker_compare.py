@@ -96,6 +96,13 @@ class BrokerProcess:
         fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
+    def waited(self) -> float:
+        """Seconds the broker was ready to run but waited for a CPU (``/proc/PID/schedstat``), 0 if unknown."""
+        try:
+            return int(Path(f"/proc/{self.pid}/schedstat").read_text().split()[1]) / 1e9
+        except (OSError, IndexError, ValueError):
+            return 0.0
+
     def rss(self) -> int:
         """Resident memory in bytes."""
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
@@ -120,6 +127,12 @@ def running(name: str, extra: list[str]) -> Iterator[BrokerProcess]:
             yield broker
         finally:
             broker.stop()
+
+
+def own_cpu() -> float:
+    """User + system CPU seconds of this process (the load generator) so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def pin_self() -> None:
@@ -154,12 +167,12 @@ class Strace:
 
 
 async def run_flows(
-    broker: BrokerProcess, seconds: float, idle: int, only: str | None, strace: bool = False
+    broker: BrokerProcess, seconds: float, idle: int, only: str | None, strace: bool = False, windows: tuple[int | None, int | None] = (None, None)
 ) -> list[dict[str, Any]]:
     rows = []
     for qos in (0, 1, 2):
         for payload in loadgen.FLOW_PAYLOADS[qos]:
-            for name, arguments in loadgen.flow_scenarios(qos, payload, seconds, idle).items():
+            for name, arguments in loadgen.flow_scenarios(qos, payload, seconds, idle, windows[min(qos, 1)]).items():
                 label = f"{name}, QoS {qos}, {payload} B"
                 if only and only not in label:
                     continue
@@ -170,14 +183,19 @@ async def run_flows(
                     if tracer is not None:
                         tracer.start()
                     marks["start"] = broker.cpu()
+                    marks["gen_start"] = own_cpu()
+                    marks["wait_start"] = broker.waited()
 
                 def finished() -> None:
                     marks["end"] = broker.cpu()
+                    marks["gen_end"] = own_cpu()
+                    marks["wait_end"] = broker.waited()
                     if tracer is not None:
                         marks["syscalls"] = tracer.stop()
 
                 result = await loadgen.flow("127.0.0.1", broker.port, label, ready=ready, finished=finished, **arguments)
                 cpu = marks["end"] - marks["start"]
+                generator = marks["gen_end"] - marks["gen_start"]
                 rows.append(
                     {
                         "scenario": label,
@@ -188,9 +206,17 @@ async def run_flows(
                         "duplicated": result.duplicated,
                         "stalled": result.stalled,
                         "cpu_us": cpu / result.delivered * 1e6 if result.delivered else 0.0,
+                        # Share of its core the generator used: near 1.0 means it, not the broker, set the rate.
+                        "generator_load": generator / result.seconds,
+                        "broker_load": cpu / result.seconds,
+                        # Share of the time the broker could have run but another process had its core:
+                        # the machine, not the broker nor the generator, took that from the rate.
+                        "broker_waiting": (marks["wait_end"] - marks["wait_start"]) / result.seconds,
                     }
                 )
                 print(f"  {broker.name:9} {label:40} {result.rate:>10,.0f} msg/s  {rows[-1]['cpu_us']:6.2f} us CPU/msg"
+                      f"  broker {rows[-1]['broker_load']:4.0%} (waiting {rows[-1]['broker_waiting']:4.0%})"
+                      f" generator {rows[-1]['generator_load']:4.0%} of a core"
                       f"  lost {result.lost} dup {result.duplicated}{' STALLED' if result.stalled else ''}", flush=True)
                 if tracer is not None:
                     rows[-1]["syscalls"] = marks["syscalls"]
@@ -242,7 +268,9 @@ async def measure(name: str, args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {}
     with running(name, extra) as broker:
         if not args.skip_flows:
-            out["flows"] = await run_flows(broker, args.seconds, args.idle_subscriptions, args.only, args.strace)
+            out["flows"] = await run_flows(
+                broker, args.seconds, args.idle_subscriptions, args.only, args.strace, (args.window_qos0, args.window_qos1)
+            )
         if not args.skip_latency:
             out["latency"] = await run_latency(broker, args.latency_seconds)
         if not args.skip_connections:
@@ -316,6 +344,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--idle-subscriptions", type=int, default=10000)
     parser.add_argument("--connections", type=int, default=2000, help="CONNECT rounds of the connections/s run")
     parser.add_argument("--idle-connections", type=int, default=10000)
+    parser.add_argument("--window-qos0", type=int, help="messages a publisher may be ahead at QoS 0 (default 2000)")
+    parser.add_argument("--window-qos1", type=int, help="messages a publisher may be ahead at QoS 1 and 2 (default 400)")
     parser.add_argument("--only", help="run the flows whose label contains this")
     parser.add_argument("--skip-flows", action="store_true")
     parser.add_argument("--skip-latency", action="store_true")

@@ -797,8 +797,18 @@ def _server_deliver(
     return self._queue_outgoing_c(entry)
 
 
+def _connection_closed(Connection self):
+    return self._state == CLOSED
+
+
+# The mixins' ``closed`` is a Python property: a broker asks it for every copy it routes, so this
+# twin answers in C (same answer, same doc).
+_closed = property(_connection_closed, doc=ServerMixin.closed.__doc__)
+
+
 class ClientConnection(ClientMixin, Connection):
     __doc__ = ClientMixin.__doc__
+    closed = _closed
     _packets = _TWIN
     publish = _client_publish
     publish.__doc__ = ClientMixin.publish.__doc__
@@ -806,6 +816,7 @@ class ClientConnection(ClientMixin, Connection):
 
 class ServerConnection(ServerMixin, Connection):
     __doc__ = ServerMixin.__doc__
+    closed = _closed
     _packets = _TWIN
     deliver = _server_deliver
     deliver.__doc__ = ServerMixin.deliver.__doc__

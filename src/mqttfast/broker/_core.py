@@ -39,12 +39,14 @@ log = logging.getLogger("mqttfast.broker")
 # Looked up once per event in ``_handle``: module globals, not attributes of the package.
 _MessageReceived = mqttfast.MessageReceived
 _PublishCompleted = mqttfast.PublishCompleted
+#: a topic not yet planned in ``_handle`` (None there means "no plan: route it").
+_UNPLANNED: Any = object()
 
 
 class _Subscription:
     """One client's subscription, the value stored in the matcher under its filter."""
 
-    __slots__ = ("client_id", "identifier", "identifiers", "options")
+    __slots__ = ("client_id", "identifier", "identifiers", "no_local", "options", "qos", "retain_as_published")
 
     def __init__(self, client_id: str, options: Any, identifier: int | None) -> None:
         self.client_id = client_id
@@ -52,6 +54,10 @@ class _Subscription:
         self.identifier = identifier
         #: what a delivery for this subscription alone carries: built once, not per message (read only).
         self.identifiers = [identifier] if identifier else None
+        # The options routing reads for every message, as plain attributes of the record.
+        self.no_local = bool(options.no_local)
+        self.qos = int(options.qos)
+        self.retain_as_published = bool(options.retain_as_published)
 
 
 class Client:
@@ -261,23 +267,99 @@ class Broker:
 
     # ---- events ----------------------------------------------------------------------------------
 
+    def _plain_publish(self) -> bool:
+        """Neither ``authorize_publish`` nor ``on_message`` replaced (by a subclass or on the instance,
+        as ``FileAuth.install`` does) and acks automatic: ``_handle`` then routes each message itself,
+        without the calls that would only say yes."""
+        hooks = self.__dict__
+        return (
+            self.auto_ack
+            and "authorize_publish" not in hooks
+            and "on_message" not in hooks
+            and type(self).authorize_publish is Broker.authorize_publish
+            and type(self).on_message is Broker.on_message
+        )
+
     def _handle(self, client: Client, events: list[Any], now: float) -> None:
-        for event in events:
-            kind = type(event)
-            # The two kinds that come once per message first: an ack of a delivery needs nothing.
-            if kind is _PublishCompleted:
+        plain = self._plain_publish()  # once per read, not per message
+        # The copies of each topic routed in this read (``_plan``): a read carries many messages
+        # to a few topics, and until another kind of event comes (a SUBSCRIBE, a DISCONNECT...)
+        # nothing that decides where they go can change.
+        plans: dict[str, list[Any] | None] = {}
+        received = sent = 0
+        try:
+            for event in events:
+                kind = type(event)
+                # The two kinds that come once per message first: an ack of a delivery needs nothing.
+                if kind is _PublishCompleted:
+                    continue
+                if kind is _MessageReceived:
+                    if not plain:
+                        self._publish(client, event, now)
+                        continue
+                    # _publish without the hooks that would say yes (its rules, inline).
+                    received += 1
+                    message = event.message
+                    topic = message.topic
+                    plan = plans.get(topic, _UNPLANNED)
+                    if plan is _UNPLANNED:
+                        if topic.startswith("$SYS"):
+                            continue
+                        plan = plans[topic] = self._plan(topic, client.client_id)
+                    if plan is None or message.retain or message.message_expiry_interval is not None:
+                        self.route(message, client.client_id, now)
+                        continue
+                    for deliver, qos in plan:
+                        deliver(message, qos)
+                    sent += len(plan)
+                    continue
+                if plans:
+                    plans = {}
+                if kind is mqttfast.ConnectRequested:
+                    self._connect(client, event, now)
+                elif kind is mqttfast.SubscribeRequested:
+                    self._subscribe(client, event, now)
+                elif kind is mqttfast.UnsubscribeRequested:
+                    self._unsubscribe(client, event)
+                elif kind is mqttfast.Disconnected:
+                    _log_disconnect(client, event)
+                    self._forget(client, now)
+        finally:
+            stats = self.stats
+            stats["messages_received"] += received
+            stats["messages_sent"] += sent
+
+    def _plan(self, topic: str, publisher: str) -> list[Any] | None:
+        """The copies ``route`` would make of a plain message to ``topic``: (deliver, QoS) each, or
+        None when one needs more than that (a shared or overlapping subscription, a client away or
+        slow, a subscription identifier, Retain As Published, deliveries checked one by one).
+
+        The clients of the plan are marked for this pass's flush here, once.
+        """
+        if self._shared_count or self.check_deliveries:
+            return None
+        records = self.matcher.match(topic)
+        if len(records) > 1 and len({r.client_id for r in records}) != len(records):
+            return None
+        clients = self.clients
+        dirty = self.dirty
+        plan = []
+        for record in records:
+            client_id = record.client_id
+            if record.no_local and client_id == publisher:
                 continue
-            if kind is _MessageReceived:
-                self._publish(client, event, now)
-            elif kind is mqttfast.ConnectRequested:
-                self._connect(client, event, now)
-            elif kind is mqttfast.SubscribeRequested:
-                self._subscribe(client, event, now)
-            elif kind is mqttfast.UnsubscribeRequested:
-                self._unsubscribe(client, event)
-            elif kind is mqttfast.Disconnected:
-                _log_disconnect(client, event)
-                self._forget(client, now)
+            client = clients.get(client_id)
+            if (
+                client is None
+                or client.paused
+                or client.connection.closed
+                or record.identifiers is not None
+                or record.retain_as_published
+            ):
+                return None
+            plan.append((client.connection.deliver, record.qos))
+            dirty[client] = None
+        return plan
 
     def _connect(self, client: Client, event: Any, now: float) -> None:
         connection = client.connection
@@ -421,12 +503,40 @@ class Broker:
         if not self._shared_count and (
             len(records) < 2 or len({r.client_id for r in records}) == len(records)
         ):
-            copies = self._route_distinct(records, message, publisher, expires_at, now)
+            # The common case: no client has two matching subscriptions and none is shared, so
+            # each record is one copy: no dict or list per message, and a connected client that
+            # keeps up is delivered to in place (anything else takes ``_deliver``).
+            copies = 0
+            clients = self.clients
+            dirty = self.dirty
+            check = self.check_deliveries
+            plain = expires_at is None
+            for record in records:
+                client_id = record.client_id
+                if record.no_local and client_id == publisher:
+                    continue
+                client = clients.get(client_id)
+                if client is None or check or client.paused or client.connection.closed:
+                    if self._deliver(client_id, (record,), message, expires_at, now):
+                        copies += 1
+                    continue
+                if plain and record.identifiers is None and not record.retain_as_published:
+                    client.connection.deliver(message, record.qos)  # the keywords' defaults: no keyword parsing
+                else:
+                    client.connection.deliver(
+                        message,
+                        record.qos,
+                        retain_as_published=record.retain_as_published,
+                        subscription_identifiers=record.identifiers,
+                        expires_at=expires_at,
+                    )
+                dirty[client] = None
+                copies += 1
             self.stats["messages_sent"] += copies
             return copies
         targets: dict[str, list[Any]] = {}
         for record in records:
-            if record.options.no_local and record.client_id == publisher:
+            if record.no_local and record.client_id == publisher:
                 continue
             found = targets.get(record.client_id)
             if found is None:
@@ -448,45 +558,6 @@ class Broker:
         self.stats["messages_sent"] += copies
         return copies
 
-    def _route_distinct(
-        self,
-        records: list[Any],
-        message: Any,
-        publisher: str | None,
-        expires_at: float | None,
-        now: float,
-    ) -> int:
-        """``route`` when no client has two matching subscriptions and none is shared: the common case.
-
-        Each record is one copy, so there is nothing to group: no dict or list
-        per message, and a connected client that keeps up is delivered to in
-        place (anything else takes ``_deliver``).
-        """
-        copies = 0
-        clients = self.clients
-        dirty = self.dirty
-        check = self.check_deliveries
-        for record in records:
-            client_id = record.client_id
-            options = record.options
-            if options.no_local and client_id == publisher:
-                continue
-            client = clients.get(client_id)
-            if client is None or check or client.paused or client.connection.closed:
-                if self._deliver(client_id, (record,), message, expires_at, now):
-                    copies += 1
-                continue
-            client.connection.deliver(
-                message,
-                options.qos,
-                retain_as_published=options.retain_as_published,
-                subscription_identifiers=record.identifiers,
-                expires_at=expires_at,
-            )
-            dirty[client] = None
-            copies += 1
-        return copies
-
     def _pick_member(self, members: list[Any]) -> _Subscription | None:
         connected = [member for member in members if member.client_id in self.clients]
         pool = connected or members
@@ -506,12 +577,12 @@ class Broker:
             return False
         if len(records) == 1:
             record = records[0]
-            qos = record.options.qos
-            rap = record.options.retain_as_published
+            qos = record.qos
+            rap = record.retain_as_published
             identifiers = record.identifiers
         else:
-            qos = max(record.options.qos for record in records)
-            rap = any(record.options.retain_as_published for record in records)
+            qos = max(record.qos for record in records)
+            rap = any(record.retain_as_published for record in records)
             identifiers = [
                 record.identifier for record in records if record.identifier
             ] or None
