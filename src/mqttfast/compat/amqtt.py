@@ -18,6 +18,10 @@
   ``mqtt_publish`` task as before.
 - ``BrokerProtocolHandler.mqtt_publish``: counts, from the call on, the
   publications under way to each client, so that none is overtaken.
+- ``BrokerProtocolHandler._reader_loop`` (see ``_amqtt_reader``): amqtt's loop,
+  but a QoS 0/1 PUBLISH arriving while the broker is idle for that client is
+  handled in the loop itself, through amqtt's own steps, without the four tasks
+  amqtt spends on it.
 - ``PublishPacket.from_stream``: amqtt awaits a read per field; the
   replacement reads the whole body with one read and parses it with
   ``mqttfast.decode``. A body mqttfast refuses is parsed again by amqtt's own
