@@ -170,10 +170,11 @@ class ByteScriptBroker(threading.Thread):
         self.join(TIMEOUT)
 
 
-def run_client_against(script, protocol, trickle=False):
+def run_client_against(script, protocol, trickle=False, client_class=paho_client.Client):
     """Connect a paho client to a broker sending ``script``; every callback and non-zero loop rc, in order."""
     events = []
-    client = paho_client.Client(paho_client.CallbackAPIVersion.VERSION2, client_id="cmp", protocol=protocol)
+    client = client_class(paho_client.CallbackAPIVersion.VERSION2, client_id="cmp", protocol=protocol)
+    client.events = events
     client.on_connect = lambda c, u, flags, reason, props: events.append(("connect", str(reason), flags.session_present))
     client.on_disconnect = lambda c, u, flags, reason, props: events.append(("disconnect", str(reason)))
 
@@ -183,6 +184,10 @@ def run_client_against(script, protocol, trickle=False):
         except UnicodeDecodeError:
             topic = "<invalid utf-8>"
         events.append(("message", topic, message._topic, bytes(message.payload), message.qos, message.mid, message.retain, message.dup))
+        # The rest of what paho's MQTTMessage holds, its info included (only the timestamp differs).
+        info = message.info
+        events.append(("fields", type(message), message.state, str(message.properties), message.timestamp > 0))
+        events.append(("info", type(info), info.mid, info.rc, info.is_published(), tuple(info)))
 
     client.on_message = on_message
     client.message_callback_add("f/+", lambda c, u, m: events.append(("filtered", m.topic, bytes(m.payload))))
@@ -253,6 +258,54 @@ def test_bad_input_311_behaves_as_unpatched_paho(name, trickle):
         compat.uninstall()
     assert got == expected
     assert expected[0][0] == "connect" or name == "connack of the wrong size"
+
+
+class HandlingClient(paho_client.Client):
+    """A paho client subclass with a _handle_on_message of its own, which the patched reader must call."""
+
+    def _handle_on_message(self, message):
+        self.events.append(("handled by the subclass", message.mid))
+        super()._handle_on_message(message)
+
+
+def test_a_subclass_handle_on_message_is_called_patched_as_unpatched():
+    script = SCRIPTS_311["good traffic"]
+    expected = run_client_against(script, paho_client.MQTTv311, client_class=HandlingClient)
+    compat.install()
+    try:
+        got = run_client_against(script, paho_client.MQTTv311, client_class=HandlingClient)
+    finally:
+        compat.uninstall()
+    assert got == expected
+    assert ("handled by the subclass", 7) in got
+
+
+def test_a_received_message_info_waits_as_paho_s_does():
+    """Received messages share one condition patched: waiting still times out, and marks one message only."""
+    compat.install()
+    try:
+        events = []
+        client = paho_client.Client(paho_client.CallbackAPIVersion.VERSION2, client_id="info")
+        client.on_message = lambda c, u, message: events.append(message)
+        broker = ByteScriptBroker(CONNACK_311 + GOOD)
+        broker.start()
+        try:
+            client.connect("127.0.0.1", broker.port)
+            for _ in range(100):
+                if len(events) >= 2:
+                    break
+                client.loop(timeout=0.02)
+        finally:
+            client._sock_close()
+            broker.close()
+    finally:
+        compat.uninstall()
+    first, second = events[:2]
+    started = time.monotonic()
+    first.info.wait_for_publish(timeout=0.05)
+    assert time.monotonic() - started >= 0.05 and not first.info.is_published()
+    first.info._set_as_published()
+    assert first.info.is_published() and not second.info.is_published()
 
 
 def publish_5(topic, payload, properties=b"\x00", qos=0, mid=1):

@@ -18,6 +18,10 @@
   ``mqtt_publish`` task as before.
 - ``BrokerProtocolHandler.mqtt_publish``: counts, from the call on, the
   publications under way to each client, so that none is overtaken.
+- ``BrokerProtocolHandler._reader_loop`` (see ``_amqtt_reader``): amqtt's loop,
+  but a QoS 0/1 PUBLISH arriving while the broker is idle for that client is
+  handled in the loop itself, through amqtt's own steps, without the four tasks
+  amqtt spends on it.
 - ``PublishPacket.from_stream``: amqtt awaits a read per field; the
   replacement reads the whole body with one read and parses it with
   ``mqttfast.decode``. A body mqttfast refuses is parsed again by amqtt's own
@@ -31,6 +35,8 @@ keep their index, which behaves as the plain ``dict`` it subclasses.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
 import weakref
 from collections.abc import Iterable
@@ -38,6 +44,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .. import MQTTError, Publish, TopicMatcher, decode, decode_varint, encode, encode_varint
+from . import _amqtt_reader
 from ._patching import PatchSet, check_version
 
 __all__ = ["install", "uninstall", "installed", "SUPPORTED_SERIES", "SubscriptionIndex"]
@@ -160,17 +167,33 @@ def install() -> bool:
     if _patches.active:
         return True
     import amqtt
+    import amqtt.adapters
     import amqtt.broker
+    import amqtt.mqtt.protocol.handler
     import amqtt.mqtt.publish
+    import amqtt.session
 
     if not check_version("amqtt", getattr(amqtt, "__version__", None), SUPPORTED_SERIES):
         return False
     broker_class = amqtt.broker.Broker
     packet_class = amqtt.mqtt.publish.PublishPacket
     _patches.replace(broker_class, "__init__", _make_broker_init(broker_class.__init__))
-    _patches.replace(broker_class, "_run_broadcast", _make_run_broadcast(amqtt.broker))
     handler_class = amqtt.broker.BrokerProtocolHandler
-    _patches.replace(handler_class, "mqtt_publish", _make_counted_publish(handler_class.mqtt_publish))
+    counted_publish = _make_counted_publish(handler_class.mqtt_publish)
+    _patches.replace(broker_class, "_run_broadcast", _make_run_broadcast(amqtt.broker, counted_publish))
+    _patches.replace(handler_class, "mqtt_publish", counted_publish)
+    _patches.replace(
+        broker_class, "_handle_client_session", _amqtt_reader.recording_client_session(broker_class._handle_client_session)
+    )
+    for waiter in ("get_next_pending_subscription", "get_next_pending_unsubscription", "mqtt_deliver_next_message"):
+        _patches.replace(handler_class, waiter, _amqtt_reader.counted_waiter(getattr(handler_class, waiter)))
+    _patches.replace(
+        handler_class,
+        "_reader_loop",
+        _amqtt_reader.make_reader_loop(
+            amqtt.mqtt.protocol.handler, amqtt.mqtt.publish, amqtt.session, amqtt.adapters, handler_class._reader_loop
+        ),
+    )
     _patches.replace(packet_class, "from_stream", _make_from_stream(amqtt, packet_class))
     _patches.replace(packet_class, "to_bytes", _make_to_bytes(packet_class.to_bytes))
     return True
@@ -190,7 +213,7 @@ def _make_broker_init(original: Any) -> Any:
     return __init__
 
 
-def _make_run_broadcast(broker_module: Any) -> Any:
+def _make_run_broadcast(broker_module: Any, counted_publish: Any) -> Any:
     """Broker._run_broadcast delivering to the indexed candidates only, as amqtt delivers to its matches."""
     import amqtt.adapters
     import amqtt.events
@@ -208,7 +231,8 @@ def _make_run_broadcast(broker_module: Any) -> Any:
         """Whether amqtt's handler would write a QoS 0 PUBLISH now and finish without waiting on anything."""
         writer = handler.writer
         if (
-            type(writer) is not stream_writer_adapter
+            type(handler).mqtt_publish is not counted_publish  # replaced meanwhile (a subclass, a mock): call it
+            or type(writer) is not stream_writer_adapter
             or writer.is_closed
             or handler._write_lock.locked()
             or packet_sent in handler.plugins_manager._event_plugin_callbacks
@@ -341,7 +365,20 @@ def _make_counted_publish(original: Any) -> Any:
         return finish(self, publication)
 
     mqtt_publish.__wrapped__ = original  # type: ignore[attr-defined]
-    return mqtt_publish
+    return _as_coroutine_function(mqtt_publish)
+
+
+def _as_coroutine_function(function: Any) -> Any:
+    """Mark a function returning a coroutine as a coroutine function, as the method it replaces is.
+
+    Introspection then answers as for amqtt's method: ``unittest.mock.patch.object``
+    replaces it with an ``AsyncMock`` (amqtt's own tests rely on that).
+    """
+    mark = getattr(inspect, "markcoroutinefunction", None)  # Python 3.12+
+    if mark is not None:
+        return mark(function)
+    function._is_coroutine = asyncio.coroutines._is_coroutine  # type: ignore[attr-defined]  # what 3.11 looks for
+    return function
 
 
 def _encode_qos_0(topic: str, data: Any) -> bytes:

@@ -20,6 +20,7 @@ installed keep the ``MQTTMatcher`` they were created with, which stays correct.
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Optional
 
 from .. import Incomplete, MQTTError, decode, decode_varint
@@ -107,6 +108,44 @@ def _frame(data: bytes, pos: int) -> Optional[tuple[int, int]]:
     return (start, stop) if stop <= len(data) else None
 
 
+def _message_factory(client_module: Any) -> Any:
+    """A function making the ``MQTTMessage`` paho's ``_handle_publish`` makes, without its constructor's cost.
+
+    paho's constructor gives every message an ``MQTTMessageInfo`` with its own
+    ``threading.Condition`` (an ``RLock`` and more: over a microsecond). A received
+    message's info is never marked published, so its condition is never notified;
+    waiting on it waits for the timeout, whichever condition it is. Here all
+    received messages' infos share one; every field has paho's value.
+    """
+    message_class, info_class = client_module.MQTTMessage, client_module.MQTTMessageInfo
+    invalid = client_module.mqtt_ms_invalid
+    success = client_module.MQTTErrorCode.MQTT_ERR_SUCCESS
+    shared_condition = threading.Condition()
+    new = object.__new__
+
+    def new_message(mid: int, topic: bytes, payload: bytes, qos: int, dup: bool, retain: bool) -> Any:
+        info = new(info_class)
+        info.mid = mid
+        info._published = False
+        info._condition = shared_condition
+        info.rc = success
+        info._iterpos = 0
+        message = new(message_class)
+        message.timestamp = 0.0
+        message.state = invalid
+        message.dup = dup
+        message.mid = mid
+        message._topic = topic
+        message.payload = payload
+        message.qos = qos
+        message.retain = retain
+        message.info = info
+        message.properties = None
+        return message
+
+    return new_message
+
+
 def _make_packet_read(client_module: Any) -> Any:
     """Client._packet_read for this paho module (its constants and classes bound once)."""
     codes = client_module.MQTTErrorCode
@@ -118,9 +157,10 @@ def _make_packet_read(client_module: Any) -> Any:
     )
     log_debug, log_err = client_module.MQTT_LOG_DEBUG, client_module.MQTT_LOG_ERR
     malformed_packet = client_module.MalformedPacket
-    message_class = client_module.MQTTMessage
+    new_message = _message_factory(client_module)
     wait_for_pubrel = client_module.mqtt_ms_wait_for_pubrel
     time_func = client_module.time_func
+    paho_handle_on_message = client_module.Client._handle_on_message
 
     def handle_with_paho(client: Any, state: dict[str, Any], data: bytes, pos: int, start: int, stop: int) -> Any:
         """Hand one packet to paho's dispatcher exactly as paho's reader would."""
@@ -148,30 +188,56 @@ def _make_packet_read(client_module: Any) -> Any:
             packet, _ = decode(view[pos:stop], client._protocol, copy=True)
         except MQTTError:
             return None
-        message = message_class(mid=packet.packet_id or 0, topic=packet.topic.encode())  # type: ignore[union-attr]
-        message.dup = packet.dup  # type: ignore[union-attr]
-        qos = message.qos = packet.qos  # type: ignore[union-attr]
-        message.retain = packet.retain  # type: ignore[union-attr]
-        message.payload = packet.payload  # type: ignore[union-attr]
+        topic = packet.topic  # type: ignore[union-attr]
+        payload = packet.payload  # type: ignore[union-attr]
+        qos = packet.qos  # type: ignore[union-attr]
+        mid = packet.packet_id or 0  # type: ignore[union-attr]
+        message = new_message(mid, topic.encode(), payload, qos, packet.dup, packet.retain)  # type: ignore[union-attr]
         if client._on_log is not None or client._logger is not None:
             client._easy_log(
                 log_debug,
                 "Received PUBLISH (d%d, q%d, r%d, m%d), '%s', ...  (%d bytes)",
-                message.dup, message.qos, message.retain, message.mid, packet.topic,  # type: ignore[union-attr]
-                len(message.payload),
+                message.dup, qos, message.retain, mid, topic, len(payload),
             )
         message.timestamp = time_func()
-        if qos == 0:
+        if qos == 2:
+            rc = client._send_pubrec(mid)
+            message.state = wait_for_pubrel
+            with client._in_message_mutex:
+                client._in_messages[mid] = message
+            return rc
+        if type(client)._handle_on_message is paho_handle_on_message:
+            deliver(client, message, topic)
+        else:  # a subclass of its own: its method decides
             client._handle_on_message(message)
+        if qos == 0 or client._manual_ack:
             return success
-        if qos == 1:
-            client._handle_on_message(message)
-            return success if client._manual_ack else client._send_puback(message.mid)
-        rc = client._send_pubrec(message.mid)
-        message.state = wait_for_pubrel
-        with client._in_message_mutex:
-            client._in_messages[message.mid] = message
-        return rc
+        return client._send_puback(mid)
+
+    def deliver(client: Any, message: Any, topic: str) -> None:
+        """paho's Client._handle_on_message, given the topic already decoded (mqttfast checked its UTF-8)."""
+        with client._callback_mutex:
+            callbacks = list(client._on_message_filtered.iter_match(topic))
+            on_message = None if callbacks else client.on_message
+        userdata = client._userdata
+        for callback in callbacks:
+            with client._in_callback_mutex:
+                try:
+                    callback(client, userdata, message)
+                except Exception as err:
+                    client._easy_log(
+                        log_err, "Caught exception in user defined callback function %s: %s", callback.__name__, err
+                    )
+                    if not client.suppress_exceptions:
+                        raise
+        if on_message:
+            with client._in_callback_mutex:
+                try:
+                    on_message(client, userdata, message)
+                except Exception as err:
+                    client._easy_log(log_err, "Caught exception in on_message: %s", err)
+                    if not client.suppress_exceptions:
+                        raise
 
     def packet_read(self: Any) -> Any:
         """Read what the socket has and handle every complete packet in it (paho's return codes)."""
@@ -199,18 +265,26 @@ def _make_packet_read(client_module: Any) -> Any:
                 self._last_bytes_received = time_func()
         rc = success
         pos = 0
+        size = len(data)
         view = memoryview(data)
+        ours = self._protocol != _MQTT_5
         try:
             while True:
-                try:
-                    frame = _frame(data, pos)
-                except MQTTError:
-                    return protocol_error
-                if frame is None:
-                    break
-                start, stop = frame
+                if size - pos > 1 and data[pos + 1] < 0x80:  # a one-byte remaining length: most packets
+                    start = pos + 2
+                    stop = start + data[pos + 1]
+                    if stop > size:
+                        break
+                else:
+                    try:
+                        frame = _frame(data, pos)
+                    except MQTTError:
+                        return protocol_error
+                    if frame is None:
+                        break
+                    start, stop = frame
                 rc = None
-                if data[pos] & 0xF0 == _PUBLISH and self._protocol != _MQTT_5:
+                if ours and data[pos] & 0xF0 == _PUBLISH:
                     rc = handle_publish(self, view, pos, stop)
                 if rc is None:
                     rc = handle_with_paho(self, state, data, pos, start, stop)
