@@ -45,6 +45,7 @@ from .. import (
     LocalProtocolError,
     topic_matches,
 )
+from .._connection_common import CONNECTED
 from ._errors import ConnectError, DisconnectedError, MqttError, PublishError
 from ._links import Link, open_tcp, open_websocket
 from ._message import Message, PayloadType, ProtocolVersion, Will, encode_payload
@@ -65,6 +66,15 @@ PERMANENT_REFUSALS = frozenset({0x01, 0x02, 0x04, 0x05, 0x84, 0x85, 0x86, 0x87, 
 
 Handler = Callable[[Message], Any]
 Authenticator = Callable[[int, "bytes | None"], "bytes | None | Awaitable[bytes | None]"]
+
+
+def _future_factory(loop: asyncio.AbstractEventLoop) -> Callable[[], asyncio.Future[Any]]:
+    """``loop.create_future``, without its Python frame when it is asyncio's own (a future per publish)."""
+    if type(loop).create_future is asyncio.BaseEventLoop.create_future:
+        # What it does, as a closure: half the cost of the method (measured: 260 ns against 470 ns).
+        future_class = asyncio.Future
+        return lambda: future_class(loop=loop)
+    return loop.create_future  # uvloop's and others' own: theirs is the one to call
 
 
 def _will_properties(will: Any) -> dict[str, Any]:
@@ -223,8 +233,11 @@ class Client:
         self._max_inflight_messages = max_inflight_messages
         self.messages = MessagesIterator(self)
         self._conn: Any = None
+        #: The connection while publish() may queue on it at once (connected, a link, no fatal error), else None.
+        self._open: Any = None
         self._link: Link | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._new_future: Callable[[], asyncio.Future[Any]] = asyncio.Future
         self._queue: deque[Any] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._reading_paused = False
@@ -288,6 +301,7 @@ class Client:
         self._closing = False
         self._fatal = None
         self._loop = asyncio.get_running_loop()
+        self._new_future = _future_factory(self._loop)
         try:
             await self._connect(first=True)
         except BaseException:
@@ -329,6 +343,7 @@ class Client:
             self._timer = None
         self._cancel_coalescing()
         self._connected.clear()
+        self._open = None
         self._link = None
         self._conn = None
         error = self._fatal or MqttError("the client disconnected")
@@ -428,12 +443,15 @@ class Client:
         if not connected.session_present:
             self._session_lost()
         self._connected.set()
+        self._open = conn
         if self._backlog:
             self._publish_backlog()
+            self._schedule_flush()
 
     def _drop_link(self) -> None:
         link = self._link
         self._link = None
+        self._open = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -519,15 +537,27 @@ class Client:
             self._received()
             return True
         received = completed = other = False
+        publishes = self._publishes
         for event in events:
-            if type(event) is MessageReceived:
+            kind = type(event)
+            if kind is MessageReceived:
                 packet = event.message
                 if routed and self._route(packet):
                     continue
                 queue.append(packet)
                 received = True
-            elif type(event) is PublishCompleted:
-                self._publish_completed(event)
+            elif kind is PublishCompleted:
+                # The common acknowledgement inline: no method call per PUBACK.
+                future = publishes.pop(event.packet_id, None)
+                if (
+                    future is None
+                    or event.reason_code >= 0x80
+                    or self._slot_waiters
+                    or future.done()
+                ):
+                    self._publish_completed(event, future)
+                else:
+                    future.set_result(event.reason_code)
                 completed = True
             else:
                 self._handle_other(event)
@@ -553,8 +583,7 @@ class Client:
         if self._link is not None and not self._coalescing:
             self._link.resume_reading()
 
-    def _publish_completed(self, event: Any) -> None:
-        future = self._publishes.pop(event.packet_id, None)
+    def _publish_completed(self, event: Any, future: asyncio.Future[int] | None) -> None:
         if future is not None and not future.done():
             code = event.reason_code
             if code >= 0x80:
@@ -648,6 +677,7 @@ class Client:
         error = DisconnectedError(message, event.reason_code, reason_string, by_peer=event.by_peer)
         self._flush()  # our DISCONNECT, after a violation by the broker
         self._connected.clear()
+        self._open = None
         if self._connack is not None and not self._connack.done():
             self._connack.set_exception(ConnectError(message, event.reason_code, reason_string))
         self._drop_link()
@@ -793,39 +823,41 @@ class Client:
                 return self._failed(exc)
         if properties:
             more_properties.update(properties)
-        conn = self._conn
-        link = self._link
-        if (
-            timeout is None
-            and conn is not None
-            and link is not None
-            and self._fatal is None
-            and self._connected.is_set()
-            and conn.state == "CONNECTED"
-        ):
+        conn = self._open
+        # _open: connected, with a link, no fatal error; the state test covers the events of
+        # a read still being handled (a DISCONNECT among them), read as the layer's int.
+        if conn is not None and timeout is None and conn._state == CONNECTED:
             if qos and self._backlog:
-                return self._hold(topic, data, qos, retain, more_properties)  # behind the others, in order
+                # Behind the others, in order: a future and the arguments (no task), moved into
+                # the session by _publish_backlog as acknowledgements make room.
+                future: asyncio.Future[int] = self._new_future()
+                self._backlog.append((future, topic, data, qos, retain, more_properties or None))
+                return future
             try:
-                packet_id = conn.publish(topic, data, qos, retain, **more_properties)
+                if more_properties:
+                    packet_id = conn.publish(topic, data, qos, retain, **more_properties)
+                else:
+                    packet_id = conn.publish(topic, data, qos, retain)
             except QueueFull:
                 return self._hold(topic, data, qos, retain, more_properties)
             except Exception as exc:  # the caller sees it where it awaits, as from a coroutine
                 return self._failed(exc)
-            else:
+            if not self._flush_scheduled:
                 self._schedule_flush()
-                if packet_id is None:
-                    if link.must_drain:
-                        return asyncio.ensure_future(self._drain(link))
-                    future: asyncio.Future[int] = self._loop.create_future()  # type: ignore[union-attr]
-                    future.set_result(0)
-                    return future
-                # Resolved by _publish_completed when the acknowledgement comes: a future per
-                # message and no task, the cheapest awaitable asyncio offers.
-                future = self._loop.create_future()  # type: ignore[union-attr]
-                self._publishes[packet_id] = future
-                if self._coalescing:
-                    self._stop_coalescing()
+            if packet_id is None:
+                link = self._link
+                if link is not None and link.must_drain:
+                    return asyncio.ensure_future(self._drain(link))
+                future = self._new_future()
+                future.set_result(0)
                 return future
+            future = self._new_future()
+            # Resolved by _publish_completed when the acknowledgement comes: a future per
+            # message and no task, the cheapest awaitable asyncio offers.
+            self._publishes[packet_id] = future
+            if self._coalescing:
+                self._stop_coalescing()
+            return future
         return asyncio.ensure_future(self._publish(topic, data, qos, retain, timeout, more_properties))
 
     def _hold(
@@ -833,33 +865,37 @@ class Client:
     ) -> asyncio.Future[int]:
         # max_queued_outgoing_messages wait in the session already: this one waits here, as a
         # future and its arguments (no task), until acknowledgements make room (_publish_backlog).
-        future: asyncio.Future[int] = self._loop.create_future()  # type: ignore[union-attr]
-        self._backlog.append((future, topic, data, qos, retain, properties))
+        future: asyncio.Future[int] = self._new_future()
+        self._backlog.append((future, topic, data, qos, retain, properties or None))
         return future
 
     def _publish_backlog(self) -> None:
-        conn = self._conn
+        """Move held publishes into the session while it has room; the caller writes what they made."""
+        conn = self._open
+        if conn is None:
+            return
         backlog = self._backlog
         publishes = self._publishes
+        publish = conn.publish
         # Only while none waits in the session: then a message goes out at once when the
         # broker's Receive Maximum allows, and at most one per pass waits there (each one
         # that waits costs the layer a size check, and a place in a dict consumed from the front).
         waiting = self._session.waiting
-        while backlog and conn is not None and not waiting and self._connected.is_set():
+        while backlog and not waiting:
             future, topic, data, qos, retain, properties = backlog[0]
             if future.done():  # cancelled by its caller
                 backlog.popleft()
                 continue
             try:
-                packet_id = conn.publish(topic, data, qos, retain, **properties)
+                if properties is None:
+                    publishes[publish(topic, data, qos, retain)] = future
+                else:
+                    publishes[publish(topic, data, qos, retain, **properties)] = future
             except QueueFull:
                 return
             except Exception as exc:
                 future.set_exception(exc)
-            else:
-                publishes[packet_id] = future
             backlog.popleft()
-        self._schedule_flush()
 
     def _failed(self, error: BaseException) -> asyncio.Future[int]:
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
@@ -1020,7 +1056,7 @@ class Client:
             self._response_topic = response_topic
         correlation = next(self._correlation).to_bytes(8, "big")
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[Message] = loop.create_future()
+        future: asyncio.Future[Message] = self._new_future()
         self._responses[correlation] = future
         timer = None
         try:
