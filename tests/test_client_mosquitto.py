@@ -207,6 +207,30 @@ def test_request_without_a_responder_times_out_and_forgets_the_request(broker):
     run(main())
 
 
+def test_requests_time_out_each_at_its_own_deadline(broker):
+    """One timer serves every request: a shorter deadline set after a longer one is still kept, and answered requests leave no trace."""
+
+    async def main():
+        async with Client("127.0.0.1", broker) as server, Client("127.0.0.1", broker) as caller:
+            await server.subscribe("svc/echo", qos=1, handler=lambda m: server.respond(m, m.payload))
+            patient = asyncio.ensure_future(caller.request("svc/nobody", b"1", timeout=30))
+            await asyncio.sleep(0.05)
+            started = asyncio.get_running_loop().time()
+            with pytest.raises(asyncio.TimeoutError):
+                await caller.request("svc/nobody", b"2", timeout=0.2)
+            assert 0.15 < asyncio.get_running_loop().time() - started < 5
+            assert not patient.done()
+            assert (await caller.request("svc/echo", b"3", timeout=0.2)).payload == b"3"
+            with pytest.raises(asyncio.TimeoutError):  # the timer, re-armed after the first sweep
+                await caller.request("svc/nobody", b"4", timeout=0.1)
+            patient.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await patient
+            assert caller._deadlines == {} and caller._responses == {}
+
+    run(main())
+
+
 def test_a_slow_consumer_stops_the_reading_and_loses_nothing(broker):
     """Backpressure: past the bound the socket is not read; QoS 1 then stops at mosquitto's in-flight window.
 

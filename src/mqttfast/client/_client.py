@@ -264,6 +264,10 @@ class Client:
         self._topic_handlers: list[_Subscription] = []
         self._next_identifier = itertools.count(1)
         self._responses: dict[bytes, asyncio.Future[Message]] = {}
+        #: Each awaited response's deadline, in the order set; one timer (_sweep) for all of them.
+        self._deadlines: dict[asyncio.Future[Message], float] = {}
+        self._sweep_timer: asyncio.TimerHandle | None = None
+        self._sweep_at = float("inf")
         self._response_topic: str | None = None
         self._correlation = itertools.count(1)
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -341,6 +345,10 @@ class Client:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._sweep_timer is not None:
+            self._sweep_timer.cancel()
+            self._sweep_timer = None
+            self._sweep_at = float("inf")
         self._cancel_coalescing()
         self._connected.clear()
         self._open = None
@@ -1055,21 +1063,46 @@ class Client:
             await self.subscribe(response_topic, qos=max(qos, 1), handler=self._on_response)
             self._response_topic = response_topic
         correlation = next(self._correlation).to_bytes(8, "big")
-        loop = asyncio.get_running_loop()
         future: asyncio.Future[Message] = self._new_future()
         self._responses[correlation] = future
-        timer = None
         try:
             await self.publish(
                 topic, payload, qos, response_topic=self._response_topic, correlation_data=correlation, **properties
             )
-            # A timer on the future rather than wait_for: no inner task nor callbacks per request.
-            timer = loop.call_later(timeout or self._timeout, _time_out, future)
+            # A deadline rather than wait_for (an inner task) or a timer per request (a heap
+            # entry made and cancelled each time): one timer sweeps them all (_sweep).
+            deadline = self._loop.time() + (timeout or self._timeout)  # type: ignore[union-attr]
+            self._deadlines[future] = deadline
+            if deadline < self._sweep_at:
+                self._arm_sweep(deadline)
             return await future
         finally:
-            if timer is not None:
-                timer.cancel()
+            self._deadlines.pop(future, None)
             self._responses.pop(correlation, None)
+
+    def _arm_sweep(self, when: float) -> None:
+        if self._sweep_timer is not None:
+            self._sweep_timer.cancel()
+        self._sweep_at = when
+        self._sweep_timer = self._loop.call_at(when, self._sweep)  # type: ignore[union-attr]
+
+    def _sweep(self) -> None:
+        """Time out the requests past their deadline; wake again at the earliest of the others."""
+        self._sweep_timer = None
+        self._sweep_at = float("inf")
+        now = self._loop.time()  # type: ignore[union-attr]
+        earliest = float("inf")
+        # Answered requests leave the table as they finish: what is left here are the ones
+        # still waiting, as many as are in flight.
+        for future, deadline in list(self._deadlines.items()):
+            if deadline <= now:
+                del self._deadlines[future]
+                if not future.done():
+                    future.set_exception(asyncio.TimeoutError())
+            elif deadline < earliest:
+                earliest = deadline
+        if earliest < float("inf"):
+            self._arm_sweep(earliest)
 
     def _on_response(self, message: Message) -> None:
         future = self._responses.pop(message.correlation_data or b"", None)
@@ -1090,9 +1123,3 @@ class Client:
         if request.correlation_data is not None:
             properties.setdefault("correlation_data", request.correlation_data)
         return self.publish(response_topic, payload, request.qos if qos is None else qos, **properties)
-
-
-def _time_out(future: asyncio.Future[Any]) -> None:
-    if not future.done():
-        future.set_exception(asyncio.TimeoutError())
-
