@@ -6,6 +6,7 @@ import pytest
 
 import mqttfast
 from mqttfast.client import Client, ConnectError, ProtocolVersion, SyncClient, Will
+from mqttfast.client._client import COALESCE_BELOW
 
 from .helpers.mosquitto import running_mosquitto
 
@@ -292,6 +293,35 @@ def test_read_coalescing_under_a_stream_loses_nothing_and_yields_to_backpressure
         assert len(pauses) > 1, "the stream never paused for a batch, or never read again after one"
 
     run(main(), timeout=20)
+
+
+def test_read_coalescing_never_pauses_with_a_batch_waiting_in_the_socket(broker):
+    """When the kernel already holds a read's worth for us, a pause could only let it fill and hold the broker back."""
+    count = 1500  # 1,500 messages of 100 B: more than COALESCE_BELOW bytes (the kernel holds about 128 KiB)
+
+    async def main():
+        async with Client("127.0.0.1", broker) as consumer, Client("127.0.0.1", broker) as producer:
+            await consumer.subscribe("rc/w")
+            link = consumer._link
+            link.pause_reading()
+            await asyncio.gather(*(producer.publish("rc/w", b"x" * 100) for _ in range(count)))
+            for _ in range(200):
+                if link.bytes_waiting() >= COALESCE_BELOW:
+                    break
+                await asyncio.sleep(0.01)
+            assert link.bytes_waiting() >= COALESCE_BELOW
+            loop = asyncio.get_running_loop()
+            consumer._last_read = loop.time()  # as if a read came just now: a stream by the timing
+            consumer._coalesce()
+            assert not consumer._coalescing
+            link.resume_reading()
+            assert len(await take(consumer, count)) == count
+            assert link.bytes_waiting() == 0
+            consumer._last_read = loop.time()
+            consumer._coalesce()  # nothing waits: the stream's next read is worth a pause
+            assert consumer._coalescing
+
+    run(main())
 
 
 @pytest.mark.parametrize("qos", [1, 2])

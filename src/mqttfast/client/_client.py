@@ -246,6 +246,8 @@ class Client:
         self._coalesce_timer: asyncio.TimerHandle | None = None
         self._last_read = float("-inf")
         self._flush_scheduled = False
+        #: True while a read's events are handled: what they make is written at the end of the read.
+        self._in_read = False
         self._timer: asyncio.TimerHandle | None = None
         self._connack: asyncio.Future[Any] | None = None
         self._connected = asyncio.Event()
@@ -490,7 +492,12 @@ class Client:
     def _on_data(self, data: Any) -> None:
         conn = self._conn
         events = conn.receive_data(data)
-        only_messages = self._handle_events(events) if events else True
+        if events:
+            self._in_read = True
+            only_messages = self._handle_events(events)
+            self._in_read = False
+        else:
+            only_messages = True
         # What this read made (acknowledgements) leaves now: one write per read, no scheduled call.
         buffers = conn.buffers_to_send()
         if buffers:
@@ -513,7 +520,13 @@ class Client:
         # pending; a read that completed one of ours does not count), so that no round trip is
         # slowed; a command that will await the broker ends the pause at once (_stop_coalescing).
         now = self._loop.time()  # type: ignore[union-attr]
-        if now - self._last_read < self._read_coalescing * COALESCE_TRIGGER and self._link is not None:
+        if (
+            now - self._last_read < self._read_coalescing * COALESCE_TRIGGER
+            and self._link is not None
+            # A batch already waits in the socket: the next read amortises its wake-up without a
+            # pause, and a pause would only let the kernel's buffer fill and hold the broker back.
+            and self._link.bytes_waiting() < COALESCE_BELOW
+        ):
             self._coalescing = True
             self._link.pause_reading()
             self._coalesce_timer = self._loop.call_later(  # type: ignore[union-attr]
@@ -850,7 +863,15 @@ class Client:
                 return self._hold(topic, data, qos, retain, more_properties)
             except Exception as exc:  # the caller sees it where it awaits, as from a coroutine
                 return self._failed(exc)
-            if not self._flush_scheduled:
+            if (
+                packet_id is not None
+                and not (self._flush_scheduled or self._in_read or self._publishes or self._responses)
+            ):
+                # Alone in flight (one publish awaited after another, as QoS 2 rounds go): out now,
+                # which saves the loop pass of a scheduled flush. A burst batches behind it as before;
+                # requests, many at a time, and what a read's handlers send wait for one write.
+                self._flush()
+            elif not self._flush_scheduled:
                 self._schedule_flush()
             if packet_id is None:
                 link = self._link
