@@ -19,11 +19,10 @@ from collections.abc import Callable
 from typing import Any
 
 try:
-    from fcntl import ioctl
-    from termios import FIONREAD
+    import fcntl
+    import termios
 except ImportError:  # pragma: no cover - not on POSIX: bytes_waiting() cannot tell
-    ioctl = None  # type: ignore[assignment]
-    FIONREAD = 0
+    fcntl = termios = None  # type: ignore[assignment]
 
 __all__ = ["Link", "TcpLink", "open_tcp", "open_websocket"]
 
@@ -141,10 +140,10 @@ class TcpLink(asyncio.BufferedProtocol, Link):
 
     def bytes_waiting(self) -> int:
         # Over TLS this counts encrypted bytes: near enough to tell a batch from a trickle.
-        if ioctl is None or self._fd < 0 or self._lost:
+        if fcntl is None or self._fd < 0 or self._lost:
             return 0
         try:
-            ioctl(self._fd, FIONREAD, self._count)
+            fcntl.ioctl(self._fd, termios.FIONREAD, self._count)
         except OSError:
             return 0
         return int.from_bytes(self._count, sys.byteorder)
