@@ -6,6 +6,7 @@ import pytest
 
 import mqttfast
 from mqttfast.client import Client, ConnectError, ProtocolVersion, SyncClient, Will
+from mqttfast.client._client import COALESCE_BELOW
 
 from .helpers.mosquitto import running_mosquitto
 
@@ -207,6 +208,30 @@ def test_request_without_a_responder_times_out_and_forgets_the_request(broker):
     run(main())
 
 
+def test_requests_time_out_each_at_its_own_deadline(broker):
+    """One timer serves every request: a shorter deadline set after a longer one is still kept, and answered requests leave no trace."""
+
+    async def main():
+        async with Client("127.0.0.1", broker) as server, Client("127.0.0.1", broker) as caller:
+            await server.subscribe("svc/echo", qos=1, handler=lambda m: server.respond(m, m.payload))
+            patient = asyncio.ensure_future(caller.request("svc/nobody", b"1", timeout=30))
+            await asyncio.sleep(0.05)
+            started = asyncio.get_running_loop().time()
+            with pytest.raises(asyncio.TimeoutError):
+                await caller.request("svc/nobody", b"2", timeout=0.2)
+            assert 0.15 < asyncio.get_running_loop().time() - started < 5
+            assert not patient.done()
+            assert (await caller.request("svc/echo", b"3", timeout=0.2)).payload == b"3"
+            with pytest.raises(asyncio.TimeoutError):  # the timer, re-armed after the first sweep
+                await caller.request("svc/nobody", b"4", timeout=0.1)
+            patient.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await patient
+            assert caller._deadlines == {} and caller._responses == {}
+
+    run(main())
+
+
 def test_a_slow_consumer_stops_the_reading_and_loses_nothing(broker):
     """Backpressure: past the bound the socket is not read; QoS 1 then stops at mosquitto's in-flight window.
 
@@ -268,6 +293,35 @@ def test_read_coalescing_under_a_stream_loses_nothing_and_yields_to_backpressure
         assert len(pauses) > 1, "the stream never paused for a batch, or never read again after one"
 
     run(main(), timeout=20)
+
+
+def test_read_coalescing_never_pauses_with_a_batch_waiting_in_the_socket(broker):
+    """When the kernel already holds a read's worth for us, a pause could only let it fill and hold the broker back."""
+    count = 1500  # 1,500 messages of 100 B: more than COALESCE_BELOW bytes (the kernel holds about 128 KiB)
+
+    async def main():
+        async with Client("127.0.0.1", broker) as consumer, Client("127.0.0.1", broker) as producer:
+            await consumer.subscribe("rc/w")
+            link = consumer._link
+            link.pause_reading()
+            await asyncio.gather(*(producer.publish("rc/w", b"x" * 100) for _ in range(count)))
+            for _ in range(200):
+                if link.bytes_waiting() >= COALESCE_BELOW:
+                    break
+                await asyncio.sleep(0.01)
+            assert link.bytes_waiting() >= COALESCE_BELOW
+            loop = asyncio.get_running_loop()
+            consumer._last_read = loop.time()  # as if a read came just now: a stream by the timing
+            consumer._coalesce()
+            assert not consumer._coalescing
+            link.resume_reading()
+            assert len(await take(consumer, count)) == count
+            assert link.bytes_waiting() == 0
+            consumer._last_read = loop.time()
+            consumer._coalesce()  # nothing waits: the stream's next read is worth a pause
+            assert consumer._coalescing
+
+    run(main())
 
 
 @pytest.mark.parametrize("qos", [1, 2])

@@ -195,6 +195,56 @@ def test_topic_aliases_both_ways(twins, version):
     )
 
 
+def request_properties(link):
+    # The compiled publish() takes Response Topic and Correlation Data on its fast path; the
+    # mixin's checks still decide what is refused (3.x, wildcards, wrong types, other names).
+    link.connect()
+    link.subscribe("t/#", 1)
+    link.route_qos = 1
+    cases = [
+        {"response_topic": "r/1", "correlation_data": b"\x00\x01"},
+        {"response_topic": "r/2"},
+        {"correlation_data": b"only"},
+        {"response_topic": "r/3", "correlation_data": b"c", "content_type": "text/plain"},
+        {"response_topic": "r/+", "correlation_data": b"c"},
+        {"response_topic": "r/4", "correlation_data": "not bytes"},
+        {"response_topic": 7},
+        {"response_topic": "r/5", "dup": True},
+    ]
+    for index, properties in enumerate(cases):
+        link.call("publish", link.client.publish, "t/req", b"%d" % index, index % 3, **properties)
+        link.pump()
+        link.call("in flight", lambda: (sorted(link.client.session.outbound), list(link.client.session.waiting)))
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_request_properties_on_publish(twins, version):
+    assert_same(twins, request_properties, version)
+
+
+def request_properties_queued(link):
+    # Beyond the send quota: the message waits, sized now, sent as an acknowledgement frees the quota.
+    link.connect()
+    link.subscribe("t/#", 1)
+    for index in range(4):
+        link.call(
+            "publish", link.client.publish, "t/req", b"x" * 40 * index, 1,
+            response_topic="r/%d" % index, correlation_data=b"%d" % index,
+        )
+    link.route_qos = 1
+    link.pump(rounds=20)
+
+
+def test_request_properties_beyond_the_quota(twins):
+    assert_same(
+        twins,
+        request_properties_queued,
+        5,
+        expect=["PublishCompleted", "MessageReceived"],
+        server={"receive_maximum": 1, "max_packet_size": 100},
+    )
+
+
 # ---- flow control ---------------------------------------------------------------------------------
 
 

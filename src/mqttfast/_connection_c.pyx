@@ -725,15 +725,29 @@ _TWIN = SimpleNamespace(
 # ---- the common case of publish() and deliver(), compiled ------------------------------------
 #
 # The mixins' methods are the definition; these do what they do for the common
-# case (connected, plain arguments, no MQTT 5 properties) without their Python
-# frames, and hand anything else to them unchanged, so every check and error
-# stays theirs. The parity tests run both twins through the same calls.
+# case (connected, plain arguments, no MQTT 5 properties but a request's or a
+# response's) without their Python frames, and hand anything else to them
+# unchanged, so every check and error stays theirs. The parity tests run both twins through the same calls.
+
+cdef inline bint _request_properties_only(Connection self, dict properties):
+    # Response Topic and Correlation Data alone (request/response sends both on every message):
+    # fields of the packet the fast path can set as __init__ would. Anything else, or a level
+    # without properties, goes to the mixin for its checks and errors.
+    cdef Py_ssize_t known = 0
+    if self._level != _MQTT_5:
+        return False
+    if "response_topic" in properties:
+        known += 1
+    if "correlation_data" in properties:
+        known += 1
+    return known == len(properties)
+
 
 def _client_publish(Connection self, topic, payload=b"", qos=0, retain=False, **properties):
     cdef Publish message
     cdef long level
     if (
-        properties
+        (properties and not _request_properties_only(self, properties))
         or self._state != CONNECTED
         or type(qos) is not int
         or not 0 <= qos <= 2
@@ -750,6 +764,9 @@ def _client_publish(Connection self, topic, payload=b"", qos=0, retain=False, **
     message.qos = qos
     message.retain = retain
     message.dup = False
+    if properties:
+        message._response_topic = properties.get("response_topic")
+        message._correlation_data = properties.get("correlation_data")
     validate_topic_name(topic)
     entry = _outgoing(message, qos, retain, None, None)
     if level and (self._send_quota <= 0 or self._waiting):

@@ -45,6 +45,7 @@ from .. import (
     LocalProtocolError,
     topic_matches,
 )
+from .._connection_common import CONNECTED
 from ._errors import ConnectError, DisconnectedError, MqttError, PublishError
 from ._links import Link, open_tcp, open_websocket
 from ._message import Message, PayloadType, ProtocolVersion, Will, encode_payload
@@ -65,6 +66,15 @@ PERMANENT_REFUSALS = frozenset({0x01, 0x02, 0x04, 0x05, 0x84, 0x85, 0x86, 0x87, 
 
 Handler = Callable[[Message], Any]
 Authenticator = Callable[[int, "bytes | None"], "bytes | None | Awaitable[bytes | None]"]
+
+
+def _future_factory(loop: asyncio.AbstractEventLoop) -> Callable[[], asyncio.Future[Any]]:
+    """``loop.create_future``, without its Python frame when it is asyncio's own (a future per publish)."""
+    if type(loop).create_future is asyncio.BaseEventLoop.create_future:
+        # What it does, as a closure: half the cost of the method (measured: 260 ns against 470 ns).
+        future_class = asyncio.Future
+        return lambda: future_class(loop=loop)
+    return loop.create_future  # uvloop's and others' own: theirs is the one to call
 
 
 def _will_properties(will: Any) -> dict[str, Any]:
@@ -223,8 +233,11 @@ class Client:
         self._max_inflight_messages = max_inflight_messages
         self.messages = MessagesIterator(self)
         self._conn: Any = None
+        #: The connection while publish() may queue on it at once (connected, a link, no fatal error), else None.
+        self._open: Any = None
         self._link: Link | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._new_future: Callable[[], asyncio.Future[Any]] = asyncio.Future
         self._queue: deque[Any] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._reading_paused = False
@@ -233,6 +246,8 @@ class Client:
         self._coalesce_timer: asyncio.TimerHandle | None = None
         self._last_read = float("-inf")
         self._flush_scheduled = False
+        #: True while a read's events are handled: what they make is written at the end of the read.
+        self._in_read = False
         self._timer: asyncio.TimerHandle | None = None
         self._connack: asyncio.Future[Any] | None = None
         self._connected = asyncio.Event()
@@ -251,6 +266,10 @@ class Client:
         self._topic_handlers: list[_Subscription] = []
         self._next_identifier = itertools.count(1)
         self._responses: dict[bytes, asyncio.Future[Message]] = {}
+        #: Each awaited response's deadline, in the order set; one timer (_sweep) for all of them.
+        self._deadlines: dict[asyncio.Future[Message], float] = {}
+        self._sweep_timer: asyncio.TimerHandle | None = None
+        self._sweep_at = float("inf")
         self._response_topic: str | None = None
         self._correlation = itertools.count(1)
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -288,6 +307,7 @@ class Client:
         self._closing = False
         self._fatal = None
         self._loop = asyncio.get_running_loop()
+        self._new_future = _future_factory(self._loop)
         try:
             await self._connect(first=True)
         except BaseException:
@@ -327,8 +347,13 @@ class Client:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._sweep_timer is not None:
+            self._sweep_timer.cancel()
+            self._sweep_timer = None
+            self._sweep_at = float("inf")
         self._cancel_coalescing()
         self._connected.clear()
+        self._open = None
         self._link = None
         self._conn = None
         error = self._fatal or MqttError("the client disconnected")
@@ -428,12 +453,15 @@ class Client:
         if not connected.session_present:
             self._session_lost()
         self._connected.set()
+        self._open = conn
         if self._backlog:
             self._publish_backlog()
+            self._schedule_flush()
 
     def _drop_link(self) -> None:
         link = self._link
         self._link = None
+        self._open = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -464,7 +492,12 @@ class Client:
     def _on_data(self, data: Any) -> None:
         conn = self._conn
         events = conn.receive_data(data)
-        only_messages = self._handle_events(events) if events else True
+        if events:
+            self._in_read = True
+            only_messages = self._handle_events(events)
+            self._in_read = False
+        else:
+            only_messages = True
         # What this read made (acknowledgements) leaves now: one write per read, no scheduled call.
         buffers = conn.buffers_to_send()
         if buffers:
@@ -487,7 +520,13 @@ class Client:
         # pending; a read that completed one of ours does not count), so that no round trip is
         # slowed; a command that will await the broker ends the pause at once (_stop_coalescing).
         now = self._loop.time()  # type: ignore[union-attr]
-        if now - self._last_read < self._read_coalescing * COALESCE_TRIGGER and self._link is not None:
+        if (
+            now - self._last_read < self._read_coalescing * COALESCE_TRIGGER
+            and self._link is not None
+            # A batch already waits in the socket: the next read amortises its wake-up without a
+            # pause, and a pause would only let the kernel's buffer fill and hold the broker back.
+            and self._link.bytes_waiting() < COALESCE_BELOW
+        ):
             self._coalescing = True
             self._link.pause_reading()
             self._coalesce_timer = self._loop.call_later(  # type: ignore[union-attr]
@@ -519,15 +558,27 @@ class Client:
             self._received()
             return True
         received = completed = other = False
+        publishes = self._publishes
         for event in events:
-            if type(event) is MessageReceived:
+            kind = type(event)
+            if kind is MessageReceived:
                 packet = event.message
                 if routed and self._route(packet):
                     continue
                 queue.append(packet)
                 received = True
-            elif type(event) is PublishCompleted:
-                self._publish_completed(event)
+            elif kind is PublishCompleted:
+                # The common acknowledgement inline: no method call per PUBACK.
+                future = publishes.pop(event.packet_id, None)
+                if (
+                    future is None
+                    or event.reason_code >= 0x80
+                    or self._slot_waiters
+                    or future.done()
+                ):
+                    self._publish_completed(event, future)
+                else:
+                    future.set_result(event.reason_code)
                 completed = True
             else:
                 self._handle_other(event)
@@ -553,8 +604,7 @@ class Client:
         if self._link is not None and not self._coalescing:
             self._link.resume_reading()
 
-    def _publish_completed(self, event: Any) -> None:
-        future = self._publishes.pop(event.packet_id, None)
+    def _publish_completed(self, event: Any, future: asyncio.Future[int] | None) -> None:
         if future is not None and not future.done():
             code = event.reason_code
             if code >= 0x80:
@@ -648,6 +698,7 @@ class Client:
         error = DisconnectedError(message, event.reason_code, reason_string, by_peer=event.by_peer)
         self._flush()  # our DISCONNECT, after a violation by the broker
         self._connected.clear()
+        self._open = None
         if self._connack is not None and not self._connack.done():
             self._connack.set_exception(ConnectError(message, event.reason_code, reason_string))
         self._drop_link()
@@ -793,39 +844,49 @@ class Client:
                 return self._failed(exc)
         if properties:
             more_properties.update(properties)
-        conn = self._conn
-        link = self._link
-        if (
-            timeout is None
-            and conn is not None
-            and link is not None
-            and self._fatal is None
-            and self._connected.is_set()
-            and conn.state == "CONNECTED"
-        ):
+        conn = self._open
+        # _open: connected, with a link, no fatal error; the state test covers the events of
+        # a read still being handled (a DISCONNECT among them), read as the layer's int.
+        if conn is not None and timeout is None and conn._state == CONNECTED:
             if qos and self._backlog:
-                return self._hold(topic, data, qos, retain, more_properties)  # behind the others, in order
+                # Behind the others, in order: a future and the arguments (no task), moved into
+                # the session by _publish_backlog as acknowledgements make room.
+                future: asyncio.Future[int] = self._new_future()
+                self._backlog.append((future, topic, data, qos, retain, more_properties or None))
+                return future
             try:
-                packet_id = conn.publish(topic, data, qos, retain, **more_properties)
+                if more_properties:
+                    packet_id = conn.publish(topic, data, qos, retain, **more_properties)
+                else:
+                    packet_id = conn.publish(topic, data, qos, retain)
             except QueueFull:
                 return self._hold(topic, data, qos, retain, more_properties)
             except Exception as exc:  # the caller sees it where it awaits, as from a coroutine
                 return self._failed(exc)
-            else:
+            if (
+                packet_id is not None
+                and not (self._flush_scheduled or self._in_read or self._publishes or self._responses)
+            ):
+                # Alone in flight (one publish awaited after another, as QoS 2 rounds go): out now,
+                # which saves the loop pass of a scheduled flush. A burst batches behind it as before;
+                # requests, many at a time, and what a read's handlers send wait for one write.
+                self._flush()
+            elif not self._flush_scheduled:
                 self._schedule_flush()
-                if packet_id is None:
-                    if link.must_drain:
-                        return asyncio.ensure_future(self._drain(link))
-                    future: asyncio.Future[int] = self._loop.create_future()  # type: ignore[union-attr]
-                    future.set_result(0)
-                    return future
-                # Resolved by _publish_completed when the acknowledgement comes: a future per
-                # message and no task, the cheapest awaitable asyncio offers.
-                future = self._loop.create_future()  # type: ignore[union-attr]
-                self._publishes[packet_id] = future
-                if self._coalescing:
-                    self._stop_coalescing()
+            if packet_id is None:
+                link = self._link
+                if link is not None and link.must_drain:
+                    return asyncio.ensure_future(self._drain(link))
+                future = self._new_future()
+                future.set_result(0)
                 return future
+            future = self._new_future()
+            # Resolved by _publish_completed when the acknowledgement comes: a future per
+            # message and no task, the cheapest awaitable asyncio offers.
+            self._publishes[packet_id] = future
+            if self._coalescing:
+                self._stop_coalescing()
+            return future
         return asyncio.ensure_future(self._publish(topic, data, qos, retain, timeout, more_properties))
 
     def _hold(
@@ -833,33 +894,37 @@ class Client:
     ) -> asyncio.Future[int]:
         # max_queued_outgoing_messages wait in the session already: this one waits here, as a
         # future and its arguments (no task), until acknowledgements make room (_publish_backlog).
-        future: asyncio.Future[int] = self._loop.create_future()  # type: ignore[union-attr]
-        self._backlog.append((future, topic, data, qos, retain, properties))
+        future: asyncio.Future[int] = self._new_future()
+        self._backlog.append((future, topic, data, qos, retain, properties or None))
         return future
 
     def _publish_backlog(self) -> None:
-        conn = self._conn
+        """Move held publishes into the session while it has room; the caller writes what they made."""
+        conn = self._open
+        if conn is None:
+            return
         backlog = self._backlog
         publishes = self._publishes
+        publish = conn.publish
         # Only while none waits in the session: then a message goes out at once when the
         # broker's Receive Maximum allows, and at most one per pass waits there (each one
         # that waits costs the layer a size check, and a place in a dict consumed from the front).
         waiting = self._session.waiting
-        while backlog and conn is not None and not waiting and self._connected.is_set():
+        while backlog and not waiting:
             future, topic, data, qos, retain, properties = backlog[0]
             if future.done():  # cancelled by its caller
                 backlog.popleft()
                 continue
             try:
-                packet_id = conn.publish(topic, data, qos, retain, **properties)
+                if properties is None:
+                    publishes[publish(topic, data, qos, retain)] = future
+                else:
+                    publishes[publish(topic, data, qos, retain, **properties)] = future
             except QueueFull:
                 return
             except Exception as exc:
                 future.set_exception(exc)
-            else:
-                publishes[packet_id] = future
             backlog.popleft()
-        self._schedule_flush()
 
     def _failed(self, error: BaseException) -> asyncio.Future[int]:
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
@@ -1019,21 +1084,46 @@ class Client:
             await self.subscribe(response_topic, qos=max(qos, 1), handler=self._on_response)
             self._response_topic = response_topic
         correlation = next(self._correlation).to_bytes(8, "big")
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Message] = loop.create_future()
+        future: asyncio.Future[Message] = self._new_future()
         self._responses[correlation] = future
-        timer = None
         try:
             await self.publish(
                 topic, payload, qos, response_topic=self._response_topic, correlation_data=correlation, **properties
             )
-            # A timer on the future rather than wait_for: no inner task nor callbacks per request.
-            timer = loop.call_later(timeout or self._timeout, _time_out, future)
+            # A deadline rather than wait_for (an inner task) or a timer per request (a heap
+            # entry made and cancelled each time): one timer sweeps them all (_sweep).
+            deadline = self._loop.time() + (timeout or self._timeout)  # type: ignore[union-attr]
+            self._deadlines[future] = deadline
+            if deadline < self._sweep_at:
+                self._arm_sweep(deadline)
             return await future
         finally:
-            if timer is not None:
-                timer.cancel()
+            self._deadlines.pop(future, None)
             self._responses.pop(correlation, None)
+
+    def _arm_sweep(self, when: float) -> None:
+        if self._sweep_timer is not None:
+            self._sweep_timer.cancel()
+        self._sweep_at = when
+        self._sweep_timer = self._loop.call_at(when, self._sweep)  # type: ignore[union-attr]
+
+    def _sweep(self) -> None:
+        """Time out the requests past their deadline; wake again at the earliest of the others."""
+        self._sweep_timer = None
+        self._sweep_at = float("inf")
+        now = self._loop.time()  # type: ignore[union-attr]
+        earliest = float("inf")
+        # Answered requests leave the table as they finish: what is left here are the ones
+        # still waiting, as many as are in flight.
+        for future, deadline in list(self._deadlines.items()):
+            if deadline <= now:
+                del self._deadlines[future]
+                if not future.done():
+                    future.set_exception(asyncio.TimeoutError())
+            elif deadline < earliest:
+                earliest = deadline
+        if earliest < float("inf"):
+            self._arm_sweep(earliest)
 
     def _on_response(self, message: Message) -> None:
         future = self._responses.pop(message.correlation_data or b"", None)
@@ -1054,9 +1144,3 @@ class Client:
         if request.correlation_data is not None:
             properties.setdefault("correlation_data", request.correlation_data)
         return self.publish(response_topic, payload, request.qos if qos is None else qos, **properties)
-
-
-def _time_out(future: asyncio.Future[Any]) -> None:
-    if not future.done():
-        future.set_exception(asyncio.TimeoutError())
-

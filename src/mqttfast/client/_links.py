@@ -3,7 +3,8 @@
 A link moves bytes and nothing else; the MQTT rules live in
 ``ClientConnection``. Both kinds offer the same few calls to the client:
 ``writelines(buffers)``, ``pause_reading()``, ``resume_reading()``,
-``drain()`` (wait while the kernel's send buffer is full) and ``close()``,
+``drain()`` (wait while the kernel's send buffer is full), ``close()`` and
+``bytes_waiting()`` (what the kernel holds for us, unread),
 and report to two callbacks: ``on_data(view)`` for every read (the view is
 only valid during the call: the connection copies what it keeps) and
 ``on_lost(exc)`` once at the end.
@@ -13,8 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import sys
 from collections.abc import Callable
 from typing import Any
+
+try:
+    import fcntl
+    import termios
+except ImportError:  # pragma: no cover - not on POSIX: bytes_waiting() cannot tell
+    fcntl = termios = None  # type: ignore[assignment]
 
 __all__ = ["Link", "TcpLink", "open_tcp", "open_websocket"]
 
@@ -48,6 +56,10 @@ class Link:
     def close(self) -> None:
         raise NotImplementedError
 
+    def bytes_waiting(self) -> int:
+        """Bytes received by the kernel and not read yet; 0 when the link cannot tell."""
+        return 0
+
 
 class TcpLink(asyncio.BufferedProtocol, Link):
     """An ``asyncio.BufferedProtocol``: the loop reads straight into one reused buffer.
@@ -64,12 +76,17 @@ class TcpLink(asyncio.BufferedProtocol, Link):
         self._write_paused = False
         self._drained: asyncio.Future[None] | None = None
         self._lost = False
+        self._fd = -1
+        self._count = bytearray(4)  # FIONREAD's answer, a C int
 
     # ---- asyncio.BufferedProtocol -------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            self._fd = sock.fileno()
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self._view
@@ -120,6 +137,16 @@ class TcpLink(asyncio.BufferedProtocol, Link):
     def close(self) -> None:
         if self._transport is not None:
             self._transport.close()
+
+    def bytes_waiting(self) -> int:
+        # Over TLS this counts encrypted bytes: near enough to tell a batch from a trickle.
+        if fcntl is None or self._fd < 0 or self._lost:
+            return 0
+        try:
+            fcntl.ioctl(self._fd, termios.FIONREAD, self._count)
+        except OSError:
+            return 0
+        return int.from_bytes(self._count, sys.byteorder)
 
     def _wake_drain(self) -> None:
         if self._drained is not None:
