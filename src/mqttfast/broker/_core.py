@@ -286,6 +286,8 @@ class Broker:
         # to a few topics, and until another kind of event comes (a SUBSCRIBE, a DISCONNECT...)
         # nothing that decides where they go can change.
         plans: dict[str, list[Any] | None] = {}
+        # A read of one message (a low rate) would use its plan once: routing it is cheaper.
+        single = len(events) == 1
         received = sent = 0
         try:
             for event in events:
@@ -304,6 +306,9 @@ class Broker:
                     plan = plans.get(topic, _UNPLANNED)
                     if plan is _UNPLANNED:
                         if topic.startswith("$SYS"):
+                            continue
+                        if single:
+                            self.route(message, client.client_id, now)
                             continue
                         plan = plans[topic] = self._plan(topic, client.client_id)
                     if plan is None or message.retain or message.message_expiry_interval is not None:
