@@ -30,9 +30,9 @@ class _Keep(logging.Handler):
 class RunningBroker:
     """``broker`` served by a ``BrokerServer`` on ``port``; ``problems()`` lists what went wrong inside."""
 
-    def __init__(self, broker, **server_options):
+    def __init__(self, broker, loop_factory=None, **server_options):
         self.broker = broker
-        self.loop = asyncio.new_event_loop()
+        self.loop = (loop_factory or asyncio.new_event_loop)()
         self.loop.set_exception_handler(self._loop_exception)
         self.loop_errors = []
         self.server = BrokerServer(broker, "127.0.0.1", 0, **server_options)
@@ -100,10 +100,11 @@ class RunningBroker:
 
 
 @contextlib.contextmanager
-def running_broker(broker=None, server_options=None, **options):
+def running_broker(broker=None, server_options=None, loop_factory=None, **options):
     """Yield a started ``RunningBroker`` (a ``Broker(**options)`` unless ``broker`` is given); stop it after.
 
-    ``server_options`` go to ``BrokerServer`` (``tls_port``, ``ssl_context``).
+    ``server_options`` go to ``BrokerServer`` (``tls_port``, ``ssl_context``);
+    ``loop_factory`` makes its event loop (asyncio's when None; ``uvloop.new_event_loop``...).
 
     On the way out, fail if the broker logged an error or a traceback, or an
     exception escaped into its event loop.
@@ -113,7 +114,9 @@ def running_broker(broker=None, server_options=None, **options):
     logger.addHandler(keep)
     old_level = logger.level
     logger.setLevel(logging.DEBUG)
-    running = RunningBroker(broker if broker is not None else Broker(**options), **(server_options or {})).start()
+    running = RunningBroker(
+        broker if broker is not None else Broker(**options), loop_factory, **(server_options or {})
+    ).start()
     running.log = keep.records
     try:
         yield running

@@ -120,7 +120,7 @@ def make_parser() -> argparse.ArgumentParser:
         choices=("asyncio", "uvloop", "auto"),
         default="asyncio",
         help="uvloop needs mqttfast[broker-uvloop]; auto: uvloop when installed (default asyncio:"
-        " uvloop measured no faster, docs/broker.md)",
+        " uvloop is cheaper per message at low rates, costlier in saturated flows, docs/broker.md)",
     )
     return parser
 
@@ -128,8 +128,9 @@ def make_parser() -> argparse.ArgumentParser:
 def loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
     """The event loop to run on: uvloop's, or None for asyncio's.
 
-    asyncio's is the default: with the broker's per-message work in Python,
-    uvloop measured no faster here (docs/broker.md, Performance).
+    asyncio's is the default: uvloop costs less per message at low rates but
+    more per delivery in the saturated flows, and drops QoS 0 messages to
+    paused subscribers there (docs/broker.md, Performance).
     """
     if choice == "asyncio":
         return None

@@ -3,12 +3,16 @@
 What makes it fast is what the prototype showed: read whatever the socket
 has (one ``receive_data`` per read, many packets each), and write once per
 touched connection per pass of the event loop, with payloads passed to
-``writelines`` uncopied. The flush runs at the end of a read when that read
-is the last callback of the pass (at a low rate, the common case: one
-message wakes the loop), else it is scheduled with ``call_soon`` once per
-pass so the reads of one pass share it; scheduling it when nothing else is
-waiting would cost a second loop pass (an ``epoll_wait``, the loop's
-bookkeeping) per message.
+``writelines`` uncopied. The flush runs at the end of a read when no other
+read can join it (at a low rate, the common case: one message wakes the
+loop), else it is scheduled with ``call_soon`` once per pass so the reads of
+one pass share it; scheduling it when nothing else is waiting would cost a
+second loop pass (an ``epoll_wait``, the loop's bookkeeping) per message.
+"No other read can join it" is exact on asyncio's own loops (the read is the
+last callback of the pass); uvloop hides its queue and calls reads straight
+from its poll, so there a read flushes at once when the loop has been idle
+since the last flush (``IDLE_FLUSH``): a busy broker's reads follow each
+flush within microseconds and keep batching.
 
 Slow consumers: when a client's transport buffer passes its high-water mark
 (asyncio calls ``pause_writing``), QoS 0 messages to it are dropped and QoS
@@ -23,6 +27,7 @@ import collections
 import logging
 import ssl
 import sys
+import time
 from typing import Any
 
 from ._core import Broker, Client, _address
@@ -35,6 +40,16 @@ log = logging.getLogger("mqttfast.broker")
 #: check (TLS and uvloop transports do theirs).
 _WRITELINES_SKIPS_FLOW_CONTROL = sys.version_info >= (3, 12)
 _SELECTOR_TRANSPORT = getattr(asyncio.selector_events, "_SelectorSocketTransport", None)
+
+#: The clock of every ``now`` given to the broker, whatever the loop: asyncio's ``loop.time()``
+#: returns it too, through a Python frame per read (uvloop's counts in milliseconds).
+_monotonic = time.monotonic
+
+#: Seconds without a flush after which a read on a loop that hides its queue (uvloop) flushes at
+#: once: the loop slept, so this read is most likely alone in its pass. A busy loop reads again a
+#: few microseconds after its last flush and schedules it; a peer's answer to what was just
+#: written (a PUBACK) takes tens of microseconds to arrive.
+IDLE_FLUSH = 25e-6
 
 #: Seconds between two runs of the keep-alive, will-delay and session-expiry deadlines.
 TICK = 0.5
@@ -56,7 +71,13 @@ class _Protocol(asyncio.Protocol):
         # A transport closes (EOF, close()) a loop pass before connection_lost() tells us; writing
         # to it then is pointless, and on CPython 3.12/3.13 writelines() raises TypeError.
         transport = self.transport
-        if not transport.is_closing():
+        if transport.is_closing():
+            return
+        if len(buffers) == 1:
+            # One packet (the PUBACK to a publisher, say): write() sends it as it is, where
+            # writelines() would join a list (3.11) or build views for sendmsg (3.12+).
+            transport.write(buffers[0])
+        else:
             transport.writelines(buffers)
             if _WRITELINES_SKIPS_FLOW_CONTROL and type(transport) is _SELECTOR_TRANSPORT:
                 # CPython 3.12's selector writelines() never checks the high-water mark, so
@@ -77,8 +98,9 @@ class _Protocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         assert self.client is not None
         server = self.server
-        server.broker.data_received(self.client, data, self.loop.time())
-        server.flush_soon()
+        now = _monotonic()
+        server.broker.data_received(self.client, data, now)
+        server.flush_soon(now)
 
     def close(self) -> None:
         # close() waits for the write buffer to drain, which a peer that stopped reading never lets
@@ -104,7 +126,7 @@ class _Protocol(asyncio.Protocol):
         elif client.connection.closed and not client.logged_out:
             client.logged_out = True  # closed by us without an event (shutdown, slow consumer)
             log.info("Client %s disconnected.", client.client_id or "<unknown>")
-        self.server.broker.connection_lost(client, self.loop.time())
+        self.server.broker.connection_lost(client, _monotonic())
         self.server.schedule_flush()
 
     def pause_writing(self) -> None:
@@ -146,12 +168,16 @@ class BrokerServer:
         #: every open connection (TCP, TLS or WebSocket), each with its broker ``client``.
         self.protocols: set[Any] = set()
         self._flush_scheduled = False
+        #: when the last flush ended (``_monotonic``), for loops that hide their queue.
+        self._flushed_at = 0.0
         #: the loop's queue of callbacks due this pass (asyncio's own loops), None where it is not
-        #: visible (uvloop): then every flush goes through call_soon.
+        #: visible (uvloop): then ``_flushed_at`` decides (``flush_soon``).
         self._ready: Any = None
         self._ticker: asyncio.TimerHandle | None = None
         self._closed: asyncio.Event | None = None
         self.loop: Any = None
+        #: the clock of every ``now`` the broker is given (keep alive, expiry, will delay).
+        self.clock = _monotonic
 
     async def start(self) -> None:
         """Bind the listeners (port 0 picks a free port: see ``ports``)."""
@@ -161,9 +187,9 @@ class BrokerServer:
         self._closed = asyncio.Event()
         store = self.broker.store
         if store is not None:
-            # Deadlines are kept on the loop's clock: the store converts them from and to wall time.
-            store.clock = self.loop.time
-            store.restore(self.broker, self.loop.time())
+            # Deadlines are kept on the broker's clock: the store converts them from and to wall time.
+            store.clock = self.clock
+            store.restore(self.broker, _monotonic())
         server = await self.loop.create_server(
             lambda: _Protocol(self), self.host, self.port, reuse_address=True
         )
@@ -207,20 +233,31 @@ class BrokerServer:
         sockname = transport.get_extra_info("sockname")
         return sockname[1] if sockname else "?"
 
-    def flush_soon(self) -> None:
-        """Flush now if the running callback is the last of this loop pass, else once at its end.
+    def flush_soon(self, now: float) -> None:
+        """Flush now if no other read of this loop pass can join the writes, else once at its end.
 
         asyncio runs the callbacks of a pass by popping them from the loop's
         ``_ready`` queue: empty means no other read of this pass can join the
         writes (a flush already scheduled is in it too, so it is not empty then).
+        Where that queue is hidden (uvloop), a read ``now`` more than
+        ``IDLE_FLUSH`` after the last flush flushes at once.
         """
+        if self._flush_scheduled:
+            return
         ready = self._ready
-        if ready is not None and not ready and not self._flush_scheduled:
+        if ready is None:
+            if now - self._flushed_at > IDLE_FLUSH:
+                self.broker.flush()
+                self._flushed_at = _monotonic()
+                return
+        elif not ready:
             self.broker.flush()
-        else:
-            self.schedule_flush()
+            return
+        self._flush_scheduled = True
+        self.loop.call_soon(self._flush)
 
     def schedule_flush(self) -> None:
+        """Flush once at the end of this loop pass."""
         if not self._flush_scheduled:
             self._flush_scheduled = True
             self.loop.call_soon(self._flush)
@@ -228,9 +265,10 @@ class BrokerServer:
     def _flush(self) -> None:
         self._flush_scheduled = False
         self.broker.flush()
+        self._flushed_at = _monotonic()
 
     def _tick(self) -> None:
-        self.broker.tick(self.loop.time())
+        self.broker.tick(_monotonic())
         self.broker.flush()
         self._ticker = self.loop.call_later(TICK, self._tick)
 

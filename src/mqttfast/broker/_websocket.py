@@ -73,7 +73,7 @@ class _WebSocketConnection:
     async def run(self) -> None:
         server = self.server
         broker = server.broker
-        loop = server.loop
+        clock = server.clock
         server.protocols.add(self)
         log.info(
             "New connection from %s on port %s (websocket).",
@@ -89,7 +89,7 @@ class _WebSocketConnection:
                     broker.dirty[self.client] = None
                     server.schedule_flush()
                     break
-                broker.data_received(self.client, frame, loop.time())
+                broker.data_received(self.client, frame, clock())
                 server.schedule_flush()
         except Exception as exc:  # a broken WebSocket: the client is gone like a socket error
             error = exc
@@ -102,7 +102,7 @@ class _WebSocketConnection:
                     "Socket error on client %s, disconnecting.",
                     client.client_id or "<unknown>",
                 )
-            broker.connection_lost(client, loop.time())
+            broker.connection_lost(client, clock())
             server.schedule_flush()
             if not writer.done():
                 self.close()
