@@ -38,6 +38,7 @@ import sys
 import tempfile
 import threading
 import time
+from typing import Any
 
 import mqttfast
 
@@ -78,6 +79,25 @@ def ready() -> None:
     print("READY", flush=True)
 
 
+async def consume(messages: Any, scenario: str, n: int, meter: Meter) -> None:
+    """The receive and memory scenarios over an aiomqtt-shaped ``client.messages``: count N, or
+    (memory) take 1 ms per message for 3 s; the report includes the RSS growth meanwhile."""
+    base = rss_kib()
+    ready()
+    count = 0
+    async for _ in messages:
+        if count == 0:
+            meter.start()
+        count += 1
+        if scenario == "memory":
+            await asyncio.sleep(0.001)
+            if time.perf_counter() - meter.wall > 3:
+                break
+        elif count == n:
+            break
+    meter.stop(count, rss_growth_kib=rss_kib() - base)
+
+
 # ---- children: one function per contender and scenario -----------------------------------------
 
 
@@ -90,20 +110,7 @@ async def mqttfast_child(scenario: str, port: int, n: int) -> None:
         bound = 1000 if scenario == "memory" else 10_000
         async with Client("127.0.0.1", port, max_queued_incoming_messages=bound) as client:
             await client.subscribe("bench/rx")
-            base = rss_kib()
-            ready()
-            count = 0
-            async for _ in client.messages:
-                if count == 0:
-                    meter.start()
-                count += 1
-                if scenario == "memory":
-                    await asyncio.sleep(0.001)
-                    if time.perf_counter() - meter.wall > 3:
-                        break
-                elif count == n:
-                    break
-            meter.stop(count, rss_growth_kib=rss_kib() - base)
+            await consume(client.messages, scenario, n, meter)
     elif scenario == "publish":
         async with Client("127.0.0.1", port) as client:
             meter.start()
@@ -236,20 +243,7 @@ async def aiomqtt_child(scenario: str, port: int, n: int) -> None:
     ) as client:
         if scenario in ("receive", "memory"):
             await client.subscribe("bench/rx")
-            base = rss_kib()
-            ready()
-            count = 0
-            async for _ in client.messages:
-                if count == 0:
-                    meter.start()
-                count += 1
-                if scenario == "memory":
-                    await asyncio.sleep(0.001)
-                    if time.perf_counter() - meter.wall > 3:
-                        break
-                elif count == n:
-                    break
-            meter.stop(count, rss_growth_kib=rss_kib() - base)
+            await consume(client.messages, scenario, n, meter)
         elif scenario == "publish":
             meter.start()
             await asyncio.gather(*(client.publish("bench/tx", PAYLOAD, qos=1) for _ in range(n)))
@@ -428,15 +422,7 @@ async def zmqtt_child(scenario: str, port: int, n: int) -> None:
     async with zmqtt.create_client("127.0.0.1", port, version="5.0") as client:
         if scenario == "receive":
             async with client.subscribe("bench/rx", receive_buffer_size=10_000) as subscription:
-                ready()
-                count = 0
-                async for _ in subscription:
-                    if count == 0:
-                        meter.start()
-                    count += 1
-                    if count == n:
-                        break
-                meter.stop(count)
+                await consume(subscription, scenario, n, meter)
         elif scenario == "publish":
             meter.start()
             await asyncio.gather(*(client.publish("bench/tx", PAYLOAD, qos=zmqtt.QoS.AT_LEAST_ONCE) for _ in range(n)))

@@ -849,11 +849,7 @@ class Client:
         # a read still being handled (a DISCONNECT among them), read as the layer's int.
         if conn is not None and timeout is None and conn._state == CONNECTED:
             if qos and self._backlog:
-                # Behind the others, in order: a future and the arguments (no task), moved into
-                # the session by _publish_backlog as acknowledgements make room.
-                future: asyncio.Future[int] = self._new_future()
-                self._backlog.append((future, topic, data, qos, retain, more_properties or None))
-                return future
+                return self._hold(topic, data, qos, retain, more_properties)  # behind the others, in order
             try:
                 if more_properties:
                     packet_id = conn.publish(topic, data, qos, retain, **more_properties)
@@ -892,8 +888,9 @@ class Client:
     def _hold(
         self, topic: str, data: Any, qos: int, retain: bool, properties: dict[str, Any]
     ) -> asyncio.Future[int]:
-        # max_queued_outgoing_messages wait in the session already: this one waits here, as a
-        # future and its arguments (no task), until acknowledgements make room (_publish_backlog).
+        # max_queued_outgoing_messages wait in the session already (or others wait here before
+        # it): this one waits here, as a future and its arguments (no task), until
+        # acknowledgements make room (_publish_backlog).
         future: asyncio.Future[int] = self._new_future()
         self._backlog.append((future, topic, data, qos, retain, properties or None))
         return future
