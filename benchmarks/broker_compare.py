@@ -12,7 +12,7 @@ the QoS 2 flows (fan-in, fan-out 1->10, 20 pairs, 64 B) follow the others.
 
     python benchmarks/broker_compare.py                 # all three, a few minutes
     python benchmarks/broker_compare.py --brokers mqttfast,mosquitto --seconds 1
-    python benchmarks/broker_compare.py --broker-arg=--uvloop   # extra option for ours
+    python benchmarks/broker_compare.py --broker-arg=--event-loop=uvloop   # extra option for ours (and the relay)
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ class BrokerProcess:
         elif name == "amqtt":
             argv = [sys.executable, str(HERE / "amqtt_server.py"), str(self.port)]
         elif name == "relay":  # no broker: the floor of the fixed-rate run (relay_server.py)
-            argv = [sys.executable, str(HERE / "relay_server.py"), str(self.port)]
+            argv = [sys.executable, str(HERE / "relay_server.py"), str(self.port), *extra]
         else:
             raise ValueError(name)
         # Pinned to CPU 0 where there is more than one and taskset (util-linux) is there.
@@ -264,7 +264,8 @@ async def run_connections(broker: BrokerProcess, count: int, idle: int) -> dict[
 
 
 async def measure(name: str, args: argparse.Namespace) -> dict[str, Any]:
-    extra = args.broker_arg if name == "mqttfast" else []
+    # The relay takes the broker's --event-loop too: the floor on the loop the broker runs on.
+    extra = args.broker_arg if name == "mqttfast" else [a for a in args.broker_arg if a.startswith("--event-loop")] if name == "relay" else []
     out: dict[str, Any] = {}
     with running(name, extra) as broker:
         if not args.skip_flows:

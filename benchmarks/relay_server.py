@@ -1,6 +1,6 @@
 """The floor of the fixed-rate run: an asyncio server that relays PUBLISH bytes and does nothing else.
 
-``python benchmarks/relay_server.py PORT``; runs until terminated. It is no
+``python benchmarks/relay_server.py PORT [--event-loop=uvloop]``; runs until terminated. It is no
 broker: it answers a CONNECT with a CONNACK and a SUBSCRIBE with a SUBACK
 (granting the QoS asked), then forwards every read of a connection that did
 not subscribe, unparsed, to every connection that did, and drops what
@@ -53,4 +53,10 @@ async def serve(port: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(serve(int(sys.argv[1])))
+    # The same choice of loop as the broker's, so that the floor is measured on the loop it is compared with.
+    if "--event-loop=uvloop" in sys.argv[2:]:
+        import uvloop
+
+        uvloop.run(serve(int(sys.argv[1])))
+    else:
+        asyncio.run(serve(int(sys.argv[1])))

@@ -159,7 +159,7 @@ def test_the_interoperability_profile_through_options_and_an_acl_file(tmp_path):
             assert connack.MaximumPacketSize == 256
             assert connack.ReceiveMaximum == 2
             client.subscribe([("test/nosubscribe", 1), ("test/ok", 1)])
-            assert result["suback"].get(timeout=TIMEOUT) == [0x87, 1]
+            assert result["suback"].get(timeout=TIMEOUT) == [0x80, 1]
             # Topic aliases 1 and 2 are accepted; the message still arrives by its topic.
             properties = Properties(PacketTypes.PUBLISH)
             properties.TopicAlias = 2

@@ -54,6 +54,17 @@ def test_inbound_quota_frees_on_our_pubcomp(api):
     assert not server.closed
 
 
+def test_inbound_qos_1_of_one_read_counts_only_after_that_read(api):
+    # A client pipelining QoS 1 publishes is accepted with manual acks as with auto acks (mosquitto too);
+    # what the application has not acknowledged by the next read counts.
+    server = accepted_server(api, 5, server_options={"receive_maximum": 2, "auto_ack": False})
+    events = server.receive_data(b"".join(publish(api, packet_id) for packet_id in (1, 2, 3)))
+    assert [type(e) for e in events] == [api.MessageReceived] * 3
+    server.ack(events[0])
+    events = server.receive_data(publish(api, 4))
+    assert [(type(e), e.reason_code) for e in events] == [(api.Disconnected, 0x93)]
+
+
 def test_inbound_qos_1_counts_until_our_manual_puback(api):
     client = connected_client(api, 5, client_options={"receive_maximum": 1, "auto_ack": False})
     (event,) = client.receive_data(publish(api, 1))

@@ -135,6 +135,7 @@ cdef class Connection:
     cdef public long _peer_receive_maximum
     cdef public long _send_quota
     cdef public long _unacked_qos1
+    cdef public long _unacked_qos1_earlier
     cdef public long long _peer_max_packet_size
     cdef public long _topic_alias_maximum
     cdef public dict _aliases_in
@@ -181,6 +182,7 @@ cdef class Connection:
         self._peer_receive_maximum = 0xFFFF
         self._send_quota = 0xFFFF
         self._unacked_qos1 = 0
+        self._unacked_qos1_earlier = 0  # of those, the ones from earlier reads: see _check_receive_maximum
         self._peer_max_packet_size = UNLIMITED_PACKET_SIZE
         self._topic_alias_maximum = topic_alias_maximum
         self._aliases_in = {}
@@ -233,6 +235,7 @@ cdef class Connection:
             # Arrival time unknown: the next handle_timeout counts it as now, never an older time.
             self._last_received = None
         self._received = True
+        self._unacked_qos1_earlier = self._unacked_qos1
         error = None
         try:
             packets = self._feed(data)
@@ -342,7 +345,8 @@ cdef class Connection:
 
     cdef int _check_receive_maximum(self) except -1:
         # Only MQTT 5 announces a Receive Maximum; a 3.x peer never learnt ours, so it cannot break it.
-        if self._level == _MQTT_5 and self._unacked_qos1 + len(self._inbound_qos2) >= self._receive_maximum:
+        # QoS 1 messages of this read do not count (see the Python twin).
+        if self._level == _MQTT_5 and self._unacked_qos1_earlier + len(self._inbound_qos2) >= self._receive_maximum:
             raise ReceiveMaximumExceeded(
                 f"more than the Receive Maximum of {self._receive_maximum} QoS 1 and 2 messages in flight"
                 " [MQTT-3.3.4-9]"

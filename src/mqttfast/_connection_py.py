@@ -98,6 +98,7 @@ class Connection:
         self._peer_receive_maximum = 0xFFFF
         self._send_quota = 0xFFFF
         self._unacked_qos1 = 0
+        self._unacked_qos1_earlier = 0  # of those, the ones from earlier reads: see _check_receive_maximum
         self._peer_max_packet_size = UNLIMITED_PACKET_SIZE
         self._topic_alias_maximum = topic_alias_maximum
         self._aliases_in: dict[int, str] = {}
@@ -140,6 +141,7 @@ class Connection:
             # Arrival time unknown: the next handle_timeout counts it as now, never an older time.
             self._last_received = None
         self._received = True
+        self._unacked_qos1_earlier = self._unacked_qos1
         error: MQTTError | None = None
         try:
             packets = self._decoder.feed(data)
@@ -236,9 +238,12 @@ class Connection:
 
     def _check_receive_maximum(self) -> None:
         # Only MQTT 5 announces a Receive Maximum; a 3.x peer never learnt ours, so it cannot break it.
+        # A QoS 1 message counts once the application could have acknowledged it: those of this read
+        # cannot be (its acks go out after it), and auto-acked ones never count. Otherwise manual acks
+        # would refuse a client that pipelines QoS 1 publishes while auto acks accept it, as mosquitto does.
         if (
             self._version == MQTT_5
-            and self._unacked_qos1 + len(self._inbound_qos2) >= self._receive_maximum
+            and self._unacked_qos1_earlier + len(self._inbound_qos2) >= self._receive_maximum
         ):
             raise ReceiveMaximumExceeded(
                 f"more than the Receive Maximum of {self._receive_maximum} QoS 1 and 2 messages in flight"
