@@ -185,6 +185,17 @@ def test_a_shared_filter_is_matched_as_plain_levels_beside_valid_filters():
         assert list(ours.iter_match(topic)) == list(theirs.iter_match(topic)), topic
 
 
+def test_a_filter_too_long_for_mqtt_is_matched_beside_valid_filters():
+    # '+' matches an empty level: a filter over 65,535 bytes matches a topic within them.
+    long_level = "x" * 65534
+    ours, theirs = compat.MQTTMatcher(), PAHO_MATCHER()
+    for value, key in enumerate(["+/" + long_level, "#", "/#", "+/+", "$share/g/#"]):
+        ours[key] = theirs[key] = value
+    for topic in ("/" + long_level, "a/" + long_level, "/x"):
+        assert list(ours.iter_match(topic)) == list(theirs.iter_match(topic))
+    assert list(ours.iter_match("/" + long_level)) == [2, 0, 3, 1]  # both kinds of filter in one answer
+
+
 def test_an_iterator_gives_the_answer_of_its_call():
     """Known difference: paho's generator reads its trie as it goes; ours iterates over the answer when called."""
     ours, theirs = compat.MQTTMatcher(), PAHO_MATCHER()

@@ -22,7 +22,7 @@ children's. Its answers, and their order, are what this module reproduces:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from operator import itemgetter
 from typing import Any, Callable
 
@@ -109,7 +109,7 @@ class MQTTMatcher:
         # topic -> the values iter_match yields for it. A client sees the same few topics again and
         # again and changes its filters rarely. Every change binds a new dict once made, so a lookup that
         # ran concurrently stores its (possibly stale) answer in a dict no longer used; a full dict is emptied.
-        self._answers: dict[str, list[Any]] = {}
+        self._answers: dict[str, Sequence[Any]] = {}
         self._countdown = 1  # lookups until an answer is kept
 
     def __setitem__(self, key: str, value: Any) -> None:
@@ -185,11 +185,12 @@ class MQTTMatcher:
                 self._remember(answers, topic, values)
         return iter(values)
 
-    def _remember(self, answers: dict[str, list[Any]], topic: str, values: list[Any]) -> None:
+    def _remember(self, answers: dict[str, Sequence[Any]], topic: str, values: Sequence[Any]) -> None:
         self._countdown = _REMEMBER_EVERY
         if len(answers) >= _MAX_ANSWERS:
             answers.clear()  # never rebinds self._answers: a change made meanwhile keeps its new dict
-        answers[topic] = values
+        # A tuple is one object where a list is two: fewer cache misses when it is read again.
+        answers[topic] = tuple(values)
 
     def _answer(self, topic: str) -> list[Any]:
         """The answer for a valid topic when the TopicMatcher's alone will not do (odd filters, boxes)."""
