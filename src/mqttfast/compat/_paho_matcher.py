@@ -167,9 +167,11 @@ class MQTTMatcher:
 
     def iter_match(self, topic: str) -> Iterator[Any]:
         """An iterator over the values of every filter matching ``topic``, in paho's order."""
-        answers = self._answers
-        values = answers.get(topic)
+        values = self._answers.get(topic)
         if values is None:
+            # Taken before the lookup (a change binds a new dict after changing the filters),
+            # so an answer is only ever kept in the dict of the filters it was computed from.
+            answers = self._answers
             try:
                 values = self._lookup(topic)
             except MQTTError:
