@@ -74,7 +74,10 @@ STRINGS = st.lists(LEVELS, min_size=1, max_size=5).map("/".join)
 
 @settings(max_examples=300, deadline=None)
 @given(
-    entries=st.lists(st.tuples(STRINGS, st.one_of(st.none(), st.integers(0, 9))), max_size=12),
+    # Lists stand for the unhashable values paho takes as well as any other.
+    entries=st.lists(
+        st.tuples(STRINGS, st.one_of(st.none(), st.integers(0, 9), st.lists(st.integers(0, 2), max_size=2))), max_size=12
+    ),
     removals=st.lists(STRINGS, max_size=4),
     topics=st.lists(STRINGS, min_size=1, max_size=6),
 )
@@ -116,6 +119,93 @@ def test_matcher_answers_as_paho(entries, removals, topics):
 @given(sub=STRINGS, topic=STRINGS)
 def test_topic_matches_sub_answers_as_paho(sub, topic):
     assert compat.topic_matches_sub(sub, topic) == PAHO_TOPIC_MATCHES_SUB(sub, topic)
+
+
+class Unhashable:
+    """A value whose hash() raises something else than TypeError: paho takes it all the same."""
+
+    def __hash__(self):
+        raise ValueError("no hash")
+
+
+def test_matcher_takes_unhashable_values_and_answers_them_as_paho():
+    odd_value, listed = Unhashable(), ["callback"]
+    ours, theirs = compat.MQTTMatcher(), PAHO_MATCHER()
+    for matcher in (ours, theirs):
+        matcher["a/+"] = listed
+        matcher["a/#"] = odd_value
+        matcher["a/b"] = 1
+    for topic in ("a/b", "a", "a/c", "b"):
+        assert list(ours.iter_match(topic)) == list(theirs.iter_match(topic))
+    assert [value is odd_value for value in ours.iter_match("a/c")] == [False, True]
+    assert ours["a/+"] is listed and ours["a/#"] is odd_value
+    for matcher in (ours, theirs):
+        del matcher["a/+"]
+        matcher["a/#"] = 2  # no unhashable value left
+    assert list(ours.iter_match("a/b")) == list(theirs.iter_match("a/b")) == [1, 2]
+
+
+def test_replacing_a_value_by_an_equal_one_stores_the_new_one():
+    ours, theirs = compat.MQTTMatcher(), PAHO_MATCHER()
+    for matcher in (ours, theirs):
+        matcher["a"] = 1
+        matcher["a"] = 1.0
+        matcher["b"] = True
+        matcher["+"] = 1
+    for topic in ("a", "b"):
+        got, expected = list(ours.iter_match(topic)), list(theirs.iter_match(topic))
+        assert got == expected and [type(value) for value in got] == [type(value) for value in expected]
+
+
+def test_remembered_answers_follow_every_change():
+    ours, theirs = compat.MQTTMatcher(), PAHO_MATCHER()
+    changes = [
+        lambda m: m.__setitem__("s/+", "plus"),
+        lambda m: m.__setitem__("s/x", "exact"),
+        lambda m: m.__setitem__("s/+", ["unhashable"]),
+        lambda m: m.__setitem__("$share/g/s/x", "shared"),
+        lambda m: m.__delitem__("s/x"),
+        lambda m: m.__setitem__("s/#", None),
+        lambda m: m.__setitem__("s/+", None),
+        lambda m: m.__delitem__("$share/g/s/x"),
+    ]
+    for change in changes:
+        for matcher in (ours, theirs):
+            change(matcher)
+        for _ in range(40):  # enough for the answers to be remembered
+            for topic in ("s/x", "s/y", "$share/g/s/x", "s/+"):
+                assert list(ours.iter_match(topic)) == list(theirs.iter_match(topic)), topic
+
+
+def test_a_shared_filter_is_matched_as_plain_levels_beside_valid_filters():
+    ours, theirs = compat.MQTTMatcher(), PAHO_MATCHER()
+    for value, key in enumerate(["$share/g/a/#", "$share/+/a/b", "#", "+/g/a/b", "$share/g/a/b"]):
+        ours[key] = theirs[key] = value
+    for topic in ("$share/g/a/b", "$share/g/a", "share/g/a/b", "a/b"):
+        assert list(ours.iter_match(topic)) == list(theirs.iter_match(topic)), topic
+
+
+def test_a_filter_too_long_for_mqtt_is_matched_beside_valid_filters():
+    # '+' matches an empty level: a filter over 65,535 bytes matches a topic within them.
+    long_level = "x" * 65534
+    ours, theirs = compat.MQTTMatcher(), PAHO_MATCHER()
+    for value, key in enumerate(["+/" + long_level, "#", "/#", "+/+", "$share/g/#"]):
+        ours[key] = theirs[key] = value
+    for topic in ("/" + long_level, "a/" + long_level, "/x"):
+        assert list(ours.iter_match(topic)) == list(theirs.iter_match(topic))
+    assert list(ours.iter_match("/" + long_level)) == [2, 0, 3, 1]  # both kinds of filter in one answer
+
+
+def test_an_iterator_gives_the_answer_of_its_call():
+    """Known difference: paho's generator reads its trie as it goes; ours iterates over the answer when called."""
+    ours, theirs = compat.MQTTMatcher(), PAHO_MATCHER()
+    iterators = []
+    for matcher in (ours, theirs):
+        matcher["a"] = 1
+        iterators.append(matcher.iter_match("a"))
+        matcher["a"] = 2
+    assert [list(iterator) for iterator in iterators] == [[1], [2]]
+    assert list(ours.iter_match("a")) == list(theirs.iter_match("a")) == [2]
 
 
 def test_matcher_order_is_paho_depth_first_order():

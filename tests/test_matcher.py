@@ -38,6 +38,37 @@ def test_match_equals_brute_force(api, subscriptions, probe_topics):
         assert Counter(matcher.match(topic)) == reference(api, stored, topic)
 
 
+
+def depth_first_key(topic_filter):
+    """A filter's place in the depth-first order: its levels ranked exact 0, '+' 1, '#' 2, compared as sequences."""
+    return tuple({"+": 1, "#": 2}.get(level, 0) for level in topic_filter.split("/"))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(filters, st.integers(0, 5)), max_size=25), st.lists(topics, min_size=1, max_size=6))
+def test_match_depth_first_orders_the_matches_by_filter(api, subscriptions, probe_topics):
+    matcher = api.TopicMatcher()
+    stored = [pair for pair in subscriptions if matcher.subscribe(*pair)]
+    for topic in probe_topics:
+        matching = [(topic_filter, value) for topic_filter, value in stored if api.topic_matches(topic_filter, topic)]
+        # sorted() is stable: the values of one filter stay in subscription order, as in match().
+        expected = [value for _, value in sorted(matching, key=lambda pair: depth_first_key(pair[0]))]
+        assert matcher.match_depth_first(topic) == expected
+        assert sorted(matcher.match(topic)) == sorted(expected)
+
+
+def test_match_depth_first_takes_exact_then_plus_then_hash_and_a_prefix_first(api):
+    matcher = api.TopicMatcher()
+    for topic_filter in ["#", "+/#", "+/+", "a/#", "a/+", "a/b", "a/b/#", "+/b"]:
+        matcher.subscribe(topic_filter, topic_filter)
+    assert matcher.match_depth_first("a/b") == ["a/b", "a/b/#", "a/+", "a/#", "+/b", "+/+", "+/#", "#"]
+    assert matcher.match_depth_first("$a/b") == []
+    matcher.subscribe("$a/+", "$a/+")
+    assert matcher.match_depth_first("$a/b") == ["$a/+"]
+    with pytest.raises(api.InvalidTopicName):
+        matcher.match_depth_first("a/#")
+
+
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(filters, st.integers(0, 3)), max_size=20), st.data())
 def test_unsubscribing_everything_empties_the_matcher(api, subscriptions, data):
@@ -131,6 +162,10 @@ def test_deep_topics_need_no_recursion(api):
     matcher.subscribe(deep, 1)
     matcher.subscribe("x/#", 2)
     assert sorted(matcher.match(deep)) == [1, 2]
+    assert matcher.match_depth_first(deep) == [1, 2]
+    matcher.subscribe("/".join(["+"] * 19999) + "/#", 3)
+    assert matcher.match_depth_first(deep) == [1, 2, 3]
+    assert matcher.match_depth_first(deep + "/x") == [2, 3]
     assert matcher.unsubscribe(deep, 1)
 
 
@@ -284,6 +319,7 @@ def test_twin_matchers_agree_exactly(pytestconfig, subscriptions, probe_topics):
     assert matchers[0]._node_count() == matchers[1]._node_count()
     for topic in probe_topics:
         assert _outcome(matchers[0].match, topic) == _outcome(matchers[1].match, topic)
+        assert _outcome(matchers[0].match_depth_first, topic) == _outcome(matchers[1].match_depth_first, topic)
         assert _outcome(matchers[0].match_shared, topic) == _outcome(matchers[1].match_shared, topic)
 
 
@@ -377,6 +413,8 @@ def test_max_levels_is_read_only(api):
         lambda m: m.unsubscribe("a/+b", 1),
         lambda m: m.unsubscribe(3, 1),
         lambda m: m.match(b"a"),
+        lambda m: m.match_depth_first(b"a"),
+        lambda m: m.match_depth_first(""),
         lambda m: m.match_shared("a/#"),
         lambda m: m.match_shared(""),
         lambda m: ("a", 1, 2) in m,

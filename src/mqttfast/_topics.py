@@ -66,6 +66,9 @@ class MatcherFacade:
     subscription order; filters in a fixed order of the trie walk (level by
     level; at each level '#' before '+' before the exact level), the same for
     both twins.
+    ``match_depth_first(topic)`` returns the same values in depth-first order
+    (filters compared level by level, exact before '+' before '#', a filter
+    before the longer ones it is a prefix of): paho-mqtt's order.
 
     Shared subscriptions ``$share/{group}/{filter}`` are kept per group and
     never appear in ``match``; ``match_shared(topic)`` returns
@@ -113,6 +116,7 @@ class MatcherFacade:
         _lock: threading.Lock
 
         def match(self, topic: str) -> list[Any]: ...
+        def match_depth_first(self, topic: str) -> list[Any]: ...
         # On the trie too, like match: it is called once per PUBLISH, so the compiled
         # twin runs it without a Python frame (it reads _shared_trie and _shared).
         def match_shared(self, topic: str) -> dict[tuple[str, str], list[Any]]: ...

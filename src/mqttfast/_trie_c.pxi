@@ -747,6 +747,120 @@ cdef int _walk(Node* root, str topic, list out) except -1:
     return 0
 
 
+cdef struct Level:
+    # A level of the topic, measured once for every node the depth-first walk looks it up in.
+    const unsigned char* data
+    Py_ssize_t size
+    uint64_t head
+    uint64_t hash  # valid once ``hashed``: computed at the first table that needs it
+    bint hashed
+
+
+cdef struct Pending:
+    Node* node
+    Py_ssize_t depth  # levels matched; -1: a '#' node whose values are due
+
+
+cdef enum:
+    INLINE_LEVELS = 16
+
+
+cdef int _walk_depth_first(Node* root, str topic, list out) except -1:
+    """Append the values of every filter matching ``topic`` to ``out``, depth first.
+
+    As ``Trie.match_depth_first`` of the Python twin: an explicit stack, so
+    no recursion. A node at depth d leaves at most two entries below the
+    child taken next ('#' and '+'), so the stack never holds more than
+    2 * levels + 1 entries and is allocated once.
+    """
+    cdef object encoded = None
+    cdef const unsigned char* data
+    cdef Py_ssize_t length, start, end, count, index, depth, top, found
+    cdef bint wildcards_at_top
+    cdef Level inline_levels[INLINE_LEVELS]
+    cdef Pending inline_pending[2 * INLINE_LEVELS + 2]
+    cdef Level* levels = inline_levels
+    cdef Pending* pending = inline_pending
+    cdef Level* level
+    cdef Node* node
+    cdef Node* child
+    if PyUnicode_IS_COMPACT_ASCII(topic):
+        data = <const unsigned char*>PyUnicode_DATA(topic)
+        length = PyUnicode_GET_LENGTH(topic)
+    else:
+        encoded = PyUnicode_AsUTF8String(topic)
+        data = <const unsigned char*>PyBytes_AS_STRING(encoded)
+        length = PyBytes_GET_SIZE(encoded)
+    wildcards_at_top = length == 0 or data[0] != 0x24  # '$'
+    count = 1
+    end = _level_end(data, 0, length)
+    while end < length:
+        count += 1
+        end = _level_end(data, end + 1, length)
+    if count > INLINE_LEVELS:
+        levels = <Level*>PyMem_Malloc(count * sizeof(Level))
+        pending = <Pending*>PyMem_Malloc((2 * count + 2) * sizeof(Pending))
+        if levels == NULL or pending == NULL:
+            PyMem_Free(levels)
+            PyMem_Free(pending)
+            raise MemoryError()
+    try:
+        start = 0
+        for index in range(count):
+            end = _level_end(data, start, length)
+            levels[index].data = data + start
+            levels[index].size = end - start
+            levels[index].head = _head(data + start, end - start, length - start)
+            levels[index].hashed = False
+            start = end + 1
+        pending[0].node = root
+        pending[0].depth = 0
+        top = 1
+        while top:
+            top -= 1
+            node = pending[top].node
+            depth = pending[top].depth
+            if depth < 0:
+                _collect(node, out)
+                continue
+            if depth == count:
+                _collect(node, out)
+                if node.hash != NULL:
+                    _collect(node.hash, out)  # '#' matches the parent level too
+                continue
+            # Pushed in reverse of the order they are taken: exact level, '+', '#'.
+            if depth or wildcards_at_top:
+                if node.hash != NULL:
+                    pending[top].node = node.hash
+                    pending[top].depth = -1
+                    top += 1
+                    _prefetch(<void*>node.hash)
+                if node.plus != NULL:
+                    pending[top].node = node.plus
+                    pending[top].depth = depth + 1
+                    top += 1
+                    _prefetch(<void*>node.plus)
+                    _prefetch(<void*>(<char*>node.plus + 64))
+            if node.used:
+                level = &levels[depth]
+                if _is_table(node) and not level.hashed:
+                    level.hash = _level_hash(level.data, level.size)
+                    level.hashed = True
+                found = _find(node, level.hash, level.head, level.data, level.size)
+                if found >= 0:
+                    child = _entries(node)[found].child
+                    pending[top].node = child
+                    pending[top].depth = depth + 1
+                    top += 1
+                    _prefetch(<void*>child)
+                    _prefetch(<void*>(<char*>child + 64))
+    finally:
+        if levels != inline_levels:
+            PyMem_Free(levels)
+            PyMem_Free(pending)
+    return 0
+
+
 cdef class Trie:
     """Filters as paths of levels; values stored at the filter's last node.
 
@@ -777,6 +891,14 @@ cdef class Trie:
         if not _plain_ascii_name(topic):
             validate_topic_name(topic)
         _walk(self.root, _exact_str(topic), out)
+        return out
+
+    def match_depth_first(self, topic):
+        """The values of ``match(topic)``, in the order of a depth-first walk (see the Python twin)."""
+        cdef list out = []
+        if not _plain_ascii_name(topic):
+            validate_topic_name(topic)
+        _walk_depth_first(self.root, _exact_str(topic), out)
         return out
 
     def match_shared(self, topic):

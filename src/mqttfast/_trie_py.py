@@ -197,6 +197,44 @@ class Trie:
                 hash_node.collect(out)  # '#' matches the parent level too
         return out
 
+    def match_depth_first(self, topic: str) -> list[Any]:
+        """The values of ``match(topic)``, in the order of a depth-first walk.
+
+        At each level the walk takes the exact level, then '+', then the values
+        of '#', and a filter's values come before those of the filters it is a
+        prefix of: filters ordered by their levels ranked exact < '+' < '#',
+        compared as sequences (paho-mqtt's matcher yields this order, which
+        ``mqttfast.compat.paho`` keeps; ``match`` walks breadth-first).
+        """
+        validate_topic_name(topic)
+        out: list[Any] = []
+        levels = topic.split("/")
+        last = len(levels)
+        wildcards_at_top = not topic.startswith("$")
+        # (node, levels matched) still to visit, or (a '#' node, -1) whose values are due once the
+        # subtrees stacked above it are done. The top is taken first, so children go on in reverse.
+        pending: list[tuple[_Node, int]] = [(self._root, 0)]
+        while pending:
+            node, depth = pending.pop()
+            if depth < 0:
+                node.collect(out)
+                continue
+            if depth == last:
+                node.collect(out)
+                hash_node = node.hash
+                if hash_node is not None:
+                    hash_node.collect(out)  # '#' matches the parent level too
+                continue
+            if depth or wildcards_at_top:
+                if node.hash is not None:
+                    pending.append((node.hash, -1))
+                if node.plus is not None:
+                    pending.append((node.plus, depth + 1))
+            child = node.child(levels[depth])
+            if child is not None:
+                pending.append((child, depth + 1))
+        return out
+
     def match_shared(self, topic: str) -> dict[tuple[str, str], list[Any]]:
         """``{(group, filter): [members]}`` of the shared subscriptions matching the topic name ``topic``.
 

@@ -6,14 +6,14 @@ a topic, and walks it depth first: at every level the literal child, then the
 children's. Its answers, and their order, are what this module reproduces:
 
 - Valid MQTT filters (not ``$share/...``, which paho treats as plain levels)
-  live in a ``TopicMatcher``; a valid topic is looked up there, in compiled code.
-  Each such filter matches a valid topic along exactly one path, whose order
-  key is the filter's own level ranks (literal 0, ``+`` 1, ``#`` 2), so
-  sorting by that key restores paho's depth-first order. The key is computed
-  once per filter, and a lookup that finds one filter (the usual case) sorts
-  nothing.
-- The answer for a topic is remembered until the filters change: a client
-  receives on the same few topics over and over.
+  live in a ``TopicMatcher``, which holds the values themselves, so a valid
+  topic is answered by one ``TopicMatcher.match_depth_first`` call: the walk
+  of paho's own order, in compiled code. A lookup touches no object of ours
+  (at 100k filters the trie is far larger than the caches, and every object
+  read is a cache miss). An unhashable value is stored in a ``_Boxed``; only
+  while a matcher holds one are its answers unboxed.
+- Answers are remembered until the filters change (one lookup in 16 keeps
+  its answer): a client receives on the same few topics over and over.
 - Anything ``TopicMatcher`` refuses (``a+b``, ``a/#/b``, ``""``, shared filters,
   topics holding wildcards) goes through :func:`_paths`, a per-filter replay
   of paho's walk. It also yields a value once per path, as paho does when a
@@ -22,20 +22,18 @@ children's. Its answers, and their order, are what this module reproduces:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from operator import attrgetter, itemgetter
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
+from operator import itemgetter
+from typing import Any, Callable
 
-from .. import MQTTError, TopicMatcher, topic_matches
+from .. import MQTTError, TopicMatcher, topic_matches, validate_topic_filter
 
 _RANK = {"+": 1, "#": 2}
-_NO_MATCH: tuple[Any, ...] = ()
 _MAX_ANSWERS = 4096  # topics whose answers a matcher remembers at once
-
-
-def _rank(topic_filter: str) -> tuple[int, ...]:
-    """The depth-first order key of a filter's single path through paho's trie."""
-    return tuple([_RANK.get(level, 0) for level in topic_filter.split("/")])
+_REMEMBER_EVERY = 16  # of the answers looked up, the one kept
+# A filter of at most 65,535 bytes has at most 32,768 levels: TopicMatcher takes every valid one, as paho does.
+_ANY_DEPTH = 32_768
+_ABSENT = object()
 
 
 def _fast_eligible(topic_filter: str) -> bool:
@@ -46,7 +44,11 @@ def _fast_eligible(topic_filter: str) -> bool:
 def _paths(
     levels: list[str], topic: list[str], normal: bool, depth: int = 0, prefix: tuple[int, ...] = ()
 ) -> Iterator[tuple[int, ...]]:
-    """Every path by which paho's walk reaches the value of the filter ``levels``, as order keys."""
+    """Every path by which paho's walk reaches the value of the filter ``levels``, as order keys.
+
+    A key is the path's level ranks (literal 0, ``+`` 1, ``#`` 2): paho's
+    depth-first order is the order of these keys.
+    """
     if depth == len(topic):
         if len(levels) == depth:
             yield prefix
@@ -61,23 +63,26 @@ def _paths(
         yield prefix + (2,)
 
 
-class _Entry:
-    """One filter of an ``MQTTMatcher``: its value and its order key, held by the ``TopicMatcher`` itself.
+class _Boxed:
+    """An unhashable value (TopicMatcher stores hashable ones), in a box that hashes by identity."""
 
-    The ``TopicMatcher`` stores the entry, not the value, so that a lookup
-    yields what it needs (value and order) with no dict access, a replaced
-    value needs no trie change, and any value works, hashable or not.
-    """
+    __slots__ = ("value",)
 
-    __slots__ = ("key", "rank", "value")
-
-    def __init__(self, key: str, value: Any) -> None:
-        self.key = key
-        self.rank = _rank(key)
+    def __init__(self, value: Any) -> None:
         self.value = value
 
 
-_by_rank = attrgetter("rank")
+def _storable(value: Any) -> Any:
+    """What the TopicMatcher holds for ``value``: itself, or a ``_Boxed`` if it cannot be hashed."""
+    try:
+        hash(value)
+    except Exception:  # noqa: BLE001 - paho takes any value; whatever hash() raises, box it
+        return _Boxed(value)
+    return value
+
+
+def _unboxed(stored: Any) -> Any:
+    return stored.value if type(stored) is _Boxed else stored
 
 
 class MQTTMatcher:
@@ -86,101 +91,134 @@ class MQTTMatcher:
     Same mapping interface (``m[filter] = value``, ``m[filter]``, ``del m[filter]``)
     and the same ``iter_match(topic)`` results in the same order, including for
     strings that are not valid MQTT. As in paho, a filter set to ``None`` counts
-    as absent.
+    as absent. One difference: ``iter_match`` iterates over the answer as it
+    was when called, where paho's generator reads its trie as it goes.
     """
 
-    __slots__ = ("_entries", "_fast", "_odd", "_answers")
+    __slots__ = ("_stored", "_fast", "_odd", "_boxes", "_lookup", "_answers", "_countdown")
 
     def __init__(self) -> None:
-        self._entries: dict[str, _Entry] = {}
-        self._fast = TopicMatcher()
-        self._odd: dict[str, _Entry] = {}  # filters TopicMatcher cannot answer for, in insertion order
+        # filter -> what the TopicMatcher holds for it (the value or its _Boxed), None for a None value.
+        self._stored: dict[str, Any] = {}
+        self._fast = TopicMatcher(max_levels=_ANY_DEPTH)
+        self._odd: dict[str, None] = {}  # filters TopicMatcher cannot answer for, in insertion order
+        self._boxes = 0  # _Boxed values in the TopicMatcher
+        # How a topic not remembered is answered: TopicMatcher alone while it holds every filter
+        # and no box (a C method, no Python frame), else _answer. Invalid topics raise MQTTError.
+        self._lookup: Callable[[str], list[Any]] = self._fast.match_depth_first
         # topic -> the values iter_match yields for it. A client sees the same few topics again and
-        # again and changes its filters rarely. Every change binds a new dict, so a lookup that ran
-        # concurrently stores its (possibly stale) answer in a dict no longer used; a full dict is emptied.
-        self._answers: dict[str, tuple[Any, ...]] = {}
+        # again and changes its filters rarely. Every change binds a new dict once made, so a lookup that
+        # ran concurrently stores its (possibly stale) answer in a dict no longer used; a full dict is emptied.
+        self._answers: dict[str, Sequence[Any]] = {}
+        self._countdown = 1  # lookups until an answer is kept
 
     def __setitem__(self, key: str, value: Any) -> None:
         """Add the topic filter ``key`` with ``value`` (replacing any previous value)."""
-        self._answers = {}
-        entry = self._entries.get(key)
-        if entry is not None:
-            entry.value = value
-            return
-        entry = self._entries[key] = _Entry(key, value)
-        if not (_fast_eligible(key) and self._subscribe_fast(entry)):
-            self._odd[key] = entry
+        stored = None if value is None else _storable(value)
+        old = self._stored.get(key, _ABSENT)
+        if old is _ABSENT and not self._fast_accepts(key):
+            self._odd[key] = None
+        elif old is not _ABSENT and key not in self._odd and old is not None:
+            self._unsubscribe(key, old)
+        self._stored[key] = stored
+        if stored is not None and key not in self._odd:
+            self._fast.subscribe(key, stored)
+            if type(stored) is _Boxed:
+                self._boxes += 1
+        self._changed()
 
-    def _subscribe_fast(self, entry: _Entry) -> bool:
+    @staticmethod
+    def _fast_accepts(key: str) -> bool:
+        if not _fast_eligible(key):
+            return False
         try:
-            self._fast.subscribe(entry.key, entry)
+            validate_topic_filter(key)
         except MQTTError:
             return False
         return True
 
+    def _unsubscribe(self, key: str, stored: Any) -> None:
+        self._fast.unsubscribe(key, stored)
+        if type(stored) is _Boxed:
+            self._boxes -= 1
+
+    def _changed(self) -> None:
+        self._lookup = self._fast.match_depth_first if not (self._odd or self._boxes) else self._answer
+        self._answers = {}
+
     def __getitem__(self, key: str) -> Any:
         """The value of the topic filter ``key``; ``KeyError`` when absent or ``None``."""
-        entry = self._entries.get(key)
-        if entry is None or entry.value is None:
+        stored = self._stored.get(key)
+        if stored is None:
             raise KeyError(key)
-        return entry.value
+        return _unboxed(stored)
 
     def __delitem__(self, key: str) -> None:
         """Remove the topic filter ``key``; ``KeyError`` when absent or ``None``."""
-        entry = self._entries.get(key)
-        if entry is None or entry.value is None:
+        stored = self._stored.get(key)
+        if stored is None:
             raise KeyError(key)
-        self._answers = {}
-        del self._entries[key]
+        del self._stored[key]
         if key in self._odd:
             del self._odd[key]
         else:
-            self._fast.unsubscribe(key, entry)
+            self._unsubscribe(key, stored)
+        self._changed()
 
     def iter_match(self, topic: str) -> Iterator[Any]:
         """An iterator over the values of every filter matching ``topic``, in paho's order."""
-        answers = self._answers
-        values = answers.get(topic)
+        values = self._answers.get(topic)
         if values is None:
-            values = self._lookup(topic)
-            if len(answers) >= _MAX_ANSWERS:
-                answers.clear()  # never rebinds self._answers: a change made meanwhile keeps its new dict
-            answers[topic] = values
+            # Taken before the lookup (a change binds a new dict after changing the filters),
+            # so an answer is only ever kept in the dict of the filters it was computed from.
+            answers = self._answers
+            try:
+                values = self._lookup(topic)
+            except MQTTError:
+                # A topic TopicMatcher refuses (empty, holding wildcards, ...): replay paho on every filter.
+                values = self._replay(topic, self._stored)
+            # One answer in _REMEMBER_EVERY is kept: keeping each would cost a topic seen once
+            # about as much as its lookup (a new allocation that stays, in memory not yet cached),
+            # while a topic seen again and again is soon among those kept.
+            countdown = self._countdown - 1
+            if countdown:
+                self._countdown = countdown
+            else:
+                self._remember(answers, topic, values)
         return iter(values)
 
-    def _lookup(self, topic: str) -> tuple[Any, ...]:
-        try:
-            found = self._fast.match(topic)
-        except MQTTError:
-            # A topic TopicMatcher refuses (empty, holding wildcards, ...): replay paho on every filter.
-            return self._slow_match(topic, list(self._entries.values()))
-        if self._odd:
-            return self._slow_match(topic, list(self._odd.values()), found)
-        # The common lookups, up to two matches, need no sort.
-        count = len(found)
-        if not count:
-            return _NO_MATCH
-        if count == 1:
-            value = found[0].value
-            return _NO_MATCH if value is None else (value,)
-        if count == 2:
-            first, second = found
-            if second.rank < first.rank:
-                first, second = second, first
-            if first.value is not None and second.value is not None:
-                return (first.value, second.value)
-        found.sort(key=_by_rank)
-        return tuple([value for value in [entry.value for entry in found] if value is not None])
+    def _remember(self, answers: dict[str, Sequence[Any]], topic: str, values: Sequence[Any]) -> None:
+        self._countdown = _REMEMBER_EVERY
+        if len(answers) >= _MAX_ANSWERS:
+            answers.clear()  # never rebinds self._answers: a change made meanwhile keeps its new dict
+        # A tuple is one object where a list is two: fewer cache misses when it is read again.
+        answers[topic] = tuple(values)
 
-    @staticmethod
-    def _slow_match(topic: str, candidates: list[_Entry], fast: list[_Entry] | tuple[()] = ()) -> tuple[Any, ...]:
+    def _answer(self, topic: str) -> list[Any]:
+        """The answer for a valid topic when the TopicMatcher's alone will not do (odd filters, boxes)."""
+        found = self._fast.match_depth_first(topic)
+        if self._odd:
+            odd = self._replay(topic, self._odd)
+            if odd:
+                # Merging needs every match's order key, which the TopicMatcher does not give; the
+                # filters of both kinds rarely match one topic ('$share/...' topics only match odd ones).
+                return odd if not found else self._replay(topic, self._stored)
+        if self._boxes:
+            return [_unboxed(stored) for stored in found]
+        return found
+
+    def _replay(self, topic: str, keys: Iterable[str]) -> list[Any]:
+        """paho's answer from the filters ``keys`` alone, by a replay of its walk for each."""
         levels = topic.split("/")
         normal = not topic.startswith("$")
-        found = [(entry.rank, entry) for entry in fast]
-        for entry in candidates:
-            found += [(path, entry) for path in _paths(entry.key.split("/"), levels, normal)]
+        stored_by_key = self._stored
+        found: list[tuple[tuple[int, ...], Any]] = []
+        for key in list(keys):  # a copy: another thread may change the filters meanwhile
+            stored = stored_by_key.get(key)
+            if stored is not None:
+                found += [(path, stored) for path in _paths(key.split("/"), levels, normal)]
         found.sort(key=itemgetter(0))
-        return tuple([entry.value for _, entry in found if entry.value is not None])
+        return [_unboxed(stored) for _, stored in found]
 
 
 def topic_matches_sub(sub: str, topic: str) -> bool:
