@@ -425,3 +425,51 @@ def test_max_levels_is_read_only(api):
 def test_facade_results_and_errors_are_identical_on_both_twins(pytestconfig, call):
     compiled, python = _both(pytestconfig)
     assert _outcome(call, compiled.TopicMatcher()) == _outcome(call, python.TopicMatcher())
+
+
+# ---- RememberedMatches (the paho drop-in's iter_match) -------------------------------------------
+
+
+def remembered_class(api):
+    if api.IMPLEMENTATION == "cython":
+        from mqttfast._topics_c import RememberedMatches
+    else:
+        from mqttfast._trie_py import RememberedMatches
+    return RememberedMatches
+
+
+def test_remembered_matches_keeps_one_answer_in_every_and_answers_the_rest_by_lookup(api):
+    looked_up = []
+
+    def lookup(topic):
+        looked_up.append(topic)
+        return [topic, len(looked_up)]
+
+    remembered = remembered_class(api)(lookup, None, 3, 100)
+    answers = [list(remembered.iter_match(topic)) for topic in ["a", "b", "c", "d", "a", "b", "a"]]
+    # The first lookup is kept (countdown starts at 1), then every third: "a" then "d".
+    assert answers == [["a", 1], ["b", 2], ["c", 3], ["d", 4], ["a", 1], ["b", 5], ["a", 1]]
+    assert looked_up == ["a", "b", "c", "d", "b"]
+    assert remembered._answers == {"a": ("a", 1), "d": ("d", 4)}
+    remembered._forget()
+    assert list(remembered.iter_match("a")) == ["a", 6]
+
+
+def test_remembered_matches_falls_back_on_mqtt_errors_only_and_empties_a_full_memo(api):
+    def lookup(topic):
+        if topic == "bad":
+            raise api.InvalidTopicName("bad topic")
+        if topic == "worse":
+            raise KeyError(topic)
+        return [topic]
+
+    remembered = remembered_class(api)(lookup, lambda topic: ["fallback"], 1, 2)
+    assert list(remembered.iter_match("bad")) == ["fallback"]
+    with pytest.raises(KeyError):
+        remembered.iter_match("worse")
+    assert list(remembered.iter_match("x")) == ["x"]
+    assert remembered._answers == {"bad": ("fallback",), "x": ("x",)}
+    assert list(remembered.iter_match("y")) == ["y"]
+    assert remembered._answers == {"y": ("y",)}
+    with pytest.raises(ValueError):
+        remembered_class(api)(lookup, None, 0, 1)

@@ -11,6 +11,8 @@ compiled trie, whose ``match`` it inherits, so a lookup runs C from the call on.
 import os
 import sys
 
+cimport cython
+
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.ref cimport PyObject, Py_XDECREF, Py_XINCREF
@@ -28,7 +30,7 @@ from ._cpython cimport (
     PyUnicode_IS_COMPACT_ASCII,
 )
 
-from ._errors import InvalidTopicFilter, InvalidTopicName
+from ._errors import InvalidTopicFilter, InvalidTopicName, MQTTError
 from ._topics import DEFAULT_MAX_LEVELS, IMPLEMENTATION_NAMES, MATCHER_SLOTS, SHARE_PREFIX, MatcherFacade, split_shared
 
 cdef extern from *:

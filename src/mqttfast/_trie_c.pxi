@@ -1055,3 +1055,50 @@ cdef class Trie:
             count += 1
             stack.extend([child for _, child in _branches(<Node*>address)])
         return count
+
+
+cdef class RememberedMatches:
+    """A base class whose ``iter_match(topic)`` iterates over ``lookup(topic)``, some answers remembered.
+
+    Compiled twin of ``_trie_py.RememberedMatches`` (see there): a remembered
+    answer is one dict read inside a C method, with no Python frame.
+    """
+
+    cdef public dict _answers
+    cdef public object _lookup
+    cdef public object _fallback
+    cdef public Py_ssize_t _every
+    cdef public Py_ssize_t _countdown
+    cdef public Py_ssize_t _limit
+
+    def __init__(self, lookup, fallback, Py_ssize_t every, Py_ssize_t limit):
+        if every < 1 or limit < 1:
+            raise ValueError("every and limit must be at least 1")
+        self._answers = {}
+        self._lookup = lookup
+        self._fallback = fallback
+        self._every = every
+        self._countdown = 1
+        self._limit = limit
+
+    def iter_match(self, topic):
+        """An iterator over the values of every filter matching ``topic`` (``lookup``'s order)."""
+        cdef dict answers = self._answers
+        values = answers.get(topic)
+        if values is not None:
+            return iter(values)
+        try:
+            found = self._lookup(topic)
+        except MQTTError:
+            found = self._fallback(topic)
+        self._countdown -= 1
+        if self._countdown <= 0:
+            self._countdown = self._every
+            if len(answers) >= self._limit:
+                answers.clear()
+            answers[topic] = tuple(found)
+        return iter(found)
+
+    def _forget(self):
+        """Drop every remembered answer (the filters changed)."""
+        self._answers = {}

@@ -11,9 +11,10 @@ from __future__ import annotations
 import sys
 from typing import Any, Callable, Optional, Union
 
+from ._errors import MQTTError
 from ._topic_rules_py import validate_topic_name
 
-__all__ = ["Trie"]
+__all__ = ["Trie", "RememberedMatches"]
 
 # Filters repeat their levels ('sensors', 'temperature', ...): one str per
 # distinct level instead of one per trie node saves memory and cache misses
@@ -342,3 +343,52 @@ class Trie:
             count += 1
             stack.extend([child for _, child in node.branches()])
         return count
+
+
+class RememberedMatches:
+    """A base class whose ``iter_match(topic)`` iterates over ``lookup(topic)``, some answers remembered.
+
+    The base of the paho drop-in ``MQTTMatcher``: a client sees the same few
+    topics over and over, and in the compiled twin a remembered answer costs
+    one dict read and no Python frame (a C method, called as paho's is). One
+    answer in ``every`` is kept, since keeping each would cost a topic seen
+    once about as much as its lookup; a full memo (``limit`` answers) is
+    emptied. ``lookup`` may raise ``MQTTError``: then ``fallback`` answers.
+    ``_forget()`` binds a new memo, so a lookup that ran concurrently with a
+    change keeps its possibly stale answer in the old one.
+    """
+
+    __slots__ = ("_answers", "_lookup", "_fallback", "_every", "_countdown", "_limit")
+
+    def __init__(self, lookup: Callable[[str], Any], fallback: Callable[[str], Any], every: int, limit: int) -> None:
+        if every < 1 or limit < 1:
+            raise ValueError("every and limit must be at least 1")
+        self._answers: dict[str, tuple[Any, ...]] = {}
+        self._lookup = lookup
+        self._fallback = fallback
+        self._every = every
+        self._countdown = 1
+        self._limit = limit
+
+    def iter_match(self, topic: str) -> Any:
+        """An iterator over the values of every filter matching ``topic`` (``lookup``'s order)."""
+        values = self._answers.get(topic)
+        if values is not None:
+            return iter(values)
+        answers = self._answers  # taken before the lookup: see _forget()
+        try:
+            found = self._lookup(topic)
+        except MQTTError:
+            found = self._fallback(topic)
+        self._countdown -= 1
+        if self._countdown <= 0:
+            self._countdown = self._every
+            if len(answers) >= self._limit:
+                answers.clear()  # never rebinds: a _forget() made meanwhile keeps its new memo
+            # A tuple is one object where a list is two: fewer cache misses when it is read again.
+            answers[topic] = tuple(found)
+        return iter(found)
+
+    def _forget(self) -> None:
+        """Drop every remembered answer (the filters changed)."""
+        self._answers = {}

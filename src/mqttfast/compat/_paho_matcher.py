@@ -22,15 +22,21 @@ children's. Its answers, and their order, are what this module reproduces:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from operator import itemgetter
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from .. import MQTTError, TopicMatcher, topic_matches, validate_topic_filter
+from .. import IMPLEMENTATION, MQTTError, TopicMatcher, topic_matches, validate_topic_filter
+
+if TYPE_CHECKING or IMPLEMENTATION != "cython":
+    from .._trie_py import RememberedMatches
+else:
+    from .._topics_c import RememberedMatches
 
 _RANK = {"+": 1, "#": 2}
 _MAX_ANSWERS = 4096  # topics whose answers a matcher remembers at once
-_REMEMBER_EVERY = 16  # of the answers looked up, the one kept
+_REMEMBER_EVERY = 16  # of the answers looked up, the one kept (keeping each would cost a topic seen once
+# about as much as its lookup: a new allocation that stays, in memory not yet cached)
 # A filter of at most 65,535 bytes has at most 32,768 levels: TopicMatcher takes every valid one, as paho does.
 _ANY_DEPTH = 32_768
 _ABSENT = object()
@@ -85,7 +91,7 @@ def _unboxed(stored: Any) -> Any:
     return stored.value if type(stored) is _Boxed else stored
 
 
-class MQTTMatcher:
+class MQTTMatcher(RememberedMatches):
     """Drop-in for ``paho.mqtt.matcher.MQTTMatcher``: filters mapped to values, matched by topic.
 
     Same mapping interface (``m[filter] = value``, ``m[filter]``, ``del m[filter]``)
@@ -95,7 +101,7 @@ class MQTTMatcher:
     was when called, where paho's generator reads its trie as it goes.
     """
 
-    __slots__ = ("_stored", "_fast", "_odd", "_boxes", "_lookup", "_answers", "_countdown")
+    __slots__ = ("_stored", "_fast", "_odd", "_boxes")
 
     def __init__(self) -> None:
         # filter -> what the TopicMatcher holds for it (the value or its _Boxed), None for a None value.
@@ -103,14 +109,11 @@ class MQTTMatcher:
         self._fast = TopicMatcher(max_levels=_ANY_DEPTH)
         self._odd: dict[str, None] = {}  # filters TopicMatcher cannot answer for, in insertion order
         self._boxes = 0  # _Boxed values in the TopicMatcher
-        # How a topic not remembered is answered: TopicMatcher alone while it holds every filter
-        # and no box (a C method, no Python frame), else _answer. Invalid topics raise MQTTError.
-        self._lookup: Callable[[str], list[Any]] = self._fast.match_depth_first
-        # topic -> the values iter_match yields for it. A client sees the same few topics again and
-        # again and changes its filters rarely. Every change binds a new dict once made, so a lookup that
-        # ran concurrently stores its (possibly stale) answer in a dict no longer used; a full dict is emptied.
-        self._answers: dict[str, Sequence[Any]] = {}
-        self._countdown = 1  # lookups until an answer is kept
+        # A client sees the same few topics again and again and changes its filters rarely: answers
+        # are remembered until a change. A topic not remembered is answered by the TopicMatcher
+        # alone while it holds every filter and no box (a C method, no Python frame), else by
+        # _answer; one TopicMatcher refuses (empty, holding wildcards, ...) by a replay of paho.
+        super().__init__(self._fast.match_depth_first, self._replay_all, _REMEMBER_EVERY, _MAX_ANSWERS)
 
     def __setitem__(self, key: str, value: Any) -> None:
         """Add the topic filter ``key`` with ``value`` (replacing any previous value)."""
@@ -144,7 +147,7 @@ class MQTTMatcher:
 
     def _changed(self) -> None:
         self._lookup = self._fast.match_depth_first if not (self._odd or self._boxes) else self._answer
-        self._answers = {}
+        self._forget()
 
     def __getitem__(self, key: str) -> Any:
         """The value of the topic filter ``key``; ``KeyError`` when absent or ``None``."""
@@ -165,34 +168,9 @@ class MQTTMatcher:
             self._unsubscribe(key, stored)
         self._changed()
 
-    def iter_match(self, topic: str) -> Iterator[Any]:
-        """An iterator over the values of every filter matching ``topic``, in paho's order."""
-        values = self._answers.get(topic)
-        if values is None:
-            # Taken before the lookup (a change binds a new dict after changing the filters),
-            # so an answer is only ever kept in the dict of the filters it was computed from.
-            answers = self._answers
-            try:
-                values = self._lookup(topic)
-            except MQTTError:
-                # A topic TopicMatcher refuses (empty, holding wildcards, ...): replay paho on every filter.
-                values = self._replay(topic, self._stored)
-            # One answer in _REMEMBER_EVERY is kept: keeping each would cost a topic seen once
-            # about as much as its lookup (a new allocation that stays, in memory not yet cached),
-            # while a topic seen again and again is soon among those kept.
-            countdown = self._countdown - 1
-            if countdown:
-                self._countdown = countdown
-            else:
-                self._remember(answers, topic, values)
-        return iter(values)
-
-    def _remember(self, answers: dict[str, Sequence[Any]], topic: str, values: Sequence[Any]) -> None:
-        self._countdown = _REMEMBER_EVERY
-        if len(answers) >= _MAX_ANSWERS:
-            answers.clear()  # never rebinds self._answers: a change made meanwhile keeps its new dict
-        # A tuple is one object where a list is two: fewer cache misses when it is read again.
-        answers[topic] = tuple(values)
+    def _replay_all(self, topic: str) -> list[Any]:
+        """paho's answer for a topic the TopicMatcher refuses, by a replay of its walk on every filter."""
+        return self._replay(topic, self._stored)
 
     def _answer(self, topic: str) -> list[Any]:
         """The answer for a valid topic when the TopicMatcher's alone will not do (odd filters, boxes)."""
