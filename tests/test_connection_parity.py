@@ -245,6 +245,25 @@ def test_request_properties_beyond_the_quota(twins):
     )
 
 
+def topics_one_after_another(link):
+    # The compiled publish() validates a topic once while it publishes to that one string:
+    # every other topic is still checked, and the remembered one does not vouch for them.
+    link.connect()
+    link.subscribe("t/#", 1)
+    topic = "t/same"
+    for candidate in (topic, topic, "t/+", topic, "t/#", "", "t/\x00", "t/" + "x" * 3, topic, 7):
+        link.call("publish", link.client.publish, candidate, b"x", 1)
+    link.route_qos = 1
+    link.pump(rounds=20)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_topic_checked_for_each_new_topic(twins, version):
+    assert_same(twins, topics_one_after_another, version, expect=["PublishCompleted"])
+    raised = [entry for entry in run(twins[0], topics_one_after_another, version).log if entry[1] == "raised"]
+    assert len(raised) == 5, raised  # t/+, t/#, the empty topic, the NUL character, a number
+
+
 # ---- flow control ---------------------------------------------------------------------------------
 
 

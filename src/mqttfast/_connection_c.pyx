@@ -153,6 +153,9 @@ cdef class Connection:
     # Whether this side delivers others' messages (set by the server's deliver()): only
     # then may the next PUBLISH reuse the header of the last one (_fanout_c.pxi).
     cdef bint _fans_out
+    # The last topic name publish()'s fast path validated: a client publishing to one topic
+    # checks the string once, not per message (a str cannot change, so the answer cannot).
+    cdef object _valid_topic
 
     def __init__(
         self,
@@ -767,7 +770,9 @@ def _client_publish(Connection self, topic, payload=b"", qos=0, retain=False, **
     if properties:
         message._response_topic = properties.get("response_topic")
         message._correlation_data = properties.get("correlation_data")
-    validate_topic_name(topic)
+    if topic is not self._valid_topic:
+        validate_topic_name(topic)
+        self._valid_topic = topic
     entry = _outgoing(message, qos, retain, None, None)
     if level and (self._send_quota <= 0 or self._waiting):
         self._check_size(message)  # it will go out later, where no exception can reach the caller
