@@ -195,6 +195,22 @@ def test_topic_aliases_both_ways(twins, version):
     )
 
 
+def aliases_repeated(link):
+    # The same topic object published again keeps its place as the most recently used (the
+    # compiled twin skips reordering then): which alias is reassigned must still be the same.
+    link.connect()
+    link.subscribe("t/#", 1)
+    link.route_qos = 1
+    for topic in ("t/1", "t/2", "t/2", "t/1", "t/1", "t/3", "t/2", "t/3", "t/3", "t/4", "t/1", "t/4", "t/2"):
+        link.call("publish", link.client.publish, topic, b"alias", 1)
+        link.pump()
+
+
+@pytest.mark.parametrize("version", [5])
+def test_topic_aliases_reassigned_least_recently_used_first(twins, version):
+    assert_same(twins, aliases_repeated, version, expect=["MessageReceived"], server={"topic_alias_maximum": 2})
+
+
 def request_properties(link):
     # The compiled publish() takes Response Topic and Correlation Data on its fast path; the
     # mixin's checks still decide what is refused (3.x, wildcards, wrong types, other names).

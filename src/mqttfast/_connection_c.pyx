@@ -156,6 +156,9 @@ cdef class Connection:
     # The last topic name publish()'s fast path validated: a client publishing to one topic
     # checks the string once, not per message (a str cannot change, so the answer cannot).
     cdef object _valid_topic
+    # The topic last put at the end of _aliases_out (the most recently used): publishing to it
+    # again leaves the order as it is, without the dict's delete and insert.
+    cdef object _alias_last
 
     def __init__(
         self,
@@ -520,8 +523,10 @@ cdef class Connection:
             alias = self._aliases_out.get(topic)
             if alias is not None:
                 # Most recently used last: the alias of the least used topic is the one reassigned.
-                del self._aliases_out[topic]
-                self._aliases_out[topic] = alias
+                if topic is not self._alias_last:
+                    del self._aliases_out[topic]
+                    self._aliases_out[topic] = alias
+                    self._alias_last = topic
                 topic = ""
             else:
                 alias = self._assign_alias(topic)
@@ -615,6 +620,7 @@ cdef class Connection:
             oldest = next(iter(aliases))
             alias = aliases.pop(oldest)
         aliases[topic] = alias
+        self._alias_last = topic
         return alias
 
     cdef int _release_quota(self) except -1:
