@@ -174,6 +174,31 @@ def test_publishes_beyond_the_session_queue_wait_in_order_and_complete(broker, p
     run(main(), timeout=20)
 
 
+def test_a_held_publish_cancelled_by_its_caller_is_not_sent(broker):
+    """Cancelling the future of a publish the client still holds (beyond the session's queue) drops it."""
+    count = 100
+
+    async def main():
+        async with Client("127.0.0.1", broker) as consumer:
+            await consumer.subscribe("cx/t", qos=1)
+            async with Client("127.0.0.1", broker, max_queued_outgoing_messages=3) as producer:
+                futures = [producer.publish("cx/t", b"%d" % i, qos=1) for i in range(count)]
+                dropped = set(range(60, count, 7))  # all beyond 20 in flight and 3 queued: held
+                for index in dropped:
+                    futures[index].cancel()
+                codes = await asyncio.gather(*futures, return_exceptions=True)
+                assert not producer._backlog and not producer._held
+            kept = [i for i in range(count) if i not in dropped]
+            messages = await take(consumer, len(kept))
+            await asyncio.sleep(0.2)
+            assert len(consumer.messages) == 0  # nothing of the cancelled ones came after
+        assert [m.payload for m in messages] == [b"%d" % i for i in kept]
+        assert all(isinstance(codes[i], asyncio.CancelledError) for i in dropped)
+        assert all(codes[i] == 0 for i in kept)
+
+    run(main(), timeout=20)
+
+
 def test_publish_errors_surface_where_awaited(broker):
     async def main():
         async with Client("127.0.0.1", broker) as client:

@@ -195,6 +195,22 @@ def test_topic_aliases_both_ways(twins, version):
     )
 
 
+def aliases_repeated(link):
+    # The same topic object published again keeps its place as the most recently used (the
+    # compiled twin skips reordering then): which alias is reassigned must still be the same.
+    link.connect()
+    link.subscribe("t/#", 1)
+    link.route_qos = 1
+    for topic in ("t/1", "t/2", "t/2", "t/1", "t/1", "t/3", "t/2", "t/3", "t/3", "t/4", "t/1", "t/4", "t/2"):
+        link.call("publish", link.client.publish, topic, b"alias", 1)
+        link.pump()
+
+
+@pytest.mark.parametrize("version", [5])
+def test_topic_aliases_reassigned_least_recently_used_first(twins, version):
+    assert_same(twins, aliases_repeated, version, expect=["MessageReceived"], server={"topic_alias_maximum": 2})
+
+
 def request_properties(link):
     # The compiled publish() takes Response Topic and Correlation Data on its fast path; the
     # mixin's checks still decide what is refused (3.x, wildcards, wrong types, other names).
@@ -243,6 +259,25 @@ def test_request_properties_beyond_the_quota(twins):
         expect=["PublishCompleted", "MessageReceived"],
         server={"receive_maximum": 1, "max_packet_size": 100},
     )
+
+
+def topics_one_after_another(link):
+    # The compiled publish() validates a topic once while it publishes to that one string:
+    # every other topic is still checked, and the remembered one does not vouch for them.
+    link.connect()
+    link.subscribe("t/#", 1)
+    topic = "t/same"
+    for candidate in (topic, topic, "t/+", topic, "t/#", "", "t/\x00", "t/" + "x" * 3, topic, 7):
+        link.call("publish", link.client.publish, candidate, b"x", 1)
+    link.route_qos = 1
+    link.pump(rounds=20)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_topic_checked_for_each_new_topic(twins, version):
+    assert_same(twins, topics_one_after_another, version, expect=["PublishCompleted"])
+    raised = [entry for entry in run(twins[0], topics_one_after_another, version).log if entry[1] == "raised"]
+    assert len(raised) == 5, raised  # t/+, t/#, the empty topic, the NUL character, a number
 
 
 # ---- flow control ---------------------------------------------------------------------------------

@@ -154,6 +154,12 @@ cdef class Connection:
     # Whether this side delivers others' messages (set by the server's deliver()): only
     # then may the next PUBLISH reuse the header of the last one (_fanout_c.pxi).
     cdef bint _fans_out
+    # The last topic name publish()'s fast path validated: a client publishing to one topic
+    # checks the string once, not per message (a str cannot change, so the answer cannot).
+    cdef object _valid_topic
+    # The topic last put at the end of _aliases_out (the most recently used): publishing to it
+    # again leaves the order as it is, without the dict's delete and insert.
+    cdef object _alias_last
 
     def __init__(
         self,
@@ -521,8 +527,10 @@ cdef class Connection:
             alias = self._aliases_out.get(topic)
             if alias is not None:
                 # Most recently used last: the alias of the least used topic is the one reassigned.
-                del self._aliases_out[topic]
-                self._aliases_out[topic] = alias
+                if topic is not self._alias_last:
+                    del self._aliases_out[topic]
+                    self._aliases_out[topic] = alias
+                    self._alias_last = topic
                 topic = ""
             else:
                 alias = self._assign_alias(topic)
@@ -616,6 +624,7 @@ cdef class Connection:
             oldest = next(iter(aliases))
             alias = aliases.pop(oldest)
         aliases[topic] = alias
+        self._alias_last = topic
         return alias
 
     cdef int _release_quota(self) except -1:
@@ -771,7 +780,9 @@ def _client_publish(Connection self, topic, payload=b"", qos=0, retain=False, **
     if properties:
         message._response_topic = properties.get("response_topic")
         message._correlation_data = properties.get("correlation_data")
-    validate_topic_name(topic)
+    if topic is not self._valid_topic:
+        validate_topic_name(topic)
+        self._valid_topic = topic
     entry = _outgoing(message, qos, retain, None, None)
     if level and (self._send_quota <= 0 or self._waiting):
         self._check_size(message)  # it will go out later, where no exception can reach the caller
