@@ -97,10 +97,17 @@ class _Protocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         assert self.client is not None
-        server = self.server
         now = _monotonic()
-        server.broker.data_received(self.client, data, now)
-        server.flush_soon(now)
+        server = self.server
+        broker = server.broker
+        broker.data_received(self.client, data, now)
+        # ``flush_soon`` inline for asyncio's own loops (an empty queue: no other read can join
+        # this one's writes), a frame less per read at a low rate.
+        ready = server._ready
+        if ready is not None and not ready:
+            broker.flush()
+        else:
+            server.flush_soon(now)
 
     def close(self) -> None:
         # close() waits for the write buffer to drain, which a peer that stopped reading never lets
