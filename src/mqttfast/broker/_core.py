@@ -289,12 +289,13 @@ class Broker:
             return
         self.dirty = {}
         for client in dirty:
-            buffers = client.connection.buffers_to_send()
+            connection = client.connection
+            buffers = connection.buffers_to_send()
             if client.closing:
                 continue  # its transport is closed already: writing is pointless (and raises on 3.12.1)
             if buffers:
                 client.write(buffers)
-            if client.connection.closed and not client.closing:
+            if connection.closed and not client.closing:  # write() may have closed it
                 client.closing = True
                 client.close()
 
