@@ -103,7 +103,7 @@ def make_parser() -> argparse.ArgumentParser:
         type=float,
         default=10.0,
         metavar="S",
-        help="seconds between $SYS/broker/... updates (default 10, 0 = none)",
+        help="seconds between $SYS/broker/... updates, run by the 0.5 s tick (default 10, 0 = none)",
     )
     parser.add_argument(
         "--config", metavar="FILE", help="TOML file with any of these options as keys"
@@ -224,14 +224,20 @@ async def serve(server: BrokerServer, sys_interval: float = 0.0) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, lambda: asyncio.ensure_future(server.close()))
     if sys_interval > 0:
-        sys_topics = SysTopics(server.broker, loop.time())
+        # Run by the server's tick, not a timer of its own: a scheduled timer costs asyncio's loop
+        # a timeout computation on every pass (``BrokerServer.start``).
+        sys_topics = SysTopics(server.broker, server.clock())
+        due = server.clock()
 
-        def publish_sys() -> None:
-            sys_topics.publish(loop.time())
-            server.schedule_flush()
-            loop.call_later(sys_interval, publish_sys)
+        def publish_sys(now: float) -> None:
+            nonlocal due
+            if now >= due:
+                due = now + sys_interval
+                sys_topics.publish(now)
 
-        publish_sys()
+        publish_sys(due)
+        server.broker.flush()
+        server.on_tick = publish_sys
     logging.getLogger("mqttfast.broker").info("mqttfast broker running.")
     await server.serve_forever()
     logging.getLogger("mqttfast.broker").info("mqttfast broker terminating.")

@@ -129,6 +129,11 @@ class Broker:
             connection_options["auto_ack"] = False
         self.connection_options = dict(connection_options, max_queued=max_queued)
         self.auto_ack: bool = connection_options.get("auto_ack", True)
+        #: neither publish hook is overridden by the class (``_plain_publish`` checks the instance).
+        self._default_hooks = (
+            type(self).authorize_publish is Broker.authorize_publish
+            and type(self).on_message is Broker.on_message
+        )
         self.matcher = mqttfast.TopicMatcher()
         self.sessions: dict[str, mqttfast.ServerSession] = {}
         self.clients: dict[str, Client] = {}
@@ -204,16 +209,43 @@ class Broker:
         """Bytes from ``client``'s socket: run its connection and act on the events."""
         connection = client.connection
         events = connection.receive_data(data, now)
-        # A read of one ack of a delivery (QoS 1 at a low rate) needs nothing from ``_handle``.
-        if events and (len(events) > 1 or type(events[0]) is not _PublishCompleted):
+        if len(events) == 1:
+            # One event a read (a low rate): an ack of a delivery needs nothing, a plain message
+            # is routed here, without ``_handle``'s frame and its plans. Neither can close the
+            # connection (a close comes as a ``Disconnected``; routing marks what it touches), so
+            # it is flushed only if it has something to write (``_out``, the queue of buffers of
+            # both twins that ``buffers_to_send`` hands over): a QoS 0 publisher has nothing.
+            event = events[0]
+            kind = type(event)
+            if kind is _PublishCompleted:
+                if connection._out:  # the messages that waited for the room this ack made
+                    self.dirty[client] = None
+                return
+            if kind is _MessageReceived and self._plain_publish():
+                try:
+                    self.stats["messages_received"] += 1
+                    message = event.message
+                    if not message.topic.startswith("$SYS"):
+                        self.route(message, client.client_id, now)
+                except Exception:
+                    self._internal_error(client)
+                    self.dirty[client] = None
+                    return
+                if connection._out:  # its PUBACK
+                    self.dirty[client] = None
+                return
+        if events:
             try:
                 self._handle(client, events, now)
             except Exception:
-                # A bug of ours (a hook that raised, say) must cost this client its connection,
-                # not the broker its loop: log it once, say 0x83 in 5.0, close.
-                log.exception("Internal error on client %s, disconnecting.", client.client_id or "<unknown>")
-                connection.disconnect(0x83)
+                self._internal_error(client)
         self.dirty[client] = None
+
+    def _internal_error(self, client: Client) -> None:
+        # A bug of ours (a hook that raised, say) must cost this client its connection, not the
+        # broker its loop: log it once, say 0x83 in 5.0, close.
+        log.exception("Internal error on client %s, disconnecting.", client.client_id or "<unknown>")
+        client.connection.disconnect(0x83)
 
     def connection_lost(self, client: Client, now: float) -> None:
         """``client``'s socket closed."""
@@ -257,12 +289,13 @@ class Broker:
             return
         self.dirty = {}
         for client in dirty:
-            buffers = client.connection.buffers_to_send()
+            connection = client.connection
+            buffers = connection.buffers_to_send()
             if client.closing:
                 continue  # its transport is closed already: writing is pointless (and raises on 3.12.1)
             if buffers:
                 client.write(buffers)
-            if client.connection.closed and not client.closing:
+            if connection.closed and not client.closing:  # write() may have closed it
                 client.closing = True
                 client.close()
 
@@ -274,11 +307,10 @@ class Broker:
         without the calls that would only say yes."""
         hooks = self.__dict__
         return (
-            self.auto_ack
+            self._default_hooks
+            and self.auto_ack
             and "authorize_publish" not in hooks
             and "on_message" not in hooks
-            and type(self).authorize_publish is Broker.authorize_publish
-            and type(self).on_message is Broker.on_message
         )
 
     def _handle(self, client: Client, events: list[Any], now: float) -> None:

@@ -27,7 +27,9 @@ import collections
 import logging
 import ssl
 import sys
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ._core import Broker, Client, _address
@@ -97,10 +99,17 @@ class _Protocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         assert self.client is not None
-        server = self.server
         now = _monotonic()
-        server.broker.data_received(self.client, data, now)
-        server.flush_soon(now)
+        server = self.server
+        broker = server.broker
+        broker.data_received(self.client, data, now)
+        # ``flush_soon`` inline for asyncio's own loops (an empty queue: no other read can join
+        # this one's writes), a frame less per read at a low rate.
+        ready = server._ready
+        if ready is not None and not ready:
+            broker.flush()
+        else:
+            server.flush_soon(now)
 
     def close(self) -> None:
         # close() waits for the write buffer to drain, which a peer that stopped reading never lets
@@ -174,10 +183,14 @@ class BrokerServer:
         #: visible (uvloop): then ``_flushed_at`` decides (``flush_soon``).
         self._ready: Any = None
         self._ticker: asyncio.TimerHandle | None = None
+        #: set to stop the ticker thread (asyncio's own loops, ``start``).
+        self._tick_stop = threading.Event()
         self._closed: asyncio.Event | None = None
         self.loop: Any = None
         #: the clock of every ``now`` the broker is given (keep alive, expiry, will delay).
         self.clock = _monotonic
+        #: called with ``now`` after each tick of the broker (every ``TICK`` seconds), then flushed.
+        self.on_tick: Callable[[float], None] | None = None
 
     async def start(self) -> None:
         """Bind the listeners (port 0 picks a free port: see ``ports``)."""
@@ -210,7 +223,14 @@ class BrokerServer:
             self.ws_server = await serve_websocket(self, self.host, self.ws_port)
         for port in self.ports:
             log.info("Opening ipv4 listen socket on port %s.", port)
-        self._ticker = self.loop.call_later(TICK, self._tick)
+        if self._ready is None:
+            self._ticker = self.loop.call_later(TICK, self._tick)
+        else:
+            # asyncio's own loops compute a select timeout with min() and max() in Python on every
+            # pass while a timer is scheduled (a few thousand instructions a message at a low
+            # rate): the tick comes from a thread instead, which leaves them no timer at all.
+            self._tick_stop = threading.Event()
+            threading.Thread(target=self._ticking, name="mqttfast-broker-tick", daemon=True).start()
 
     @property
     def ports(self) -> list[int]:
@@ -268,9 +288,24 @@ class BrokerServer:
         self._flushed_at = _monotonic()
 
     def _tick(self) -> None:
-        self.broker.tick(_monotonic())
-        self.broker.flush()
+        self._run_tick()
         self._ticker = self.loop.call_later(TICK, self._tick)
+
+    def _run_tick(self) -> None:
+        now = _monotonic()
+        self.broker.tick(now)
+        if self.on_tick is not None:
+            self.on_tick(now)
+        self.broker.flush()
+
+    def _ticking(self) -> None:
+        # The ticker thread: it only asks the loop to run the tick (the broker is the loop's alone).
+        stop = self._tick_stop
+        while not stop.wait(TICK):
+            try:
+                self.loop.call_soon_threadsafe(self._run_tick)
+            except RuntimeError:
+                return  # the loop is closed
 
     async def serve_forever(self) -> None:
         """Run until ``close()``."""
@@ -281,6 +316,7 @@ class BrokerServer:
         """Stop listening, say goodbye to every client (0x8B Server shutting down in 5.0), close."""
         if self._ticker is not None:
             self._ticker.cancel()
+        self._tick_stop.set()
         for server in self.servers:
             server.close()
         if self.ws_server is not None:

@@ -1,0 +1,90 @@
+"""The broker's own work per message when each read holds one message, in process: no socket, no loop.
+
+A publisher and a subscriber on a ``BrokerServer`` whose transports only
+collect what is written; each PUBLISH is one ``data_received`` (and, at QoS
+1, the subscriber's PUBACK another), as at a low rate. Meant for instruction
+counts: run it under ``valgrind --tool=callgrind`` with N messages and with
+0, and divide the difference by N (``--null`` measures the loop alone)::
+
+    valgrind --tool=callgrind --callgrind-out-file=cg.%p python benchmarks/broker_per_read.py --qos 1 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import logging
+from typing import Any
+
+import mqttfast.fallback as m
+from mqttfast.broker import Broker
+from mqttfast.broker._server import BrokerServer, _Protocol
+
+VERSION = 4
+
+
+class _Transport:
+    """Keeps what is written; never closes."""
+
+    def __init__(self) -> None:
+        self.out: list[Any] = []
+
+    def write(self, data: Any) -> None:
+        self.out.append(data)
+
+    def writelines(self, buffers: list[Any]) -> None:
+        self.out.extend(buffers)
+
+    def is_closing(self) -> bool:
+        return False
+
+    def get_extra_info(self, name: str) -> Any:
+        return ("127.0.0.1", 1) if name in ("peername", "sockname") else None
+
+
+class _Loop:
+    """What ``_Protocol`` asks of a loop here: callbacks run at once, no timers."""
+
+    def call_soon(self, callback: Any, *args: Any) -> None:
+        callback(*args)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("messages", type=int)
+    parser.add_argument("--qos", type=int, default=0, choices=[0, 1])
+    parser.add_argument("--null", action="store_true", help="run the loop without the broker")
+    args = parser.parse_args()
+    logging.disable(logging.CRITICAL)
+    server = BrokerServer(Broker())
+    server.loop = _Loop()
+    server._ready = collections.deque()  # as on asyncio's own loop: a read alone in its pass flushes at once
+
+    def connect(client_id: str) -> tuple[_Protocol, _Transport]:
+        protocol, transport = _Protocol(server), _Transport()
+        protocol.connection_made(transport)
+        protocol.data_received(m.encode(m.Connect(client_id=client_id, keep_alive=600, clean_start=True), VERSION))
+        return protocol, transport
+
+    subscriber, sub_out = connect("sub")
+    subscription = m.Subscription(topic_filter="lat/t", qos=args.qos)
+    subscriber.data_received(m.encode(m.Subscribe(packet_id=1, subscriptions=[subscription]), VERSION))
+    publisher, pub_out = connect("pub")
+    template = m.encode(m.Publish(topic="lat/t", payload=bytes(64), qos=args.qos, packet_id=1 if args.qos else None), VERSION)
+    at = len(template) - 64 - 2  # the packet id, before the payload
+    ids = [(i % 65535 + 1).to_bytes(2, "big") for i in range(args.messages)]
+    publishes = [template[:at] + ids[i] + template[at + 2 :] if args.qos else template for i in range(args.messages)]
+    acks = [b"\x40\x02" + ids[i] for i in range(args.messages)]
+    publish, ack = publisher.data_received, subscriber.data_received
+    if args.null:
+        publish = ack = lambda data: None
+    for i in range(args.messages):
+        publish(publishes[i])
+        if args.qos:
+            ack(acks[i])
+        sub_out.out.clear()
+        pub_out.out.clear()
+
+
+if __name__ == "__main__":
+    main()
