@@ -325,14 +325,18 @@ class _Peer(asyncio.BufferedProtocol):
         self.filled = rest
         if rest == len(buffer):
             raise ConnectionError("a packet larger than the read buffer")
-        if acks:
+        self._answered(acks, count)
+        if self.expected - self.delivered <= self.resume and self.sent - self.acked <= self.resume:
+            self.progress.set()
+
+    def _answered(self, answers: list[bytes], count: int) -> None:
+        """Send what a read answered, in one write, and count the messages it delivered."""
+        if answers:
             assert self.transport is not None
-            self.transport.write(b"".join(acks))
+            self.transport.write(b"".join(answers))
         if count:
             self.delivered += count
             self.last = time.perf_counter()
-        if self.expected - self.delivered <= self.resume and self.sent - self.acked <= self.resume:
-            self.progress.set()
 
     def _frame(self, position: int, end: int) -> tuple[int, int, bytes] | None:
         """Cut one frame at ``position``: (position after it, PUBLISH counted, PUBACK to send), None if incomplete."""
@@ -464,12 +468,7 @@ def _answer_qos2(peer: _Peer) -> None:
                 answers.append(pubrels[packet.packet_id])  # type: ignore[attr-defined]
             elif kind is pubcomp:
                 peer.acked += 1
-        if answers:
-            assert peer.transport is not None
-            peer.transport.write(b"".join(answers))
-        if count:
-            peer.delivered += count
-            peer.last = time.perf_counter()
+        peer._answered(answers, count)
         peer.progress.set()
 
     peer.data_received = read  # type: ignore[method-assign]

@@ -473,3 +473,5 @@ def test_remembered_matches_falls_back_on_mqtt_errors_only_and_empties_a_full_me
     assert remembered._answers == {"y": ("y",)}
     with pytest.raises(ValueError):
         remembered_class(api)(lookup, None, 0, 1)
+    with pytest.raises(TypeError):
+        remembered_class(api)(lookup, None, 1.5, 1)

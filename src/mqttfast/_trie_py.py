@@ -8,6 +8,7 @@ serve the facade.
 
 from __future__ import annotations
 
+import operator
 import sys
 from typing import Any, Callable, Optional, Union
 
@@ -361,6 +362,7 @@ class RememberedMatches:
     __slots__ = ("_answers", "_lookup", "_fallback", "_every", "_countdown", "_limit")
 
     def __init__(self, lookup: Callable[[str], Any], fallback: Callable[[str], Any], every: int, limit: int) -> None:
+        every, limit = operator.index(every), operator.index(limit)  # integers only, as the compiled twin's
         if every < 1 or limit < 1:
             raise ValueError("every and limit must be at least 1")
         self._answers: dict[str, tuple[Any, ...]] = {}
