@@ -5,6 +5,7 @@ import importlib.util
 import pytest
 
 import mqttfast as m
+from mqttfast.broker import Broker
 from mqttfast.broker import _server
 from mqttfast.broker.__main__ import loop_factory, parse_args
 
@@ -107,3 +108,73 @@ def test_messages_one_at_a_time_then_in_a_burst_arrive_in_order_without_the_tick
     finally:
         subscriber.sock.close()
         publisher.sock.close()
+
+
+def test_a_burst_to_a_subscriber_that_keeps_up_loses_no_qos0_message(served):
+    # Fan-in: ten publishers, reads of dozens of 1 KB messages, each pass flushed to one subscriber
+    # that reads as fast as it can, the publishers at most 500 messages ahead of it. The kernel
+    # takes what it is given; a loop that holds a batch until the end of its pass must not count
+    # it against the high-water mark and drop QoS 0 messages to a reader that keeps up.
+    import threading
+    import time
+
+    subscriber = _Raw(served.port, "sub")
+    publishers = [_Raw(served.port, f"pub{i}") for i in range(10)]
+    total = 10_000
+    try:
+        subscriber.send(m.Subscribe(packet_id=1, subscriptions=[m.Subscription(topic_filter="t", qos=0)]))
+        assert type(subscriber.receive()) is m.Suback
+        subscriber.sock.settimeout(10)
+        received = []
+
+        def read():
+            try:
+                while len(received) < total:
+                    received.append(subscriber.receive())
+            except OSError:
+                pass
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        chunk = m.encode(m.Publish(topic="t", payload=bytes(1024)), 4) * 50
+        deadline = time.monotonic() + 20
+        for sent in range(0, total, 50):
+            while sent - len(received) > 500 and reader.is_alive() and time.monotonic() < deadline:
+                time.sleep(0.0005)
+            publishers[sent // 50 % 10].sock.sendall(chunk)
+        reader.join(20)
+        assert served.broker.stats["messages_dropped"] == 0
+        assert len(received) == total
+    finally:
+        for client in [subscriber, *publishers]:
+            client.sock.close()
+
+
+class _QueueingTransport:
+    """A transport that is not asyncio's socket transport (as uvloop's or TLS's): records the calls."""
+
+    def __init__(self):
+        self.calls = []
+
+    def get_extra_info(self, name):
+        return ("127.0.0.1", 1) if name in ("peername", "sockname") else None
+
+    def is_closing(self):
+        return False
+
+    def write(self, data):
+        self.calls.append(("write", data))
+
+    def writelines(self, buffers):
+        self.calls.append(("writelines", list(buffers)))
+
+
+def test_a_batch_goes_to_other_transports_as_one_write_of_the_joined_bytes():
+    # uvloop's writelines() holds the batch until the end of the pass (and counts it against the
+    # high-water mark meanwhile); its write() tries the socket at once.
+    protocol = _server._Protocol(_server.BrokerServer(Broker()))
+    transport = _QueueingTransport()
+    protocol.connection_made(transport)
+    protocol.write([b"\x30\x03", memoryview(b"\x00\x01t"), b"\x30\x02"])
+    protocol.write([b"\xd0\x00"])
+    assert transport.calls == [("write", b"\x30\x03\x00\x01t\x30\x02"), ("write", b"\xd0\x00")]

@@ -61,7 +61,7 @@ CLOSE_TIMEOUT = 5.0
 
 
 class _Protocol(asyncio.Protocol):
-    __slots__ = ("abort_timer", "client", "loop", "server", "transport")
+    __slots__ = ("abort_timer", "client", "joins", "loop", "server", "transport")
 
     def __init__(self, server: BrokerServer) -> None:
         self.server = server
@@ -79,6 +79,8 @@ class _Protocol(asyncio.Protocol):
             # One packet (the PUBACK to a publisher, say): write() sends it as it is, where
             # writelines() would join a list (3.11) or build views for sendmsg (3.12+).
             transport.write(buffers[0])
+        elif self.joins:
+            transport.write(b"".join(buffers))
         else:
             transport.writelines(buffers)
             if _WRITELINES_SKIPS_FLOW_CONTROL and type(transport) is _SELECTOR_TRANSPORT:
@@ -88,6 +90,12 @@ class _Protocol(asyncio.Protocol):
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
+        # asyncio's own socket transport sends a list at once (3.12+: sendmsg, no copy). uvloop's
+        # writelines() only queues it until the end of the loop pass, and counts it against the
+        # high-water mark meanwhile: a fan-in batch bigger than 64 KiB would pause a subscriber
+        # that keeps up and have its QoS 0 messages dropped. Its write() tries the socket first,
+        # so others get the batch joined (the copy asyncio's 3.11 and TLS writelines() make too).
+        self.joins = type(transport) is not _SELECTOR_TRANSPORT
         peer = transport.get_extra_info("peername")
         self.client = self.server.broker.new_connection(self.write, self.close, peer)
         self.server.protocols.add(self)
