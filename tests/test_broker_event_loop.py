@@ -9,7 +9,7 @@ from mqttfast.broker import Broker
 from mqttfast.broker import _server
 from mqttfast.broker.__main__ import loop_factory, parse_args
 
-from .helpers.broker import connect_raw, running_broker
+from .helpers.broker import connect_raw, read_until_closed, running_broker
 
 HAVE_UVLOOP = importlib.util.find_spec("uvloop") is not None
 
@@ -178,3 +178,29 @@ def test_a_batch_goes_to_other_transports_as_one_write_of_the_joined_bytes():
     protocol.write([b"\x30\x03", memoryview(b"\x00\x01t"), b"\x30\x02"])
     protocol.write([b"\xd0\x00"])
     assert transport.calls == [("write", b"\x30\x03\x00\x01t\x30\x02"), ("write", b"\xd0\x00")]
+
+
+@pytest.mark.parametrize("event_loop", ["asyncio", "uvloop"])
+def test_a_peer_still_sending_after_our_disconnect_reads_its_reason_code(event_loop, monkeypatch):
+    # Three QoS 2 messages past a Receive Maximum of 2: PUBREC, PUBREC, DISCONNECT 0x93. The peer
+    # answers the PUBRECs before it reads on (as the Paho suite's test_flow_control2 does): a socket
+    # closed under its PUBRELs would reset the connection and lose the DISCONNECT on the way.
+    import time
+
+    if event_loop == "uvloop":
+        pytest.importorskip("uvloop")
+    with running_broker(loop_factory=loop_factory(event_loop), receive_maximum=2) as running:
+        sock = connect_raw(running.port)
+        try:
+            sock.sendall(m.encode(m.Connect(client_id="c", keep_alive=60, clean_start=True), 5))
+            sock.sendall(b"".join(m.encode(m.Publish(topic="t", payload=b"x", qos=2, packet_id=i), 5) for i in (1, 2, 3)))
+            time.sleep(0.3)  # our DISCONNECT is out and the connection closed on our side by now
+            for i in (1, 2):
+                sock.sendall(m.encode(m.Pubrel(packet_id=i), 5))
+                time.sleep(0.05)
+            data = read_until_closed(sock)
+        finally:
+            sock.close()
+    packets = m.Decoder(5).feed(data)
+    assert [type(p) for p in packets] == [m.Connack, m.Pubrec, m.Pubrec, m.Disconnect]
+    assert packets[-1].reason_code == 0x93

@@ -120,9 +120,19 @@ class _Protocol(asyncio.Protocol):
             server.flush_soon(now)
 
     def close(self) -> None:
-        # close() waits for the write buffer to drain, which a peer that stopped reading never lets
-        # happen (a slow consumer told 0x97, say): abort it if it is still there after a while.
-        self.transport.close()
+        # A socket closed while its peer still sends (a PUBREL for the PUBREC just before our
+        # DISCONNECT, say) answers with a reset, and the peer's next send fails before it has read
+        # our reason code. So where the transport can, our side ends with a FIN after what is
+        # buffered, and what still comes is read and ignored (the connection is closed) until the
+        # peer's own EOF closes the transport. Either way, a peer that stops reading or never
+        # closes would keep it forever (a slow consumer told 0x97): abort it after a while.
+        transport = self.transport
+        try:
+            if not transport.can_write_eof():
+                raise OSError("no half-close on this transport")
+            transport.write_eof()
+        except OSError:  # or the peer is gone already (ENOTCONN)
+            transport.close()
         if self.abort_timer is None:
             self.abort_timer = self.loop.call_later(CLOSE_TIMEOUT, self.transport.abort)
 
@@ -336,6 +346,9 @@ class BrokerServer:
                 client.connection.disconnect(0x8B)
                 self.broker.dirty[client] = None
         self.broker.flush()
+        for protocol in list(self.protocols):
+            if isinstance(protocol, _Protocol):  # shutting down: no waiting for the peers' EOF
+                protocol.transport.close()
         for server in self.servers:
             await server.wait_closed()
         if self.ws_server is not None:
