@@ -12,7 +12,7 @@ the QoS 2 flows (fan-in, fan-out 1->10, 20 pairs, 64 B) follow the others.
 
     python benchmarks/broker_compare.py                 # all three, a few minutes
     python benchmarks/broker_compare.py --brokers mqttfast,mosquitto --seconds 1
-    python benchmarks/broker_compare.py --broker-arg=--event-loop=uvloop   # extra option for ours (and the relay)
+    python benchmarks/broker_compare.py --broker-arg=--event-loop=asyncio  # extra option for ours (and the relay)
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ sys.path.insert(0, str(HERE))
 import loadgen  # noqa: E402
 
 import mqttfast  # noqa: E402
+from mqttfast.broker.__main__ import loop_factory  # noqa: E402
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 BROKERS = ("mqttfast", "mosquitto", "amqtt")
@@ -263,9 +264,17 @@ async def run_connections(broker: BrokerProcess, count: int, idle: int) -> dict[
     return row
 
 
+def relay_loop(broker_args: list[str]) -> str:
+    """The relay's ``--event-loop=`` option for the loop the broker runs on (its default: ``auto``)."""
+    choice = next((a.split("=", 1)[1] for a in broker_args if a.startswith("--event-loop=")), "auto")
+    if choice == "auto":
+        choice = "uvloop" if loop_factory("auto") is not None else "asyncio"
+    return f"--event-loop={choice}"
+
+
 async def measure(name: str, args: argparse.Namespace) -> dict[str, Any]:
     # The relay takes the broker's --event-loop too: the floor on the loop the broker runs on.
-    extra = args.broker_arg if name == "mqttfast" else [a for a in args.broker_arg if a.startswith("--event-loop")] if name == "relay" else []
+    extra = args.broker_arg if name == "mqttfast" else [relay_loop(args.broker_arg)] if name == "relay" else []
     out: dict[str, Any] = {}
     with running(name, extra) as broker:
         if not args.skip_flows:

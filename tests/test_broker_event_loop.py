@@ -1,4 +1,4 @@
-"""``--event-loop``: asyncio's by default, uvloop on request (the mqttfast[broker-uvloop] extra)."""
+"""``--event-loop``: uvloop when installed by default (the mqttfast[broker-uvloop] extra), else asyncio's."""
 
 import importlib.util
 
@@ -14,8 +14,8 @@ from .helpers.broker import connect_raw, read_until_closed, running_broker
 HAVE_UVLOOP = importlib.util.find_spec("uvloop") is not None
 
 
-def test_asyncio_is_the_default_and_runs_without_a_factory():
-    assert parse_args([]).event_loop == "asyncio"
+def test_auto_is_the_default_and_asyncio_runs_without_a_factory():
+    assert parse_args([]).event_loop == "auto"
     assert loop_factory("asyncio") is None
 
 

@@ -118,9 +118,9 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--event-loop",
         choices=("asyncio", "uvloop", "auto"),
-        default="asyncio",
-        help="uvloop needs mqttfast[broker-uvloop]; auto: uvloop when installed (default asyncio:"
-        " uvloop is cheaper per message at low rates, costlier in saturated flows, docs/broker.md)",
+        default="auto",
+        help="auto (the default): uvloop when installed (mqttfast[broker-uvloop]), else asyncio's;"
+        " uvloop costs less per message at low rates (docs/broker.md, Performance)",
     )
     return parser
 
@@ -128,9 +128,10 @@ def make_parser() -> argparse.ArgumentParser:
 def loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
     """The event loop to run on: uvloop's, or None for asyncio's.
 
-    asyncio's is the default: uvloop costs less per message at low rates but
-    more per delivery in the saturated flows, and drops QoS 0 messages to
-    paused subscribers there (docs/broker.md, Performance).
+    ``auto`` (the default) takes uvloop when it is installed: it costs less
+    per message at low rates, where asyncio's loop alone costs more than
+    mosquitto's whole wakeup, and keeps the saturated flows above their
+    targets (docs/broker.md, Performance).
     """
     if choice == "asyncio":
         return None
