@@ -3,6 +3,7 @@
     python benchmarks/bench_client.py                      # short counts (about a minute)
     python benchmarks/bench_client.py --full               # the issue's counts: 1,000,000 / 100,000
     python benchmarks/bench_client.py --only mqttfast,paho --scenarios receive
+    python benchmarks/bench_client.py --full --rounds 5     # alternated rounds, then the medians
 
 Every client runs in a child process of its own, which reports its own CPU
 time (``resource.getrusage``: user + system) and wall time for the measured
@@ -33,6 +34,7 @@ import os
 import resource
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -537,11 +539,33 @@ def run_one(contender: str, scenario: str, port: int, n: int) -> dict[str, float
     return result
 
 
+def medians(cpu: dict[tuple[str, str], list[float]], rounds: int) -> str:
+    """A table of each contender's median CPU seconds per scenario, and mqttfast's over the fastest other's."""
+    lines = [f"\n| scenario | median client CPU s over {rounds} alternated rounds | mqttfast / fastest other |", "|---|---|---|"]
+    for scenario in dict.fromkeys(s for s, _ in cpu):
+        median = {c: statistics.median(v) for (s, c), v in cpu.items() if s == scenario}
+        others = {c: v for c, v in median.items() if c != "mqttfast"}
+        ratio = "-"
+        if "mqttfast" in median and others:
+            fastest = min(others, key=others.__getitem__)
+            ratio = f"{median['mqttfast'] / others[fastest]:.2f}x ({fastest})"
+        cells = ", ".join(f"{c} {v:.2f}" for c, v in median.items())
+        lines.append(f"| {scenario} | {cells} | {ratio} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--full", action="store_true", help="the issue's counts")
     parser.add_argument("--only", default=",".join(CONTENDERS))
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run every contender this many times per scenario, alternated, then a table of median CPU"
+        " seconds and our ratio to the fastest other (a shared host moves single runs by 20%% or more)",
+    )
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -560,27 +584,33 @@ def main() -> None:
         try:
             time.sleep(0.5)
             print("| scenario (N) | client | client CPU s | wall s | per second | note |\n|---|---|---|---|---|---|")
-            for scenario in args.scenarios.split(","):
+            cpu: dict[tuple[str, str], list[float]] = {}
+            # Round by round, each contender once per round: a change of the host's state hits them all.
+            contenders = args.only.split(",")
+            runs = [(s, c) for s in args.scenarios.split(",") for _ in range(args.rounds) for c in contenders]
+            for scenario, contender in runs:
                 n = counts[scenario]
-                for contender in args.only.split(","):
-                    if scenario not in SUPPORTED[contender]:
-                        print(f"| {scenario} ({n:,}) | {contender} | - | - | - | not written |", flush=True)
-                        continue
-                    result = run_one(contender, scenario, port, n)
-                    if result is None:
-                        print(f"| {scenario} ({n:,}) | {contender} | - | - | - | failed |", flush=True)
-                        continue
-                    notes = [NOTES[contender, scenario]] if (contender, scenario) in NOTES else []
-                    if "rss_growth_kib" in result:
-                        notes.append(f"RSS +{result['rss_growth_kib'] / 1024:.1f} MiB")
-                    note = "; ".join(notes)
-                    if result["count"] != n and scenario != "memory":
-                        note += f" got {result['count']:,}"
-                    rate = result["count"] / result["wall"] if result["wall"] else 0
-                    print(
-                        f"| {scenario} ({n:,}) | {contender} | {result['cpu']:.2f} | {result['wall']:.2f} | {rate:,.0f} | {note} |",
-                        flush=True,
-                    )
+                if scenario not in SUPPORTED[contender]:
+                    print(f"| {scenario} ({n:,}) | {contender} | - | - | - | not written |", flush=True)
+                    continue
+                result = run_one(contender, scenario, port, n)
+                if result is None:
+                    print(f"| {scenario} ({n:,}) | {contender} | - | - | - | failed |", flush=True)
+                    continue
+                notes = [NOTES[contender, scenario]] if (contender, scenario) in NOTES else []
+                if "rss_growth_kib" in result:
+                    notes.append(f"RSS +{result['rss_growth_kib'] / 1024:.1f} MiB")
+                note = "; ".join(notes)
+                if result["count"] != n and scenario != "memory":
+                    note += f" got {result['count']:,}"
+                rate = result["count"] / result["wall"] if result["wall"] else 0
+                print(
+                    f"| {scenario} ({n:,}) | {contender} | {result['cpu']:.2f} | {result['wall']:.2f} | {rate:,.0f} | {note} |",
+                    flush=True,
+                )
+                cpu.setdefault((scenario, contender), []).append(result["cpu"])
+            if args.rounds > 1:
+                print(medians(cpu, args.rounds))
         finally:
             broker.terminate()
             broker.wait()
