@@ -26,6 +26,7 @@ import resource
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -93,9 +94,13 @@ class BrokerProcess:
                 time.sleep(0.05)
 
     def cpu(self) -> float:
-        """User + system CPU seconds of the broker so far."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        """CPU seconds of the broker so far, all its threads: the scheduler's nanoseconds
+        (``/proc/PID/task/*/schedstat``), where ``/proc/PID/stat`` counts 10 ms ticks."""
+        try:
+            return sum(int(Path(task, "schedstat").read_text().split()[0]) for task in Path(f"/proc/{self.pid}/task").iterdir()) / 1e9
+        except (OSError, IndexError, ValueError):  # a thread ended meanwhile, or no schedstat: the ticks
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
     def waited(self) -> float:
         """Seconds the broker was ready to run but waited for a CPU (``/proc/PID/schedstat``), 0 if unknown."""
@@ -272,11 +277,17 @@ def relay_loop(broker_args: list[str]) -> str:
     return f"--event-loop={choice}"
 
 
+def broker_extra(name: str, args: argparse.Namespace) -> list[str]:
+    """The extra options of ``name``'s command line: ``--broker-arg`` for ours; the relay takes the
+    broker's --event-loop too (the floor on the loop the broker runs on)."""
+    if name == "mqttfast":
+        return list(args.broker_arg)
+    return [relay_loop(args.broker_arg)] if name == "relay" else []
+
+
 async def measure(name: str, args: argparse.Namespace) -> dict[str, Any]:
-    # The relay takes the broker's --event-loop too: the floor on the loop the broker runs on.
-    extra = args.broker_arg if name == "mqttfast" else [relay_loop(args.broker_arg)] if name == "relay" else []
     out: dict[str, Any] = {}
-    with running(name, extra) as broker:
+    with running(name, broker_extra(name, args)) as broker:
         if not args.skip_flows:
             out["flows"] = await run_flows(
                 broker, args.seconds, args.idle_subscriptions, args.only, args.strace, (args.window_qos0, args.window_qos1)
@@ -362,15 +373,60 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skip-connections", action="store_true")
     parser.add_argument("--broker-arg", action="append", default=[], help="an extra option for python -m mqttfast.broker")
     parser.add_argument("--strace", action="store_true", help="count the broker's system calls during each flow (slows it)")
+    parser.add_argument(
+        "--latency-rounds",
+        type=int,
+        default=1,
+        help="run the fixed-rate part this many times, the brokers alternated round by round (each fresh),"
+        " then the medians of CPU per message and p99",
+    )
     parser.add_argument("--json", help="write the results here too")
     args = parser.parse_args(argv)
     pin_self()
     print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}", flush=True)
-    results = {name: asyncio.run(measure(name, args)) for name in args.brokers.split(",")}
+    rounds = args.latency_rounds if not args.skip_latency else 1
+    if rounds > 1:
+        args.skip_latency = True  # measured below, round by round
+    results: dict[str, Any] = {name: asyncio.run(measure(name, args)) for name in args.brokers.split(",")}
+    if rounds > 1:
+        latency = asyncio.run(latency_rounds(args, rounds))
     print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}", flush=True)
     print(table(results))
+    if rounds > 1:
+        print(latency_table(latency, rounds))
+        results = {"by_broker": results, "latency_rounds": latency}
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
+
+
+async def latency_rounds(args: argparse.Namespace, rounds: int) -> dict[str, list[list[dict[str, Any]]]]:
+    """The fixed-rate run ``rounds`` times, every broker once per round (fresh each time): a change of
+    the host's state between two runs then hits every broker, not one."""
+    runs: dict[str, list[list[dict[str, Any]]]] = {}
+    for _ in range(rounds):
+        for name in args.brokers.split(","):
+            with running(name, broker_extra(name, args)) as broker:
+                runs.setdefault(name, []).append(await run_latency(broker, args.latency_seconds))
+    return runs
+
+
+def latency_table(runs: dict[str, list[list[dict[str, Any]]]], rounds: int) -> str:
+    """Medians over the rounds: CPU per message and p99 of each broker, and mqttfast's CPU over mosquitto's."""
+    lines = [
+        f"\n| at 1,000 msg/s, median of {rounds} alternated rounds | " + " | ".join(f"{n} µs CPU/msg (p99 ms)" for n in runs)
+        + " | mqttfast / mosquitto CPU (each round) |",
+        "|---|" + "---|" * (len(runs) + 1),
+    ]
+    for i, row in enumerate(next(iter(runs.values()))[0]):
+        cpu = {n: [r[i]["cpu_us"] for r in rs] for n, rs in runs.items()}
+        p99 = {n: [r[i]["p99_ms"] for r in rs] for n, rs in runs.items()}
+        cells = [f"{statistics.median(cpu[n]):.1f} ({statistics.median(p99[n]):.2f})" for n in runs]
+        ratio = "-"
+        if "mqttfast" in cpu and "mosquitto" in cpu:
+            each = [ours / theirs for ours, theirs in zip(cpu["mqttfast"], cpu["mosquitto"])]
+            ratio = f"{statistics.median(cpu['mqttfast']) / statistics.median(cpu['mosquitto']):.2f}x (" + ", ".join(f"{r:.2f}" for r in each) + ")"
+        lines.append(f"| {row['scenario']} | " + " | ".join(cells) + f" | {ratio} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
