@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 import mqttfast
-from mqttfast.client import Client, ConnectError, ProtocolVersion, SyncClient, Will
+from mqttfast.client import Client, ConnectError, Message, ProtocolVersion, SyncClient, Topic, Will
 from mqttfast.client._client import COALESCE_BELOW
 
 from .helpers.mosquitto import running_mosquitto
@@ -79,6 +79,9 @@ def test_retained_message_reaches_a_later_subscriber(broker, protocol):
             await subscriber.subscribe("r/#", qos=1)
             (message,) = await take(subscriber, 1)
         assert message.retain and message.payload == b"on"
+        # client.messages hands out aiomqtt-shaped messages: a Topic that matches filters, a QoS, an id.
+        assert type(message) is Message and type(message.topic) is Topic and message.topic.matches("r/+")
+        assert message.qos == 1 and message.mid > 0 and message.properties.topic == "r/state"
 
     run(main())
 
