@@ -373,3 +373,18 @@ def play(api, twin, seed):
 @pytest.mark.parametrize("seed", range(8))
 def test_both_twins_write_the_same_bytes_and_count_the_same(api, seed):
     assert play(api, load_twin("compiled"), seed) == play(api, load_twin("pure"), seed)
+
+
+def test_counts_of_one_message_reads_and_of_batched_reads_add_up(api, twin):
+    broker = broker_class(twin)()
+    subscriber = Peer(api, broker, "s")
+    subscriber.subscribe("t", qos=0)
+    publisher = Peer(api, broker, "p")
+    publisher.publish("t", b"1")  # a read of one message
+    publisher.connection.publish("t", b"2")
+    publisher.connection.publish("t", b"3")
+    publisher.pump()  # one read of two: ``_handle`` counts these
+    publisher.publish("t", b"4")
+    subscriber.pump()
+    assert [bytes(m.payload) for m in subscriber.messages] == [b"1", b"2", b"3", b"4"]
+    assert (broker.stats["messages_received"], broker.stats["messages_sent"]) == (4, 4)

@@ -21,6 +21,7 @@ cdef extern from "Python.h":
     object PyObject_GenericGetDict(object o, void* context)
 
 from ._events import MessageReceived, PublishCompleted
+from ._packets_c cimport Publish
 
 __all__ = ["BrokerCore", "Client", "Flusher", "ProtocolCore", "Subscription"]
 
@@ -65,8 +66,30 @@ cdef class Client:
     list of buffers); ``close`` ends the network connection.
     """
 
-    cdef public object address, client_id, close, connection, username, write
+    cdef public object address, client_id, close, username, write
     cdef public bint closing, logged_out, paused
+    cdef object _connection
+    # The connection's methods of every message, bound once (when ``connection`` is set), and
+    # the getter of its ``closed`` property (a property of the class: nothing on the instance hides it).
+    cdef object _receive_data, _deliver, _buffers_to_send, _closed
+
+    @property
+    def connection(self):
+        return self._connection
+
+    @connection.setter
+    def connection(self, value):
+        self._connection = value
+        self._receive_data = getattr(value, "receive_data", None)
+        self._deliver = getattr(value, "deliver", None)
+        self._buffers_to_send = getattr(value, "buffers_to_send", None)
+        closed = getattr(type(value), "closed", None)
+        self._closed = closed.fget if type(closed) is property else None
+
+    cdef inline bint _connection_closed(self) except -1:
+        if self._closed is not None:
+            return self._closed(self._connection)
+        return self._connection.closed
 
     def __init__(self, connection, write, close, address=None):
         self.connection = connection
@@ -88,9 +111,16 @@ cdef class BrokerCore:
     """
 
     cdef public object matcher, store
-    cdef public dict clients, dirty, stats
+    cdef public dict clients, dirty
+    cdef dict _stats
+    # Counted here, added to ``stats`` whenever it is read (a dict update per message costs more
+    # than the rest of the counting path).
+    cdef Py_ssize_t _received, _sent
     cdef public bint _default_hooks, _own_route, auto_ack, check_deliveries
     cdef public Py_ssize_t _shared_count
+    # The instance's ``__dict__`` (``Broker``'s subclass gives it one), where hooks set on the
+    # instance are: looked up once.
+    cdef dict _instance_dict
 
     #: the records this twin's routing reads: ``Broker`` makes its clients and subscriptions of them.
     client_class = Client
@@ -99,8 +129,9 @@ cdef class BrokerCore:
     cdef inline bint _plain(self) except -1:
         if not (self._default_hooks and self.auto_ack):
             return False
-        # The instance's own attributes (``Broker``'s subclass gives it a ``__dict__``): hooks set there.
-        hooks = PyObject_GenericGetDict(self, NULL)
+        if self._instance_dict is None:
+            self._instance_dict = PyObject_GenericGetDict(self, NULL)
+        hooks = self._instance_dict
         return "authorize_publish" not in hooks and "on_message" not in hooks
 
     def _plain_publish(self):
@@ -115,8 +146,8 @@ cdef class BrokerCore:
 
     cdef int _data_received(self, Client client, data, now) except -1:
         cdef Py_ssize_t count
-        connection = client.connection
-        events = connection.receive_data(data, now)
+        connection = client._connection
+        events = client._receive_data(data, now)
         count = len(events)
         if count == 1:
             event = events[0]
@@ -127,9 +158,9 @@ cdef class BrokerCore:
                 return 0
             if kind is _MessageReceived and self._plain():
                 try:
-                    self._count("messages_received", 1)
+                    self._received += 1
                     message = event.message
-                    topic = message.topic
+                    topic = (<Publish>message).topic if type(message) is Publish else message.topic
                     if not _is_sys(topic):
                         self._route_plain(message, topic, client.client_id, now)
                 except Exception:
@@ -147,21 +178,37 @@ cdef class BrokerCore:
         self.dirty[client] = None
         return 0
 
-    cdef inline int _count(self, str name, Py_ssize_t amount) except -1:
-        cdef dict stats = self.stats
-        stats[name] = stats[name] + amount
-        return 0
+    @property
+    def stats(self):
+        """The counters (``$SYS``): read them here each time, as the ones of this twin's own path are
+        added to the dict only when it is read."""
+        cdef dict stats = self._stats
+        if self._received:
+            stats["messages_received"] += self._received
+            self._received = 0
+        if self._sent:
+            stats["messages_sent"] += self._sent
+            self._sent = 0
+        return stats
+
+    @stats.setter
+    def stats(self, dict value):
+        self._stats = value
+        self._received = self._sent = 0
 
     cdef int _route_plain(self, message, topic, publisher, now) except -1:
         # ``route`` without its frame for what it does most: a message neither retained nor
         # expiring, while no subscription is shared, to clients with one matching record each.
         # Anything else goes to ``route`` itself (which matches again: overlaps are rare).
-        if (
-            not self._own_route
-            or self._shared_count
-            or message.retain
-            or message.message_expiry_interval is not None
-        ):
+        cdef Publish packet
+        cdef bint plain
+        if type(message) is Publish:  # the compiled session's: its fields read as C
+            packet = <Publish>message
+            packet._load()  # the MQTT 5 properties, still in their block until read
+            plain = not packet.retain and packet._message_expiry_interval is None
+        else:
+            plain = not message.retain and message.message_expiry_interval is None
+        if not plain or not self._own_route or self._shared_count:
             self.route(message, publisher, now)
             return 0
         records = self.matcher.match(topic)
@@ -193,15 +240,14 @@ cdef class BrokerCore:
             found = clients.get(client_id)
             if found is not None:
                 client = <Client?>found
-                connection = client.connection
-            if found is None or check or client.paused or connection.closed:
+            if found is None or check or client.paused or client._connection_closed():
                 if self._deliver(client_id, (record,), message, expires_at, now):
                     copies += 1
                 continue
             if plain and record.identifiers is None and not record.retain_as_published:
-                connection.deliver(message, record.qos)  # the keywords' defaults: no keyword parsing
+                client._deliver(message, record.qos)  # the keywords' defaults: no keyword parsing
             else:
-                connection.deliver(
+                client._deliver(
                     message,
                     record.qos,
                     retain_as_published=record.retain_as_published,
@@ -210,7 +256,7 @@ cdef class BrokerCore:
                 )
             dirty[client] = None
             copies += 1
-        self._count("messages_sent", copies)
+        self._sent += copies
         return copies
 
     def flush(self):
@@ -231,13 +277,12 @@ cdef class BrokerCore:
         self.dirty = {}
         for value in dirty:
             client = <Client?>value
-            connection = client.connection
-            buffers = connection.buffers_to_send()
+            buffers = client._buffers_to_send()
             if client.closing:
                 continue  # its transport is closed already: writing is pointless (and raises on 3.12.1)
             if buffers:
                 client.write(buffers)
-            if connection.closed and not client.closing:  # write() may have closed it
+            if client._connection_closed() and not client.closing:  # write() may have closed it
                 client.closing = True
                 client.close()
         return 0
