@@ -388,3 +388,17 @@ def test_counts_of_one_message_reads_and_of_batched_reads_add_up(api, twin):
     subscriber.pump()
     assert [bytes(m.payload) for m in subscriber.messages] == [b"1", b"2", b"3", b"4"]
     assert (broker.stats["messages_received"], broker.stats["messages_sent"]) == (4, 4)
+
+
+def test_a_hook_set_on_the_instance_after_traffic_is_called_from_then_on(api, twin):
+    broker = broker_class(twin)()
+    subscriber = Peer(api, broker, "s")
+    subscriber.subscribe("t", qos=0)
+    publisher = Peer(api, broker, "p")
+    publisher.publish("t", b"before")
+    seen = []
+    broker.on_message = lambda client, message: seen.append(bytes(message.payload)) or message
+    publisher.publish("t", b"after")
+    subscriber.pump()
+    assert seen == [b"after"]
+    assert [bytes(m.payload) for m in subscriber.messages] == [b"before", b"after"]
