@@ -8,6 +8,9 @@ counts: run it under ``valgrind --tool=callgrind`` with N messages and with
 a builtin that does nothing), to subtract too::
 
     valgrind --tool=callgrind --callgrind-out-file=cg.%p python benchmarks/broker_per_read.py --qos 1 2000
+
+``--fan-out S --per-read K`` (QoS 0) gives it a saturated flow's shape instead: K messages a read,
+each to S subscribers (then divide by reads, not messages).
 """
 
 from __future__ import annotations
@@ -58,7 +61,11 @@ def main() -> None:
         default="asyncio",
         help="the flush rule of asyncio's own loops (a read alone in its pass) or of uvloop (an idle loop)",
     )
+    parser.add_argument("--fan-out", type=int, default=1, help="subscribers (QoS 0 only): a saturated flow's shape")
+    parser.add_argument("--per-read", type=int, default=1, help="messages a read holds (QoS 0 only)")
     args = parser.parse_args()
+    if args.qos and (args.fan_out != 1 or args.per_read != 1):
+        parser.error("--fan-out and --per-read are for QoS 0")
     logging.disable(logging.CRITICAL)
     server = BrokerServer(Broker())
     # asyncio's own loop: an empty queue, a read alone in its pass flushes at once; uvloop: no queue,
@@ -77,14 +84,17 @@ def main() -> None:
         protocol.data_received(m.encode(m.Connect(client_id=client_id, keep_alive=600, clean_start=True), VERSION))
         return protocol, transport
 
-    subscriber, sub_out = connect("sub")
     subscription = m.Subscription(topic_filter="lat/t", qos=args.qos)
-    subscriber.data_received(m.encode(m.Subscribe(packet_id=1, subscriptions=[subscription]), VERSION))
+    subscribers = [connect(f"sub{j}" if j else "sub") for j in range(args.fan_out)]
+    for subscriber, _ in subscribers:
+        subscriber.data_received(m.encode(m.Subscribe(packet_id=1, subscriptions=[subscription]), VERSION))
+    subscriber, sub_out = subscribers[0]
+    outs = [out for _, out in subscribers]
     publisher, pub_out = connect("pub")
     template = m.encode(m.Publish(topic="lat/t", payload=bytes(64), qos=args.qos, packet_id=1 if args.qos else None), VERSION)
     at = len(template) - 64 - 2  # the packet id, before the payload
     ids = [(i % 65535 + 1).to_bytes(2, "big") for i in range(args.messages)]
-    publishes = [template[:at] + ids[i] + template[at + 2 :] if args.qos else template for i in range(args.messages)]
+    publishes = [template[:at] + ids[i] + template[at + 2 :] if args.qos else template * args.per_read for i in range(args.messages)]
     acks = [b"\x40\x02" + ids[i] for i in range(args.messages)]
     publish, ack = publisher.data_received, subscriber.data_received
     if args.null:
@@ -93,7 +103,8 @@ def main() -> None:
         publish(publishes[i])
         if args.qos:
             ack(acks[i])
-        sub_out.out.clear()
+        for out in outs:
+            out.out.clear()
         pub_out.out.clear()
 
 
