@@ -172,7 +172,9 @@ class _QueueingTransport:
 def test_a_batch_goes_to_other_transports_as_one_write_of_the_joined_bytes():
     # uvloop's writelines() holds the batch until the end of the pass (and counts it against the
     # high-water mark meanwhile); its write() tries the socket at once.
-    protocol = _server._Protocol(_server.BrokerServer(Broker()))
+    server = _server.BrokerServer(Broker())
+    server.bind_loop(None)
+    protocol = _server._Protocol(server)
     transport = _QueueingTransport()
     protocol.connection_made(transport)
     protocol.write([b"\x30\x03", memoryview(b"\x00\x01t"), b"\x30\x02"])

@@ -85,6 +85,25 @@ def test_require_extensions_off_falls_back(value):
     assert result.stdout.strip() == "python"
 
 
+PRINT_BROKER_TWIN = "from mqttfast.broker import _core; print(_core.TWIN.__name__)"
+
+
+def test_the_broker_picks_its_compiled_twin_as_mqttfast_does():
+    load_implementation(COMPILED)  # skips (or fails when required) without a build
+    assert run_python(PRINT_BROKER_TWIN).stdout.strip() == "mqttfast._broker_c"
+    result = run_python(PRINT_BROKER_TWIN, MQTTFAST_NO_EXTENSIONS="1")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "mqttfast._broker_py"
+
+
+def test_the_broker_falls_back_to_its_pure_twin_unless_extensions_are_required():
+    result = run_python(BLOCK_COMPILED + PRINT_BROKER_TWIN)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "mqttfast._broker_py"
+    refused = run_python(BLOCK_COMPILED + PRINT_BROKER_TWIN, MQTTFAST_REQUIRE_EXTENSIONS="1")
+    assert refused.returncode != 0 and "blocked by the test" in refused.stderr
+
+
 def test_the_suite_reads_no_extensions_the_same_way(request, monkeypatch):
     both = [PURE] if request.config.getoption("--no-c-extensions") else [COMPILED, PURE]
     monkeypatch.setenv("MQTTFAST_NO_EXTENSIONS", "0")

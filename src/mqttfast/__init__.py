@@ -13,30 +13,14 @@ Both variables are off when unset, empty, ``0``, ``false``, ``no`` or ``off``
 from types import ModuleType as _ModuleType
 
 from ._api import PUBLIC_NAMES as _PUBLIC_NAMES
-from ._env import compiled_twins_wanted as _compiled_twins_wanted
-from ._env import env_flag as _env_flag
+from ._env import load_twin as _load_twin
 
 __version__ = "0.1.0"
 
-
-def _load() -> _ModuleType:
-    if _compiled_twins_wanted():
-        try:
-            from . import _compiled
-
-            return _compiled
-        except ImportError:
-            if _env_flag("MQTTFAST_REQUIRE_EXTENSIONS"):
-                raise
-    from . import fallback
-
-    return fallback
-
-
-_implementation = _load()
+_implementation = _load_twin("mqttfast._compiled", "mqttfast.fallback")
 globals().update({name: getattr(_implementation, name) for name in _PUBLIC_NAMES})
 IMPLEMENTATION = _implementation.IMPLEMENTATION
-del _load, _implementation
+del _load_twin, _implementation
 
 __all__ = ["IMPLEMENTATION", "__version__", *_PUBLIC_NAMES]
 

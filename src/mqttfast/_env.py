@@ -11,8 +11,10 @@ before the package is built.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
+from types import ModuleType
 
 #: Values that turn a flag off (compared without case or surrounding blanks).
 OFF_VALUES = frozenset({"", "0", "false", "no", "off"})
@@ -30,3 +32,18 @@ def env_flag(name: str) -> bool:
 def compiled_twins_wanted() -> bool:
     """Whether mqttfast should use its compiled twins: on CPython, unless ``MQTTFAST_NO_EXTENSIONS`` is on."""
     return not env_flag("MQTTFAST_NO_EXTENSIONS") and sys.implementation.name == "cpython"
+
+
+def load_twin(compiled: str, pure: str) -> ModuleType:
+    """The module ``compiled`` (an absolute name) when ``compiled_twins_wanted()`` and it imports, else ``pure``.
+
+    ``MQTTFAST_REQUIRE_EXTENSIONS`` on turns a failed import of ``compiled``
+    into the ImportError, so a broken build never hides behind the slower twin.
+    """
+    if compiled_twins_wanted():
+        try:
+            return importlib.import_module(compiled)
+        except ImportError:
+            if env_flag("MQTTFAST_REQUIRE_EXTENSIONS"):
+                raise
+    return importlib.import_module(pure)

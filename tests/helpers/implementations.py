@@ -29,8 +29,13 @@ def load_implementation(name):
     """
     if name == PURE:
         return importlib.import_module("mqttfast.fallback")
+    return import_compiled("mqttfast._compiled")
+
+
+def import_compiled(module):
+    """The compiled module ``module``; skips the test when it is not built, fails it when required."""
     try:
-        return importlib.import_module("mqttfast._compiled")
+        return importlib.import_module(module)
     except ImportError as exc:
         if REQUIRE_EXTENSIONS:
             pytest.fail(f"compiled twins required but not importable: {exc}")

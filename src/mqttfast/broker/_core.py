@@ -16,6 +16,10 @@ subscription; shared subscriptions get one member per group and message,
 a connected one first, in turn [MQTT-4.8.2]; retained messages on subscribe
 per Retain Handling, never for shared ones [MQTT-3.3.1-9..11].
 
+What runs for every message (a read's events, the plain copies, the flush)
+is ``BrokerCore``, Broker's base, of the twin ``mqttfast._broker_c`` (compiled)
+or ``mqttfast._broker_py``; the rules here are plain Python, shared by both.
+
 Hooks for the people who embed it: subclass ``Broker`` and override
 ``authenticate``, ``authorize_publish``, ``authorize_subscribe`` and
 ``on_message`` (observe or rewrite each message before it is routed).
@@ -26,10 +30,11 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mqttfast
 
+from .._env import load_twin
 from ._retained import RetainedStore
 
 __all__ = ["Broker", "Client"]
@@ -43,63 +48,22 @@ _PublishCompleted = mqttfast.PublishCompleted
 _UNPLANNED: Any = object()
 
 
-class _Subscription:
-    """One client's subscription, the value stored in the matcher under its filter."""
+if TYPE_CHECKING:  # typed as the pure twin, whichever is loaded
+    from .._broker_py import BrokerCore, Client
+    from .._broker_py import Subscription as _Subscription
 
-    __slots__ = ("client_id", "identifier", "identifiers", "no_local", "options", "qos", "retain_as_published")
-
-    def __init__(self, client_id: str, options: Any, identifier: int | None) -> None:
-        self.client_id = client_id
-        self.options = options
-        self.identifier = identifier
-        #: what a delivery for this subscription alone carries: built once, not per message (read only).
-        self.identifiers = [identifier] if identifier else None
-        # The options routing reads for every message, as plain attributes of the record.
-        self.no_local = bool(options.no_local)
-        self.qos = int(options.qos)
-        self.retain_as_published = bool(options.retain_as_published)
+    TWIN: Any
+    _RulesBase = BrokerCore
+else:
+    #: ``mqttfast._broker_c`` or ``mqttfast._broker_py``: the per-message half of ``Broker``.
+    TWIN = load_twin("mqttfast._broker_c", "mqttfast._broker_py")  # as ``mqttfast`` picks its own
+    BrokerCore = TWIN.BrokerCore
+    Client = TWIN.Client
+    _Subscription = TWIN.Subscription
+    _RulesBase = object
 
 
-class Client:
-    """A connected client: its connection, the way to write to it, and what it is to the broker.
-
-    ``write`` is the transport's ``writelines`` (or anything that takes a
-    list of buffers); ``close`` ends the network connection.
-    """
-
-    __slots__ = (
-        "address",
-        "client_id",
-        "close",
-        "closing",
-        "connection",
-        "logged_out",
-        "paused",
-        "username",
-        "write",
-    )
-
-    def __init__(
-        self,
-        connection: Any,
-        write: Callable[[list[Any]], None],
-        close: Callable[[], None],
-        address: Any = None,
-    ) -> None:
-        self.connection = connection
-        self.write = write
-        self.close = close
-        self.address = address
-        self.client_id = ""
-        self.username: str | None = None
-        self.closing = False
-        #: the line saying why this client went is logged (once, mosquitto's style).
-        self.logged_out = False
-        #: the transport's buffer is above its high-water mark: the client reads slower than we write.
-        self.paused = False
-
-
-class Broker:
+class BrokerRules(_RulesBase):
     """The broker core. ``connection_options`` are passed to every ``ServerConnection``.
 
     ``allow_anonymous`` lets clients without a user name in (the default
@@ -123,7 +87,7 @@ class Broker:
         self.allow_anonymous = allow_anonymous
         self.max_queued = max_queued
         self.max_session_expiry = max_session_expiry
-        if "auto_ack" not in connection_options and type(self).authorize_publish is not Broker.authorize_publish:
+        if "auto_ack" not in connection_options and type(self).authorize_publish is not BrokerRules.authorize_publish:
             # A subclass that may refuse a publish must answer 0x87 in its PUBACK/PUBREC: acks then
             # leave by hand, after the hook; the default path keeps the automatic ones.
             connection_options["auto_ack"] = False
@@ -131,9 +95,11 @@ class Broker:
         self.auto_ack: bool = connection_options.get("auto_ack", True)
         #: neither publish hook is overridden by the class (``_plain_publish`` checks the instance).
         self._default_hooks = (
-            type(self).authorize_publish is Broker.authorize_publish
-            and type(self).on_message is Broker.on_message
+            type(self).authorize_publish is BrokerRules.authorize_publish
+            and type(self).on_message is BrokerRules.on_message
         )
+        #: ``route`` is not overridden: the compiled twin may run its plain case without calling it.
+        self._own_route = type(self).route is BrokerRules.route
         self.matcher = mqttfast.TopicMatcher()
         self.sessions: dict[str, mqttfast.ServerSession] = {}
         self.clients: dict[str, Client] = {}
@@ -199,47 +165,11 @@ class Broker:
     ) -> Client:
         """A ``Client`` with a fresh ``ServerConnection`` for a network connection just accepted."""
         self.stats["clients_total"] += 1
-        client = Client(
+        client = self.client_class(
             mqttfast.ServerConnection(**self.connection_options), write, close, address
         )
         self.connecting[client] = None
         return client
-
-    def data_received(self, client: Client, data: Any, now: float) -> None:
-        """Bytes from ``client``'s socket: run its connection and act on the events."""
-        connection = client.connection
-        events = connection.receive_data(data, now)
-        if len(events) == 1:
-            # One event a read (a low rate): an ack of a delivery needs nothing, a plain message
-            # is routed here, without ``_handle``'s frame and its plans. Neither can close the
-            # connection (a close comes as a ``Disconnected``; routing marks what it touches), so
-            # it is flushed only if it has something to write (``_out``, the queue of buffers of
-            # both twins that ``buffers_to_send`` hands over): a QoS 0 publisher has nothing.
-            event = events[0]
-            kind = type(event)
-            if kind is _PublishCompleted:
-                if connection._out:  # the messages that waited for the room this ack made
-                    self.dirty[client] = None
-                return
-            if kind is _MessageReceived and self._plain_publish():
-                try:
-                    self.stats["messages_received"] += 1
-                    message = event.message
-                    if not message.topic.startswith("$SYS"):
-                        self.route(message, client.client_id, now)
-                except Exception:
-                    self._internal_error(client)
-                    self.dirty[client] = None
-                    return
-                if connection._out:  # its PUBACK
-                    self.dirty[client] = None
-                return
-        if events:
-            try:
-                self._handle(client, events, now)
-            except Exception:
-                self._internal_error(client)
-        self.dirty[client] = None
 
     def _internal_error(self, client: Client) -> None:
         # A bug of ours (a hook that raised, say) must cost this client its connection, not the
@@ -276,42 +206,7 @@ class Broker:
                 self._handle(client, events, now)
             self.dirty[client] = None
 
-    def flush(self) -> None:
-        """Write what every touched connection has queued: one ``writelines`` per connection per pass.
-
-        With a ``store``, the state of this pass is committed first, so no
-        PUBACK/PUBREC leaves before its message is persisted.
-        """
-        if self.store is not None:
-            self.store.save(self)
-        dirty = self.dirty
-        if not dirty:
-            return
-        self.dirty = {}
-        for client in dirty:
-            connection = client.connection
-            buffers = connection.buffers_to_send()
-            if client.closing:
-                continue  # its transport is closed already: writing is pointless (and raises on 3.12.1)
-            if buffers:
-                client.write(buffers)
-            if connection.closed and not client.closing:  # write() may have closed it
-                client.closing = True
-                client.close()
-
     # ---- events ----------------------------------------------------------------------------------
-
-    def _plain_publish(self) -> bool:
-        """Neither ``authorize_publish`` nor ``on_message`` replaced (by a subclass or on the instance,
-        as ``FileAuth.install`` does) and acks automatic: ``_handle`` then routes each message itself,
-        without the calls that would only say yes."""
-        hooks = self.__dict__
-        return (
-            self._default_hooks
-            and self.auto_ack
-            and "authorize_publish" not in hooks
-            and "on_message" not in hooks
-        )
 
     def _handle(self, client: Client, events: list[Any], now: float) -> None:
         plain = self._plain_publish()  # once per read, not per message
@@ -541,37 +436,8 @@ class Broker:
         if not self._shared_count and (
             len(records) < 2 or len({r.client_id for r in records}) == len(records)
         ):
-            # The common case: no client has two matching subscriptions and none is shared, so
-            # each record is one copy: no dict or list per message, and a connected client that
-            # keeps up is delivered to in place (anything else takes ``_deliver``).
-            copies = 0
-            clients = self.clients
-            dirty = self.dirty
-            check = self.check_deliveries
-            plain = expires_at is None
-            for record in records:
-                client_id = record.client_id
-                if record.no_local and client_id == publisher:
-                    continue
-                client = clients.get(client_id)
-                if client is None or check or client.paused or client.connection.closed:
-                    if self._deliver(client_id, (record,), message, expires_at, now):
-                        copies += 1
-                    continue
-                if plain and record.identifiers is None and not record.retain_as_published:
-                    client.connection.deliver(message, record.qos)  # the keywords' defaults: no keyword parsing
-                else:
-                    client.connection.deliver(
-                        message,
-                        record.qos,
-                        retain_as_published=record.retain_as_published,
-                        subscription_identifiers=record.identifiers,
-                        expires_at=expires_at,
-                    )
-                dirty[client] = None
-                copies += 1
-            self.stats["messages_sent"] += copies
-            return copies
+            # The common case (``BrokerCore._deliver_each``): each record is one copy.
+            return self._deliver_each(records, message, publisher, expires_at, now)
         targets: dict[str, list[Any]] = {}
         for record in records:
             if record.no_local and record.client_id == publisher:
@@ -736,7 +602,7 @@ class Broker:
         old = records.get(options.topic_filter)
         if old is not None:
             self._unsubscribe_record(options.topic_filter, old)
-        record = _Subscription(client_id, options, identifier)
+        record = self.subscription_class(client_id, options, identifier)
         records[options.topic_filter] = record
         self.matcher.subscribe(options.topic_filter, record)
         if options.topic_filter.startswith("$share/"):
@@ -809,3 +675,10 @@ def _address(peer: Any) -> str:
     if isinstance(peer, tuple) and len(peer) >= 2:
         return f"{peer[0]}:{peer[1]}"
     return str(peer)
+
+
+class Broker(BrokerRules, BrokerCore):
+    # The rules above, on the twin's core: ``data_received``, ``flush`` and the plain case of
+    # ``route`` (``_deliver_each``) are ``BrokerCore``'s (``mqttfast/_broker_py.py`` reads as their
+    # specification). Tests build a ``Broker`` on each twin the same way (tests/test_broker_twins.py).
+    __doc__ = BrokerRules.__doc__

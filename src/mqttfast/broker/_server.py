@@ -26,21 +26,24 @@ import asyncio
 import collections
 import logging
 import ssl
-import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._core import Broker, Client, _address
+from ._core import TWIN, Broker, Client, _address
+
+if TYPE_CHECKING:  # typed as the pure twin, whichever is loaded
+    from .._broker_py import Flusher, ProtocolCore
+else:
+    Flusher = TWIN.Flusher
+    ProtocolCore = TWIN.ProtocolCore
 
 __all__ = ["BrokerServer"]
 
 log = logging.getLogger("mqttfast.broker")
 
-#: asyncio's plain selector transport got its own writelines() in 3.12, without the flow-control
-#: check (TLS and uvloop transports do theirs).
-_WRITELINES_SKIPS_FLOW_CONTROL = sys.version_info >= (3, 12)
+#: asyncio's own socket transport: it sends a list of buffers at once (``writelines``); others get them joined.
 _SELECTOR_TRANSPORT = getattr(asyncio.selector_events, "_SelectorSocketTransport", None)
 
 #: The clock of every ``now`` given to the broker, whatever the loop: asyncio's ``loop.time()``
@@ -60,33 +63,18 @@ TICK = 0.5
 CLOSE_TIMEOUT = 5.0
 
 
-class _Protocol(asyncio.Protocol):
-    __slots__ = ("abort_timer", "client", "joins", "loop", "server", "transport")
+class _Protocol(ProtocolCore, asyncio.Protocol):
+    # The read and the write (``data_received``, ``write``) are the twin's ``ProtocolCore``.
+    __slots__ = ()
 
     def __init__(self, server: BrokerServer) -> None:
         self.server = server
         self.loop = server.loop
+        self.broker = server.broker
+        self.flusher = server._flusher
         self.client: Client | None = None
         self.abort_timer: asyncio.TimerHandle | None = None
-
-    def write(self, buffers: list[Any]) -> None:
-        # A transport closes (EOF, close()) a loop pass before connection_lost() tells us; writing
-        # to it then is pointless, and on CPython 3.12/3.13 writelines() raises TypeError.
-        transport = self.transport
-        if transport.is_closing():
-            return
-        if len(buffers) == 1:
-            # One packet (the PUBACK to a publisher, say): write() sends it as it is, where
-            # writelines() would join a list (3.11) or build views for sendmsg (3.12+).
-            transport.write(buffers[0])
-        elif self.joins:
-            transport.write(b"".join(buffers))
-        else:
-            transport.writelines(buffers)
-            if _WRITELINES_SKIPS_FLOW_CONTROL and type(transport) is _SELECTOR_TRANSPORT:
-                # CPython 3.12's selector writelines() never checks the high-water mark, so
-                # pause_writing() (the slow-consumer policy) would never come: ask for the check.
-                transport._maybe_pause_protocol()
+        self.joins = False  # until connection_made() sees the transport
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
@@ -104,20 +92,6 @@ class _Protocol(asyncio.Protocol):
             _address(peer),
             self.server.port_of(transport),
         )
-
-    def data_received(self, data: bytes) -> None:
-        assert self.client is not None
-        now = _monotonic()
-        server = self.server
-        broker = server.broker
-        broker.data_received(self.client, data, now)
-        # ``flush_soon`` inline for asyncio's own loops (an empty queue: no other read can join
-        # this one's writes), a frame less per read at a low rate.
-        ready = server._ready
-        if ready is not None and not ready:
-            broker.flush()
-        else:
-            server.flush_soon(now)
 
     def close(self) -> None:
         # A socket closed while its peer still sends (a PUBREL for the PUBREC just before our
@@ -194,12 +168,8 @@ class BrokerServer:
         self.ws_server: Any = None
         #: every open connection (TCP, TLS or WebSocket), each with its broker ``client``.
         self.protocols: set[Any] = set()
-        self._flush_scheduled = False
-        #: when the last flush ended (``_monotonic``), for loops that hide their queue.
-        self._flushed_at = 0.0
-        #: the loop's queue of callbacks due this pass (asyncio's own loops), None where it is not
-        #: visible (uvloop): then ``_flushed_at`` decides (``flush_soon``).
-        self._ready: Any = None
+        #: when a read's writes go out (set by ``bind_loop``).
+        self._flusher: Flusher
         self._ticker: asyncio.TimerHandle | None = None
         #: set to stop the ticker thread (asyncio's own loops, ``start``).
         self._tick_stop = threading.Event()
@@ -212,9 +182,7 @@ class BrokerServer:
 
     async def start(self) -> None:
         """Bind the listeners (port 0 picks a free port: see ``ports``)."""
-        self.loop = asyncio.get_running_loop()
-        ready = getattr(self.loop, "_ready", None)
-        self._ready = ready if isinstance(ready, collections.deque) else None
+        self.bind_loop(asyncio.get_running_loop())
         self._closed = asyncio.Event()
         store = self.broker.store
         if store is not None:
@@ -241,7 +209,7 @@ class BrokerServer:
             self.ws_server = await serve_websocket(self, self.host, self.ws_port)
         for port in self.ports:
             log.info("Opening ipv4 listen socket on port %s.", port)
-        if self._ready is None:
+        if self._flusher.ready is None:
             self._ticker = self.loop.call_later(TICK, self._tick)
         else:
             # asyncio's own loops compute a select timeout with min() and max() in Python on every
@@ -271,6 +239,16 @@ class BrokerServer:
         sockname = transport.get_extra_info("sockname")
         return sockname[1] if sockname else "?"
 
+    def bind_loop(self, loop: Any, ready: Any = None) -> None:
+        """Run on ``loop`` (``start`` does it): its queue of callbacks due this pass, where visible
+        (asyncio's own loops' ``_ready``, or ``ready``), tells when a read flushes (``flush_soon``)."""
+        self.loop = loop
+        if ready is None:
+            ready = getattr(loop, "_ready", None)
+        self._flusher = Flusher(
+            self.broker, loop, ready if isinstance(ready, collections.deque) else None, IDLE_FLUSH
+        )
+
     def flush_soon(self, now: float) -> None:
         """Flush now if no other read of this loop pass can join the writes, else once at its end.
 
@@ -280,30 +258,11 @@ class BrokerServer:
         Where that queue is hidden (uvloop), a read ``now`` more than
         ``IDLE_FLUSH`` after the last flush flushes at once.
         """
-        if self._flush_scheduled:
-            return
-        ready = self._ready
-        if ready is None:
-            if now - self._flushed_at > IDLE_FLUSH:
-                self.broker.flush()
-                self._flushed_at = _monotonic()
-                return
-        elif not ready:
-            self.broker.flush()
-            return
-        self._flush_scheduled = True
-        self.loop.call_soon(self._flush)
+        self._flusher.flush_soon(now)
 
     def schedule_flush(self) -> None:
         """Flush once at the end of this loop pass."""
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            self.loop.call_soon(self._flush)
-
-    def _flush(self) -> None:
-        self._flush_scheduled = False
-        self.broker.flush()
-        self._flushed_at = _monotonic()
+        self._flusher.schedule()
 
     def _tick(self) -> None:
         self._run_tick()
