@@ -287,7 +287,8 @@ def test_the_protocol_writes_one_buffer_with_write_several_with_writelines_none_
     protocol.write([b"a"])
     protocol.write([b"b", b"c"])
     assert transport.calls == [("write", b"a"), ("writelines", [b"b", b"c"])]
-    protocol.joins = True  # a transport other than asyncio's socket one (uvloop's, TLS)
+    protocol.attach(transport)  # a transport other than asyncio's socket one (uvloop's, TLS): joined
+    assert protocol.transport is transport and protocol.joins
     protocol.write([b"b", memoryview(b"c")])
     assert transport.calls[-1] == ("write", b"bc")
     closing = Transport(closing=True)

@@ -402,6 +402,13 @@ cdef class ProtocolCore:
         self._flusher = value
         self._own_flusher = value if type(value) is Flusher else None
 
+    def attach(self, transport):
+        """Write to ``transport`` from now on (``connection_made``)."""
+        self.transport = transport
+        # Joined for any transport but asyncio's socket one (uvloop's writelines() queues until
+        # the end of the pass, counted against the high-water mark): see the pure twin.
+        self.joins = type(transport) is not _SELECTOR_TRANSPORT
+
     def data_received(self, data):
         """A read: to the broker, then flushed (``Flusher.flush_soon``)."""
         now = _monotonic()

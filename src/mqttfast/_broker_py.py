@@ -332,6 +332,16 @@ class ProtocolCore:
     def __init__(self) -> None:
         self.joins = False  # as a new compiled one
 
+    def attach(self, transport: Any) -> None:
+        """Write to ``transport`` from now on (``connection_made``)."""
+        self.transport = transport
+        # asyncio's own socket transport sends a list at once (3.12+: sendmsg, no copy). uvloop's
+        # writelines() only queues it until the end of the loop pass, and counts it against the
+        # high-water mark meanwhile: a fan-in batch bigger than 64 KiB would pause a subscriber
+        # that keeps up and have its QoS 0 messages dropped. Its write() tries the socket first,
+        # so others get the batch joined (the copy asyncio's 3.11 and TLS writelines() make too).
+        self.joins = type(transport) is not _SELECTOR_TRANSPORT
+
     def data_received(self, data: bytes) -> None:
         """A read: to the broker, then flushed (``Flusher.flush_soon``)."""
         now = _monotonic()

@@ -43,9 +43,6 @@ __all__ = ["BrokerServer"]
 
 log = logging.getLogger("mqttfast.broker")
 
-#: asyncio's own socket transport: it sends a list of buffers at once (``writelines``); others get them joined.
-_SELECTOR_TRANSPORT = getattr(asyncio.selector_events, "_SelectorSocketTransport", None)
-
 #: The clock of every ``now`` given to the broker, whatever the loop: asyncio's ``loop.time()``
 #: returns it too, through a Python frame per read (uvloop's counts in milliseconds).
 _monotonic = time.monotonic
@@ -74,16 +71,9 @@ class _Protocol(ProtocolCore, asyncio.Protocol):
         self.flusher = server._flusher
         self.client: Client | None = None
         self.abort_timer: asyncio.TimerHandle | None = None
-        self.joins = False  # until connection_made() sees the transport
 
     def connection_made(self, transport: Any) -> None:
-        self.transport = transport
-        # asyncio's own socket transport sends a list at once (3.12+: sendmsg, no copy). uvloop's
-        # writelines() only queues it until the end of the loop pass, and counts it against the
-        # high-water mark meanwhile: a fan-in batch bigger than 64 KiB would pause a subscriber
-        # that keeps up and have its QoS 0 messages dropped. Its write() tries the socket first,
-        # so others get the batch joined (the copy asyncio's 3.11 and TLS writelines() make too).
-        self.joins = type(transport) is not _SELECTOR_TRANSPORT
+        self.attach(transport)
         peer = transport.get_extra_info("peername")
         self.client = self.server.broker.new_connection(self.write, self.close, peer)
         self.server.protocols.add(self)
