@@ -3,8 +3,10 @@
 ``python benchmarks/relay_server.py PORT [--event-loop=uvloop]``; runs until terminated. It is no
 broker: it answers a CONNECT with a CONNACK and a SUBSCRIBE with a SUBACK
 (granting the QoS asked), then forwards every read of a connection that did
-not subscribe, unparsed, to every connection that did, and drops what
-subscribers send (their PUBACKs). That is all ``loadgen.latency`` needs:
+not subscribe, unparsed, to every connection that did, answers a QoS 1
+PUBLISH with its PUBACK (so that it makes a broker's writes: one to the
+subscriber, one to the publisher), and drops what subscribers send (their
+PUBACKs). That is all ``loadgen.latency`` needs:
 one publisher, one subscriber, one whole packet per read at 1,000
 messages/s. Its CPU per message is what asyncio and the kernel cost per
 wakeup on this machine, with no broker at all (``broker_compare.py
@@ -20,6 +22,16 @@ from typing import Any
 CONNACK = b"\x20\x02\x00\x00"
 
 
+def _puback(publish: bytes) -> bytes:
+    # The PUBACK of one whole QoS 1 PUBLISH: its packet id follows the remaining length and the topic.
+    at = 1
+    while publish[at] & 0x80:
+        at += 1
+    at += 1
+    at += 2 + int.from_bytes(publish[at : at + 2], "big")
+    return b"\x40\x02" + publish[at : at + 2]
+
+
 class _Relay(asyncio.Protocol):
     subscribers: set[_Relay] = set()
 
@@ -33,6 +45,8 @@ class _Relay(asyncio.Protocol):
         if kind == 0x30:
             for subscriber in self.subscribers:
                 subscriber.transport.write(data)
+            if data[0] & 0x06 == 0x02:
+                self.transport.write(_puback(data))
         elif kind == 0x10:
             self.transport.write(CONNACK)
         elif kind == 0x80:
