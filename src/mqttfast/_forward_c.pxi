@@ -84,6 +84,18 @@ cdef tuple forward_publish(
     cdef bint retain
     qos = _delivery_qos(incoming.qos, granted_qos)
     incoming._load()
+    if level != MQTT_5:
+        # No properties at this level: the header is planned from ``incoming`` itself, with the
+        # delivery's own flags, topic and packet id, and no copy of the packet is made.
+        return _forward_without_properties(
+            incoming,
+            qos,
+            retained_delivery,
+            incoming.topic if topic is None else topic,
+            topic_alias,
+            (packet_id() if callable(packet_id) else packet_id) if qos else None,
+            level,
+        )
     outgoing = Publish.__new__(Publish)
     outgoing.topic = incoming.topic if topic is None else topic
     payload = incoming._get_payload()
@@ -117,6 +129,26 @@ cdef tuple forward_publish(
     finally:
         _release_plan(&plan)
     return header, payload
+
+
+cdef tuple _forward_without_properties(
+    Publish incoming, object qos, bint retain, object topic, object topic_alias, object packet_id, int level
+):
+    cdef PublishPlan plan
+    cdef bytes header
+    try:
+        _plan_head(&plan, qos, False, topic, packet_id)
+        plan.properties_size = -1
+        if not plan.topic_size:
+            _check_topic_present(topic, topic_alias, level, None)
+        if retain:
+            plan.first |= 0x01
+        _plan_payload(&plan, incoming)
+        header = PyBytes_FromStringAndSize(NULL, _total_size(plan.body_size) - plan.payload.len)
+        _write_publish(&plan, incoming, <unsigned char*>PyBytes_AS_STRING(header), False)  # (no properties to write)
+    finally:
+        _release_plan(&plan)
+    return header, incoming._get_payload()
 
 
 cdef object _delivery_qos(object published, object granted):

@@ -127,9 +127,15 @@ cdef int _check_reason_code(int packet_type, long code, object offset) except -1
 cdef int _check_publish_topic_present(Publish packet, int version, object offset) except -1:
     if packet.topic:
         return 0
+    return _check_topic_present(packet.topic, packet.topic_alias, version, offset)
+
+
+cdef int _check_topic_present(object topic, object topic_alias, int version, object offset) except -1:
+    if topic:
+        return 0
     if version < MQTT_5:
         raise InvalidTopicName("topic name must not be empty [MQTT-4.7.3-1]", offset)
-    if packet.topic_alias is None:
+    if topic_alias is None:
         raise ProtocolError("empty topic name without a topic alias [MQTT-3.3.2-8]", offset)
     return 0
 

@@ -535,27 +535,8 @@ cdef void _release_plan(PublishPlan* plan):
 
 cdef int _plan_publish(PublishPlan* plan, Publish packet, int version) except -1:
     """Validate ``packet`` and fill ``plan``; the caller calls ``_release_plan`` afterwards, raised or not."""
-    cdef long long qos
     cdef Writer measure
-    cdef object topic
-    plan.topic_ref = NULL
-    mqttfast_no_buffer(&plan.payload)
-    qos = _int(packet.qos, "qos", 3)
-    if qos == 3:
-        raise MalformedPacket("PUBLISH QoS is 3 [MQTT-3.3.1-4]")
-    if packet.dup and not qos:
-        raise MalformedPacket("PUBLISH DUP set with QoS 0 [MQTT-3.3.1-2]")
-    topic = packet.topic
-    plan.topic = _utf8(topic, "topic", &plan.topic_size)
-    Py_INCREF(topic)
-    plan.topic_ref = <PyObject*>topic
-    if _has_wildcard(plan.topic, plan.topic_size):
-        _check_topic_name(topic, "topic", None)
-    plan.packet_id = 0
-    if qos:
-        plan.packet_id = _packet_id_value(packet.packet_id)
-    elif packet.packet_id is not None:
-        raise ProtocolError("a QoS 0 PUBLISH must not carry a packet identifier [MQTT-2.2.1-2]")
+    _plan_head(plan, packet.qos, packet.dup, packet.topic, packet.packet_id)
     plan.properties_size = -1
     if version == MQTT_5:
         measure.out = plan.properties
@@ -568,7 +549,41 @@ cdef int _plan_publish(PublishPlan* plan, Publish packet, int version) except -1
         plan.properties_ready = measure.out != NULL
     if not plan.topic_size:
         _check_publish_topic_present(packet, version, None)
-    plan.first = 0x30 | qos << 1 | (0x08 if packet.dup else 0) | (0x01 if packet.retain else 0)
+    if packet.retain:
+        plan.first |= 0x01
+    _plan_payload(plan, packet)
+    return 0
+
+
+cdef int _plan_head(PublishPlan* plan, object qos_value, object dup, object topic, object packet_id) except -1:
+    # The flags but RETAIN, the topic and the packet id, validated: what the properties do not change.
+    # First of all, the plan's references are made empty (the caller releases the plan, raised or not).
+    cdef long long qos
+    plan.topic_ref = NULL
+    mqttfast_no_buffer(&plan.payload)
+    qos = _int(qos_value, "qos", 3)
+    if qos == 3:
+        raise MalformedPacket("PUBLISH QoS is 3 [MQTT-3.3.1-4]")
+    plan.first = 0x30 | qos << 1
+    if dup:
+        if not qos:
+            raise MalformedPacket("PUBLISH DUP set with QoS 0 [MQTT-3.3.1-2]")
+        plan.first |= 0x08
+    plan.topic = _utf8(topic, "topic", &plan.topic_size)
+    Py_INCREF(topic)
+    plan.topic_ref = <PyObject*>topic
+    if _has_wildcard(plan.topic, plan.topic_size):
+        _check_topic_name(topic, "topic", None)
+    plan.packet_id = 0
+    if qos:
+        plan.packet_id = _packet_id_value(packet_id)
+    elif packet_id is not None:
+        raise ProtocolError("a QoS 0 PUBLISH must not carry a packet identifier [MQTT-2.2.1-2]")
+    return 0
+
+
+cdef int _plan_payload(PublishPlan* plan, Publish packet) except -1:
+    # ``packet``'s payload, exported, and the body's size (the head and the properties planned).
     payload = packet._payload
     if packet._payload_owner is not None:
         # Still a pointer into the decoded input: a real export of its owner (so it
@@ -588,7 +603,7 @@ cdef int _plan_publish(PublishPlan* plan, Publish packet, int version) except -1
             PyObject_GetBuffer(payload, &plan.payload, PyBUF_SIMPLE)
         except (TypeError, BufferError):
             raise TypeError(f"payload must be bytes-like, not {type(payload).__name__}") from None
-    plan.body_size = 2 + plan.topic_size + (2 if qos else 0) + plan.payload.len
+    plan.body_size = 2 + plan.topic_size + (2 if plan.first & 0x06 else 0) + plan.payload.len
     if plan.properties_size >= 0:
         plan.body_size += varint_size_of(plan.properties_size) + plan.properties_size
     if plan.body_size > MAX_VARINT:
