@@ -285,3 +285,53 @@ def test_a_will_of_the_other_twin_is_taken_by_connect(api):
         1,
         [("a", "1")],
     )
+
+
+# ---- A lone PUBACK read without events (the broker's shortcut) -------------------------------------
+
+
+def _two_in_flight(api, version):
+    # A server with a Receive Maximum of 1 from its client: one QoS 1 delivery sent, one waiting.
+    server = accepted_server(api, version, keep_alive=10, **({"receive_maximum": 1} if version == 5 else {}))
+    first = server.deliver(published(api, "t", b"1", qos=1), 1)
+    second = server.deliver(published(api, "t", b"2", qos=1), 1)
+    if version == 4:
+        server.data_to_send()
+        return server, first, second  # 3.1.1 has no Receive Maximum: both went
+    assert [p.packet_id for p in sent(api, server)] == [first]
+    return server, first, second
+
+
+@pytest.mark.parametrize("version", [4, 5])
+def test_puback_received_does_what_receive_data_does_with_those_four_bytes(api, version):
+    by_bytes, first, second = _two_in_flight(api, version)
+    by_id, _, _ = _two_in_flight(api, version)
+    by_bytes.handle_timeout(0.0)
+    by_id.handle_timeout(0.0)
+    events = by_bytes.receive_data(bytes((0x40, 2, 0, first)), 12.0)
+    assert [type(e) for e in events] == [api.PublishCompleted]
+    assert by_id.puback_received(first, 12.0) is True
+    assert by_id.data_to_send() == by_bytes.data_to_send()  # the waiting message went (5.0), or nothing
+    assert sorted(by_id.session.outbound) == sorted(by_bytes.session.outbound) == [second]
+    # The read counts for the keep-alive at its own time: silent until 12 + 15 both close at 27.
+    for server in (by_id, by_bytes):
+        assert server.handle_timeout(26.9) == []
+        assert [type(e) for e in server.handle_timeout(27.0)] == [api.Disconnected]
+
+
+def test_puback_received_ignores_a_stray_id_as_receive_data_does(api):
+    server, first, second = _two_in_flight(api, 5)
+    assert server.puback_received(second, 1.0) is True  # still waiting: not the peer's to ack yet
+    assert server.puback_received(999, 1.0) is True
+    assert server.data_to_send() == b""
+    assert sorted(server.session.outbound) == [first, second]
+
+
+def test_puback_received_leaves_to_receive_data_what_it_cannot_do_alone(api):
+    server, first, _ = _two_in_flight(api, 5)
+    assert server.puback_received(0) is False  # a violation: receive_data reports it
+    server.receive_data(b"\x40")  # part of a packet is held: the next bytes continue it
+    assert server.puback_received(first) is False
+    assert first in server.session.outbound
+    fresh = api.ServerConnection()  # no CONNECT yet
+    assert fresh.puback_received(1) is False

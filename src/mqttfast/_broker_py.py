@@ -168,6 +168,14 @@ class BrokerCore:
     def data_received(self, client: Client, data: Any, now: float) -> None:
         """Bytes from ``client``'s socket: run its connection and act on the events."""
         connection = client.connection
+        if type(data) is bytes and len(data) == 4 and data[0] == 0x40 and data[1] == 2:
+            # A subscriber's acknowledgement alone in its read (a low rate): acted on without the
+            # events nobody here reads (``receive_data`` would report a ``PublishCompleted``).
+            puback_received = getattr(connection, "puback_received", None)
+            if puback_received is not None and puback_received(data[2] << 8 | data[3], now):
+                if connection._out:  # the messages that waited for the room this ack made
+                    self.dirty[client] = None
+                return
         events = connection.receive_data(data, now)
         if len(events) == 1:
             # One event a read (a low rate): an ack of a delivery needs nothing, a plain message

@@ -234,14 +234,7 @@ cdef class Connection:
         cdef list packets
         if self._state == CLOSED:
             return events
-        if now is not None:
-            self._now = now
-            self._last_received = now
-        else:
-            # Arrival time unknown: the next handle_timeout counts it as now, never an older time.
-            self._last_received = None
-        self._received = True
-        self._unacked_qos1_earlier = self._unacked_qos1
+        self._note_read(now)
         error = None
         try:
             packets = self._feed(data)
@@ -260,6 +253,39 @@ cdef class Connection:
         if error is not None and self._state != CLOSED:
             self._violation(error, events)
         return events
+
+    cdef int _note_read(self, now) except -1:
+        if now is not None:
+            self._now = now
+            self._last_received = now
+        else:
+            # Arrival time unknown: the next handle_timeout counts it as now, never an older time.
+            self._last_received = None
+        self._received = True
+        self._unacked_qos1_earlier = self._unacked_qos1
+        return 0
+
+    def puback_received(self, long packet_id, now=None):
+        """What ``receive_data`` does with a read of one reason-less PUBACK (``40 02`` and
+        ``packet_id``) at ``now``, without making its events, for a reader that has no use for them
+        (a broker, whose subscribers' acknowledgements are most of what it reads); whether it did.
+
+        False, with nothing done, where ``receive_data`` must read those bytes
+        instead: the connection is not connected (a connected one took a CONNECT, so its
+        Maximum Packet Size takes a PUBACK), part of a packet is held, or ``packet_id``
+        is 0 (a violation). Like ``receive_data``, a PUBACK matching no QoS 1 message
+        in flight is ignored.
+        """
+        if (
+            self._state != CONNECTED
+            or self._decoder.pending
+            or not 0 < packet_id <= 0xFFFF
+        ):
+            return False
+        self._note_read(now)
+        if self._end_qos1_flow(packet_id):
+            self._release_quota()
+        return True
 
     def _replay(self, packet, events):
         """Act on one received packet (also a packet held behind the CONNECT, once accepted)."""
@@ -367,13 +393,17 @@ cdef class Connection:
 
     cdef int _receive_puback(self, _Ack packet, list events) except -1:
         packet_id = packet.packet_id
+        if self._end_qos1_flow(packet_id):
+            events.append(_publish_completed(packet_id, packet.reason_code, packet))
+            self._release_quota()
+        return 0
+
+    cdef bint _end_qos1_flow(self, packet_id) except -1:
         entry = self._outbound.get(packet_id)
         if entry is None or _entry_qos(entry) != 1 or packet_id in self._waiting:
-            return 0  # a stray PUBACK is ignored (practice: mosquitto, paho)
+            return False  # a stray PUBACK is ignored (practice: mosquitto, paho)
         del self._outbound[packet_id]
-        events.append(_publish_completed(packet_id, packet.reason_code, packet))
-        self._release_quota()
-        return 0
+        return True
 
     cdef int _receive_pubrec(self, _Ack packet, list events) except -1:
         packet_id = packet.packet_id

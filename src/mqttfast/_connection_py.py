@@ -134,14 +134,7 @@ class Connection:
         events: list[Any] = []
         if self._state == CLOSED:
             return events
-        if now is not None:
-            self._now = now
-            self._last_received = now
-        else:
-            # Arrival time unknown: the next handle_timeout counts it as now, never an older time.
-            self._last_received = None
-        self._received = True
-        self._unacked_qos1_earlier = self._unacked_qos1
+        self._note_read(now)
         error: MQTTError | None = None
         try:
             packets = self._decoder.feed(data)
@@ -159,6 +152,39 @@ class Connection:
         if error is not None and self._state != CLOSED:
             self._violation(error, events)
         return events
+
+    def _note_read(self, now: float | None) -> None:
+        # A read at ``now``: the keep-alive's clock, and where this read's QoS 1 messages start.
+        if now is not None:
+            self._now = now
+            self._last_received = now
+        else:
+            # Arrival time unknown: the next handle_timeout counts it as now, never an older time.
+            self._last_received = None
+        self._received = True
+        self._unacked_qos1_earlier = self._unacked_qos1
+
+    def puback_received(self, packet_id: int, now: float | None = None) -> bool:
+        """What ``receive_data`` does with a read of one reason-less PUBACK (``40 02`` and
+        ``packet_id``) at ``now``, without making its events, for a reader that has no use for them
+        (a broker, whose subscribers' acknowledgements are most of what it reads); whether it did.
+
+        False, with nothing done, where ``receive_data`` must read those bytes
+        instead: the connection is not connected (a connected one took a CONNECT, so its
+        Maximum Packet Size takes a PUBACK), part of a packet is held, or ``packet_id``
+        is 0 (a violation). Like ``receive_data``, a PUBACK matching no QoS 1 message
+        in flight is ignored.
+        """
+        if (
+            self._state != CONNECTED
+            or self._decoder.pending
+            or not 0 < packet_id <= 0xFFFF
+        ):
+            return False
+        self._note_read(now)
+        if self._end_qos1_flow(packet_id):
+            self._release_quota()
+        return True
 
     def _replay(self, packet: Any, events: list[Any]) -> None:
         """Act on one received packet (also a packet held behind the CONNECT, once accepted)."""
@@ -258,12 +284,17 @@ class Connection:
 
     def _receive_puback(self, packet: Any, events: list[Any]) -> None:
         packet_id = packet.packet_id
+        if self._end_qos1_flow(packet_id):
+            events.append(PublishCompleted(packet_id, packet.reason_code, packet))
+            self._release_quota()
+
+    def _end_qos1_flow(self, packet_id: int) -> bool:
+        # The flow a PUBACK for packet_id ends, forgotten: whether there was one.
         entry = self._outbound.get(packet_id)
         if entry is None or entry.qos != 1 or packet_id in self._waiting:
-            return  # a stray PUBACK is ignored (practice: mosquitto, paho)
+            return False  # a stray PUBACK is ignored (practice: mosquitto, paho)
         del self._outbound[packet_id]
-        events.append(PublishCompleted(packet_id, packet.reason_code, packet))
-        self._release_quota()
+        return True
 
     def _receive_pubrec(self, packet: Any, events: list[Any]) -> None:
         packet_id = packet.packet_id
