@@ -38,6 +38,8 @@ cdef extern from *:
     double mqttfast_monotonic() except? -1.0
 
 from ._events import MessageReceived, PublishCompleted
+from ._connection_c cimport Connection
+from ._connection_c import ServerConnection as _ServerConnection
 from ._packets_c cimport Publish
 
 __all__ = ["BrokerCore", "Client", "Flusher", "ProtocolCore", "Subscription"]
@@ -54,6 +56,9 @@ cdef inline bint _is_sys(topic) except -1:
     if type(topic) is str:
         return PyUnicode_Tailmatch(topic, "$SYS", 0, len(<str>topic), -1) == 1
     return topic.startswith("$SYS")
+
+
+cdef class ProtocolCore  # (below) what a Client's write may belong to
 
 
 cdef class Subscription:
@@ -82,11 +87,17 @@ cdef class Client:
     list of buffers); ``close`` ends the network connection.
     """
 
-    cdef public object address, client_id, close, username, write
+    cdef public object address, client_id, close, username
     cdef public bint closing, logged_out, paused
+    cdef object _write
+    # The protocol whose ``write`` ``write`` is, when it is this module's own: called as C.
+    cdef ProtocolCore _protocol
     cdef object _connection
-    # The connection's methods of every message, bound once (when ``connection`` is set), and
-    # the getter of its ``closed`` property (a property of the class: nothing on the instance hides it).
+    # The connection when it is the compiled twin's own ServerConnection (its methods not replaced
+    # by a subclass): its state is then read, and its methods called, as C.
+    cdef Connection _own
+    # Else its methods of every message, bound once (when ``connection`` is set), and the getter
+    # of its ``closed`` property (a property of the class: nothing on the instance hides it).
     cdef object _receive_data, _puback_received, _deliver, _buffers_to_send, _closed
 
     @property
@@ -96,6 +107,7 @@ cdef class Client:
     @connection.setter
     def connection(self, value):
         self._connection = value
+        self._own = _own_connection(value)
         self._receive_data = getattr(value, "receive_data", None)
         self._puback_received = getattr(value, "puback_received", None)
         self._deliver = getattr(value, "deliver", None)
@@ -103,10 +115,66 @@ cdef class Client:
         closed = getattr(type(value), "closed", None)
         self._closed = closed.fget if type(closed) is property else None
 
+    @property
+    def write(self):
+        return self._write
+
+    @write.setter
+    def write(self, value):
+        self._write = value
+        protocol = getattr(value, "__self__", None)
+        if isinstance(protocol, ProtocolCore) and getattr(type(protocol), "write", None) is ProtocolCore.write:
+            self._protocol = <ProtocolCore>protocol
+        else:
+            self._protocol = None
+
+    cdef inline int _send(self, buffers) except -1:
+        if self._protocol is not None:
+            self._protocol._write_c(buffers)
+        else:
+            self._write(buffers)
+        return 0
+
     cdef inline bint _connection_closed(self) except -1:
+        if self._own is not None:
+            return self._own._closed_c()
         if self._closed is not None:
             return self._closed(self._connection)
         return self._connection.closed
+
+    cdef inline list _receive(self, data, now):
+        if self._own is not None:
+            return self._own._receive_data_c(data, now)
+        return self._receive_data(data, now)
+
+    cdef inline bint _lone_puback(self, long packet_id, now) except -1:
+        # Whether the connection took a read of one PUBACK for ``packet_id`` (``puback_received``).
+        if self._own is not None:
+            return self._own._puback_received_c(packet_id, now)
+        return self._puback_received is not None and self._puback_received(packet_id, now)
+
+    cdef inline bint _has_output(self) except -1:
+        if self._own is not None:
+            return len(self._own._out) != 0
+        return bool(self._connection._out)
+
+    cdef inline object _deliver_to(self, message, qos, retain_as_published, identifiers, expires_at):
+        if self._own is not None:
+            return self._own._deliver_c(message, qos, retain_as_published, False, identifiers, expires_at)
+        if identifiers is None and expires_at is None and not retain_as_published:
+            return self._deliver(message, qos)  # the keywords' defaults: no keyword parsing
+        return self._deliver(
+            message,
+            qos,
+            retain_as_published=retain_as_published,
+            subscription_identifiers=identifiers,
+            expires_at=expires_at,
+        )
+
+    cdef inline object _take_buffers(self):
+        if self._own is not None:
+            return self._own._take_buffers()
+        return self._buffers_to_send()
 
     def __init__(self, connection, write, close, address=None):
         self.connection = connection
@@ -164,21 +232,20 @@ cdef class BrokerCore:
     cdef int _data_received(self, Client client, data, now) except -1:
         cdef Py_ssize_t count
         cdef const unsigned char* ack
-        connection = client._connection
-        if type(data) is bytes and len(<bytes>data) == 4 and client._puback_received is not None:
+        if type(data) is bytes and len(<bytes>data) == 4:
             # A subscriber's acknowledgement alone in its read: see the pure twin.
             ack = <const unsigned char*>PyBytes_AS_STRING(data)
-            if ack[0] == 0x40 and ack[1] == 2 and client._puback_received(ack[2] << 8 | ack[3], now):
-                if connection._out:
+            if ack[0] == 0x40 and ack[1] == 2 and client._lone_puback(ack[2] << 8 | ack[3], now):
+                if client._has_output():
                     self.dirty[client] = None
                 return 0
-        events = client._receive_data(data, now)
+        events = client._receive(data, now)
         count = len(events)
         if count == 1:
             event = events[0]
             kind = type(event)
             if kind is _PublishCompleted:
-                if connection._out:
+                if client._has_output():
                     self.dirty[client] = None
                 return 0
             if kind is _MessageReceived and self._plain():
@@ -192,7 +259,7 @@ cdef class BrokerCore:
                     self._internal_error(client)
                     self.dirty[client] = None
                     return 0
-                if connection._out:
+                if client._has_output():
                     self.dirty[client] = None
                 return 0
         if count:
@@ -256,7 +323,6 @@ cdef class BrokerCore:
         cdef dict clients = self.clients
         cdef dict dirty = self.dirty
         cdef bint check = self.check_deliveries
-        cdef bint plain = expires_at is None
         for value in records:
             record = <Subscription?>value
             client_id = record.client_id
@@ -269,16 +335,7 @@ cdef class BrokerCore:
                 if self._deliver(client_id, (record,), message, expires_at, now):
                     copies += 1
                 continue
-            if plain and record.identifiers is None and not record.retain_as_published:
-                client._deliver(message, record.qos)  # the keywords' defaults: no keyword parsing
-            else:
-                client._deliver(
-                    message,
-                    record.qos,
-                    retain_as_published=record.retain_as_published,
-                    subscription_identifiers=record.identifiers,
-                    expires_at=expires_at,
-                )
+            client._deliver_to(message, record.qos, record.retain_as_published, record.identifiers, expires_at)
             dirty[client] = None
             copies += 1
         self._sent += copies
@@ -302,11 +359,11 @@ cdef class BrokerCore:
         self.dirty = {}
         for value in dirty:
             client = <Client?>value
-            buffers = client._buffers_to_send()
+            buffers = client._take_buffers()
             if client.closing:
                 continue  # its transport is closed already: writing is pointless (and raises on 3.12.1)
             if buffers:
-                client.write(buffers)
+                client._send(buffers)
             if client._connection_closed() and not client.closing:  # write() may have closed it
                 client.closing = True
                 client.close()
@@ -319,6 +376,19 @@ cdef bint _distinct(list records) except -1:
     for record in records:
         seen.add(record.client_id)
     return len(seen) == len(records)
+
+
+cdef Connection _own_connection(connection):
+    # ``connection`` when it is the compiled twin's ServerConnection, or a subclass that replaces none
+    # of the methods this module calls as C; else None, and they are called by name.
+    if not isinstance(connection, Connection):
+        return None
+    kind = type(connection)
+    if kind is not _ServerConnection:
+        for name in ("receive_data", "puback_received", "deliver", "buffers_to_send", "closed"):
+            if getattr(kind, name, None) is not getattr(_ServerConnection, name):
+                return None
+    return <Connection>connection
 
 
 cdef inline BrokerCore _own_core(broker, str method):
@@ -450,9 +520,12 @@ cdef class ProtocolCore:
 
     def write(self, buffers):
         """Write ``buffers`` (a flush's, never empty) to the transport."""
+        self._write_c(buffers)
+
+    cdef int _write_c(self, buffers) except -1:
         transport = self.transport
         if transport.is_closing():
-            return
+            return 0
         if len(buffers) == 1:
             transport.write(buffers[0])
         elif self.joins:
@@ -461,3 +534,4 @@ cdef class ProtocolCore:
             transport.writelines(buffers)
             if _WRITELINES_SKIPS_FLOW_CONTROL and type(transport) is _SELECTOR_TRANSPORT:
                 transport._maybe_pause_protocol()
+        return 0

@@ -119,48 +119,6 @@ cdef inline object _entry_qos(entry):
 cdef class Connection:
     """What both sides of a connection share: the stream, the QoS flows, flow control, aliases."""
 
-    cdef object _version_value
-    # The protocol level as a C int, 0 while unknown (kept in step by the _version setter).
-    cdef int _level
-    cdef object _decoder
-    cdef object _feed  # _decoder.feed, bound once
-    cdef public object _max_packet_size
-    cdef public list _out
-    cdef public int _state
-    cdef public object _session
-    cdef public dict _outbound
-    cdef public dict _waiting
-    cdef public set _inbound_qos2
-    cdef public long _receive_maximum
-    cdef public long _peer_receive_maximum
-    cdef public long _send_quota
-    cdef public long _unacked_qos1
-    cdef public long _unacked_qos1_earlier
-    cdef public long long _peer_max_packet_size
-    cdef public long _topic_alias_maximum
-    cdef public dict _aliases_in
-    cdef public long _peer_topic_alias_maximum
-    cdef public dict _aliases_out
-    cdef public long _next_alias
-    cdef public list _free_aliases
-    cdef public bint _auto_ack
-    cdef public object _pending_acks
-    cdef public object _now
-    cdef public bint _received
-    cdef public bint _sent
-    cdef public object _last_received
-    cdef public int _accepted_qos
-    cdef public bint _accepted_retain
-    # Whether this side delivers others' messages (set by the server's deliver()): only
-    # then may the next PUBLISH reuse the header of the last one (_fanout_c.pxi).
-    cdef bint _fans_out
-    # The last topic name publish()'s fast path validated: a client publishing to one topic
-    # checks the string once, not per message (a str cannot change, so the answer cannot).
-    cdef object _valid_topic
-    # The topic last put at the end of _aliases_out (the most recently used): publishing to it
-    # again leaves the order as it is, without the dict's delete and insert.
-    cdef object _alias_last
-
     def __init__(
         self,
         version,
@@ -230,6 +188,9 @@ cdef class Connection:
         closed are ignored. A violation by the peer is reported as a
         ``Disconnected`` event, with the DISCONNECT (5.0) in ``data_to_send()``.
         """
+        return self._receive_data_c(data, now)
+
+    cdef list _receive_data_c(self, data, now):
         cdef list events = []
         cdef list packets
         if self._state == CLOSED:
@@ -276,6 +237,9 @@ cdef class Connection:
         is 0 (a violation). Like ``receive_data``, a PUBACK matching no QoS 1 message
         in flight is ignored.
         """
+        return self._puback_received_c(packet_id, now)
+
+    cdef bint _puback_received_c(self, long packet_id, now) except -1:
         if (
             self._state != CONNECTED
             or self._decoder.pending
@@ -688,6 +652,42 @@ cdef class Connection:
                 del outbound[packet_id]
         return 0
 
+    cdef object _deliver_c(
+        self, message, qos, retain_as_published, retained, subscription_identifiers, expires_at
+    ):
+        # ServerConnection.deliver (the server's class takes it as its method, at the bottom).
+        if (
+            self._state != CONNECTED
+            or type(message) is not Publish
+            or type(qos) is not int
+            or type((<Publish>message).qos) is not int
+        ):
+            return ServerMixin.deliver(
+                self,
+                message,
+                qos,
+                retain_as_published=retain_as_published,
+                retained=retained,
+                subscription_identifiers=subscription_identifiers,
+                expires_at=expires_at,
+            )
+        self._fans_out = True
+        published = (<Publish>message).qos
+        granted = published if published <= qos else qos  # min(published, qos)
+        entry = _outgoing(
+            message,
+            granted,
+            True if retained or (retain_as_published and (<Publish>message).retain) else False,  # bool(), no call
+            subscription_identifiers if self._level == _MQTT_5 else None,
+            expires_at,
+        )
+        if expires_at is not None and self._now is not None and expires_at <= self._now:
+            return None
+        return self._queue_outgoing_c(entry)
+
+    cdef bint _closed_c(self):
+        return self._state == CLOSED
+
     # ---- bytes out --------------------------------------------------------------------------
 
     def data_to_send(self):
@@ -704,7 +704,10 @@ cdef class Connection:
 
         Payloads are not copied: a buffer may be a view of a received packet.
         """
-        out = self._out
+        return self._take_buffers()
+
+    cdef list _take_buffers(self):
+        cdef list out = self._out
         if out:
             self._sent = True
         self._out = []
@@ -829,34 +832,7 @@ def _server_deliver(
     subscription_identifiers=None,
     expires_at=None,
 ):
-    if (
-        self._state != CONNECTED
-        or type(message) is not Publish
-        or type(qos) is not int
-        or type((<Publish>message).qos) is not int
-    ):
-        return ServerMixin.deliver(
-            self,
-            message,
-            qos,
-            retain_as_published=retain_as_published,
-            retained=retained,
-            subscription_identifiers=subscription_identifiers,
-            expires_at=expires_at,
-        )
-    self._fans_out = True
-    published = (<Publish>message).qos
-    granted = published if published <= qos else qos  # min(published, qos)
-    entry = _outgoing(
-        message,
-        granted,
-        True if retained or (retain_as_published and (<Publish>message).retain) else False,  # bool(), no call
-        subscription_identifiers if self._level == _MQTT_5 else None,
-        expires_at,
-    )
-    if expires_at is not None and self._now is not None and expires_at <= self._now:
-        return None
-    return self._queue_outgoing_c(entry)
+    return self._deliver_c(message, qos, retain_as_published, retained, subscription_identifiers, expires_at)
 
 
 def _connection_closed(Connection self):
