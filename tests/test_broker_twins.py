@@ -156,6 +156,29 @@ def test_a_subscriber_puback_read_alone_lets_the_message_that_waited_for_its_roo
     assert list(broker.clients["s"].connection._outbound) == [second.message.packet_id]
 
 
+def test_a_connection_whose_class_replaces_its_methods_is_called_by_name(api, twin):
+    reads = []
+    broker = broker_class(twin)()
+    subscriber = Peer(api, broker, "s")
+    subscriber.subscribe("t", qos=1)
+    publisher = Peer(api, broker, "p")
+
+    class Logged(type(publisher.client.connection)):  # the broker's ServerConnection, whichever twin
+        def receive_data(self, data, now=None):
+            reads.append(bytes(data))
+            return super().receive_data(data, now)
+
+    publisher.client.connection = Logged(**broker.connection_options)
+    connect = api.encode(api.Connect(client_id="p", keep_alive=0), 5)
+    publish = api.encode(api.Publish(topic="t", payload=b"m", qos=1, packet_id=1), 5)
+    for data in (connect, publish, b"\x40\x02\x00\x09"):  # a lone PUBACK reaches it too
+        broker.data_received(publisher.client, data, 1.0)
+        broker.flush()
+    assert reads == [connect, publish, b"\x40\x02\x00\x09"]
+    subscriber.pump()
+    assert [bytes(m.payload) for m in subscriber.messages] == [b"m"]
+
+
 def test_sys_topics_are_counted_but_not_routed(api, twin):
     broker = broker_class(twin)()
     watcher = Peer(api, broker, "w")

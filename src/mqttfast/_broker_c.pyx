@@ -40,6 +40,7 @@ cdef extern from *:
 from ._events import MessageReceived, PublishCompleted
 from ._connection_c cimport Connection
 from ._connection_c import ServerConnection as _ServerConnection
+from ._connection_common import reads_lone_pubacks
 from ._packets_c cimport Publish
 
 __all__ = ["BrokerCore", "Client", "Flusher", "ProtocolCore", "Subscription"]
@@ -109,7 +110,7 @@ cdef class Client:
         self._connection = value
         self._own = _own_connection(value)
         self._receive_data = getattr(value, "receive_data", None)
-        self._puback_received = getattr(value, "puback_received", None)
+        self._puback_received = value.puback_received if reads_lone_pubacks(type(value)) else None
         self._deliver = getattr(value, "deliver", None)
         self._buffers_to_send = getattr(value, "buffers_to_send", None)
         closed = getattr(type(value), "closed", None)

@@ -28,6 +28,7 @@ import time
 from asyncio import selector_events
 from typing import TYPE_CHECKING, Any
 
+from ._connection_common import reads_lone_pubacks
 from ._events import MessageReceived, PublishCompleted
 
 if TYPE_CHECKING:
@@ -171,8 +172,7 @@ class BrokerCore:
         if type(data) is bytes and len(data) == 4 and data[0] == 0x40 and data[1] == 2:
             # A subscriber's acknowledgement alone in its read (a low rate): acted on without the
             # events nobody here reads (``receive_data`` would report a ``PublishCompleted``).
-            puback_received = getattr(connection, "puback_received", None)
-            if puback_received is not None and puback_received(data[2] << 8 | data[3], now):
+            if reads_lone_pubacks(type(connection)) and connection.puback_received(data[2] << 8 | data[3], now):
                 if connection._out:  # the messages that waited for the room this ack made
                     self.dirty[client] = None
                 return

@@ -160,3 +160,18 @@ def unsupported_publish(packet: Any, accepted_qos: int) -> ProtocolError:
         )
         error.reason_code = 0x9A
     return error
+
+
+_READS_LONE_PUBACKS: dict[type, bool] = {}
+
+
+def reads_lone_pubacks(kind: type) -> bool:
+    """Whether connections of class ``kind`` take a read of one PUBACK through ``puback_received``:
+    their class has it, and its ``receive_data`` is the one beside it (not a subclass's, which a
+    lone PUBACK read must reach too)."""
+    answer = _READS_LONE_PUBACKS.get(kind)
+    if answer is None:
+        owner = next((base for base in kind.__mro__ if "puback_received" in vars(base)), None)
+        answer = owner is not None and getattr(kind, "receive_data", None) is getattr(owner, "receive_data", None)
+        _READS_LONE_PUBACKS[kind] = answer
+    return answer
