@@ -69,6 +69,9 @@ cdef class Connection:
     cdef object _queue_outgoing_c(self, entry)
     cdef long _allocate_packet_id(self, session) except -1
     cdef bint _transmit_c(self, entry, packet_id) except -1
+    cdef bint _transmit_message(
+        self, message, qos, retain, subscription_identifiers, expires_at, sent, packet_id, entry
+    ) except -1
     cdef tuple _encode_entry(
         self, message, qos, retain, subscription_identifiers, sent, packet_id, topic, alias, expiry
     )

@@ -503,16 +503,26 @@ cdef class Connection:
         # The entry's fields, read once (as C members from the compiled Outgoing).
         if type(entry) is CompiledOutgoing:
             compiled = <CompiledOutgoing>entry
-            message, qos, retain = compiled.message, compiled.qos, compiled.retain
-            subscription_identifiers, expires_at, sent = (
-                compiled.subscription_identifiers, compiled.expires_at, compiled.sent
-            )
-        else:
-            compiled = None
-            message, qos, retain = entry.message, entry.qos, entry.retain
-            subscription_identifiers, expires_at, sent = (
-                entry.subscription_identifiers, entry.expires_at, entry.sent
-            )
+            if not self._transmit_message(
+                compiled.message, compiled.qos, compiled.retain, compiled.subscription_identifiers,
+                compiled.expires_at, compiled.sent, packet_id, entry,
+            ):
+                return False
+            compiled.sent = True
+            return True
+        if not self._transmit_message(
+            entry.message, entry.qos, entry.retain, entry.subscription_identifiers, entry.expires_at,
+            entry.sent, packet_id, entry,
+        ):
+            return False
+        entry.sent = True
+        return True
+
+    cdef bint _transmit_message(
+        self, message, qos, retain, subscription_identifiers, expires_at, sent, packet_id, entry
+    ) except -1:
+        # _transmit_c on the fields of an entry: ``entry`` None for a QoS 0 delivery, which needs none
+        # (made only for the _too_large hook).
         topic = message.topic
         alias = None
         cdef bint new_alias = False
@@ -550,12 +560,10 @@ cdef class Connection:
                     message, qos, retain, subscription_identifiers, sent, packet_id, message.topic, None, expiry
                 )
             if len(header) + len(payload) > self._peer_max_packet_size:
+                if entry is None:
+                    entry = _outgoing(message, qos, retain, subscription_identifiers, expires_at)
                 self._too_large(entry, packet_id)
                 return False
-        if compiled is not None:
-            compiled.sent = True
-        else:
-            entry.sent = True
         self._out.append(header)
         if len(payload):
             self._out.append(payload)
@@ -674,16 +682,15 @@ cdef class Connection:
         self._fans_out = True
         published = (<Publish>message).qos
         granted = published if published <= qos else qos  # min(published, qos)
-        entry = _outgoing(
-            message,
-            granted,
-            True if retained or (retain_as_published and (<Publish>message).retain) else False,  # bool(), no call
-            subscription_identifiers if self._level == _MQTT_5 else None,
-            expires_at,
-        )
+        retain = True if retained or (retain_as_published and (<Publish>message).retain) else False  # bool(), no call
+        if self._level != _MQTT_5:
+            subscription_identifiers = None
         if expires_at is not None and self._now is not None and expires_at <= self._now:
             return None
-        return self._queue_outgoing_c(entry)
+        if granted == 0:  # sent now or never: no entry to keep
+            self._transmit_message(message, 0, retain, subscription_identifiers, expires_at, False, 0, None)
+            return None
+        return self._queue_outgoing_c(_outgoing(message, granted, retain, subscription_identifiers, expires_at))
 
     cdef bint _closed_c(self):
         return self._state == CLOSED
