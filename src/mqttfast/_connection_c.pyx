@@ -160,6 +160,8 @@ cdef class Connection:
     # The topic last put at the end of _aliases_out (the most recently used): publishing to it
     # again leaves the order as it is, without the dict's delete and insert.
     cdef object _alias_last
+    # Packet id -> future of a QoS 1/2 publish of ours, or None (ClientMixin: "publishes held by an asyncio client").
+    cdef public dict _futures
 
     def __init__(
         self,
@@ -208,6 +210,7 @@ cdef class Connection:
         # What this side announced it takes in a PUBLISH (a server's Maximum QoS and Retain Available).
         self._accepted_qos = 2
         self._accepted_retain = True
+        self._futures = None
 
     @property
     def _version(self):
@@ -371,8 +374,22 @@ cdef class Connection:
         if entry is None or _entry_qos(entry) != 1 or packet_id in self._waiting:
             return 0  # a stray PUBACK is ignored (practice: mosquitto, paho)
         del self._outbound[packet_id]
-        events.append(_publish_completed(packet_id, packet.reason_code, packet))
+        self._flow_ended(packet_id, packet, events)
         self._release_quota()
+        return 0
+
+    cdef int _flow_ended(self, packet_id, _Ack packet, list events) except -1:
+        # A flow of ours ended with the ack ``packet``: a success resolves the future the
+        # client gave for it (no event, no Python frame in the client per acknowledgement);
+        # anything else is reported.
+        code = packet.reason_code
+        if self._futures is not None and code < 0x80:
+            future = self._futures.pop(packet_id, None)
+            if future is not None:
+                if not future.done():  # cancelled by its caller
+                    future.set_result(code)
+                return 0
+        events.append(_publish_completed(packet_id, code, packet))
         return 0
 
     cdef int _receive_pubrec(self, _Ack packet, list events) except -1:
@@ -414,7 +431,7 @@ cdef class Connection:
         cdef dict outbound = self._outbound
         if packet_id in outbound and outbound[packet_id] is None:
             del outbound[packet_id]
-            events.append(_publish_completed(packet_id, packet.reason_code, packet))
+            self._flow_ended(packet_id, packet, events)
             self._release_quota()
         return 0
 
@@ -757,6 +774,12 @@ cdef inline bint _request_properties_only(Connection self, dict properties):
 
 
 def _client_publish(Connection self, topic, payload=b"", qos=0, retain=False, **properties):
+    return _publish_c(self, topic, payload, qos, retain, properties, self.maximum_qos)
+
+
+cdef object _publish_c(Connection self, topic, payload, qos, retain, dict properties, maximum_qos):
+    # publish() with its arguments parsed; ``properties`` None or a dict (empty: none), and
+    # ``maximum_qos`` the mixin's attribute, read once by a caller publishing several.
     cdef Publish message
     cdef long level
     if (
@@ -764,10 +787,12 @@ def _client_publish(Connection self, topic, payload=b"", qos=0, retain=False, **
         or self._state != CONNECTED
         or type(qos) is not int
         or not 0 <= qos <= 2
-        or qos > self.maximum_qos
+        or qos > maximum_qos
         or not (retain is False or (retain is True and self.retain_available))
     ):
-        return ClientMixin.publish(self, topic, payload, qos, retain, **properties)
+        if properties:
+            return ClientMixin.publish(self, topic, payload, qos, retain, **properties)
+        return ClientMixin.publish(self, topic, payload, qos, retain)
     level = qos
     # Publish(topic=, payload=, qos=, retain=) field by field: every other field keeps
     # its default (the lazy property fields read None, the lists [] on first access).
@@ -787,6 +812,30 @@ def _client_publish(Connection self, topic, payload=b"", qos=0, retain=False, **
     if level and (self._send_quota <= 0 or self._waiting):
         self._check_size(message)  # it will go out later, where no exception can reach the caller
     return self._queue_outgoing_c(entry)
+
+
+def _client_publish_held(Connection self, futures, held, dict awaited):
+    cdef dict waiting = self._waiting
+    cdef dict properties  # None, or a dict of them
+    popleft = futures.popleft
+    take = held.popleft
+    maximum_qos = self.maximum_qos
+    while futures and not waiting:
+        future = popleft()
+        arguments = take()
+        if future.done():  # cancelled by its caller
+            continue
+        topic, payload, qos, retain, properties = <tuple?>arguments
+        try:
+            packet_id = _publish_c(self, topic, payload, qos, retain, properties, maximum_qos)
+        except QueueFull:
+            futures.appendleft(future)  # still first in line
+            held.appendleft(arguments)
+            return
+        except Exception as exc:
+            future.set_exception(exc)
+            continue
+        awaited[packet_id] = future
 
 
 def _server_deliver(
@@ -844,6 +893,8 @@ class ClientConnection(ClientMixin, Connection):
     _packets = _TWIN
     publish = _client_publish
     publish.__doc__ = ClientMixin.publish.__doc__
+    _publish_held = _client_publish_held
+    _publish_held.__doc__ = ClientMixin._publish_held.__doc__
 
 
 class ServerConnection(ServerMixin, Connection):

@@ -118,6 +118,8 @@ class Connection:
         # keep-alive check (the client's PINGREQ rule; a server ignores it).
         self._sent = False
         self._last_received: float | None = None
+        # Packet id -> future of a QoS 1/2 publish of ours, or None (ClientMixin: "publishes held by an asyncio client").
+        self._futures: dict[int, Any] | None = None
 
     # ---- bytes in -------------------------------------------------------------------------
 
@@ -262,8 +264,21 @@ class Connection:
         if entry is None or entry.qos != 1 or packet_id in self._waiting:
             return  # a stray PUBACK is ignored (practice: mosquitto, paho)
         del self._outbound[packet_id]
-        events.append(PublishCompleted(packet_id, packet.reason_code, packet))
+        self._flow_ended(packet_id, packet, events)
         self._release_quota()
+
+    def _flow_ended(self, packet_id: int, packet: Any, events: list[Any]) -> None:
+        # A flow of ours ended with the ack ``packet``: a success resolves the future the
+        # client gave for it (no event, no Python frame in the client per acknowledgement);
+        # anything else is reported.
+        code = packet.reason_code
+        if self._futures is not None and code < 0x80:
+            future = self._futures.pop(packet_id, None)
+            if future is not None:
+                if not future.done():  # cancelled by its caller
+                    future.set_result(code)
+                return
+        events.append(PublishCompleted(packet_id, code, packet))
 
     def _receive_pubrec(self, packet: Any, events: list[Any]) -> None:
         packet_id = packet.packet_id
@@ -304,7 +319,7 @@ class Connection:
         outbound = self._outbound
         if packet_id in outbound and outbound[packet_id] is None:
             del outbound[packet_id]
-            events.append(PublishCompleted(packet_id, packet.reason_code, packet))
+            self._flow_ended(packet_id, packet, events)
             self._release_quota()
 
     # ---- acknowledging by hand --------------------------------------------------------------
