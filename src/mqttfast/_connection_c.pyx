@@ -503,9 +503,10 @@ cdef class Connection:
         self._waiting[packet_id] = None
         return packet_id
 
-    cdef long _allocate_packet_id(self, session) except -1:
+    cdef object _allocate_packet_id(self, session):
         # session.allocate_packet_id() inlined (the same rule on the same state, the
-        # session's counter): a Python call was a tenth of a QoS 1 round.
+        # session's counter): a Python call was a tenth of a QoS 1 round. The id is
+        # made a Python int once, for the test, the counter, the tables and the caller.
         cdef dict outbound = self._outbound  # the session's own (_adopt_session)
         cdef long packet_id
         if len(outbound) >= 0xFFFF:
@@ -513,9 +514,10 @@ cdef class Connection:
         packet_id = session._last_packet_id
         while True:
             packet_id = packet_id + 1 if packet_id < 0xFFFF else 1
-            if packet_id not in outbound:
-                session._last_packet_id = packet_id
-                return packet_id
+            identifier = packet_id
+            if identifier not in outbound:
+                session._last_packet_id = identifier
+                return identifier
 
     def _transmit(self, entry, packet_id):
         """Encode ``entry`` with ``packet_id`` into the output, applying the peer's limits; whether it went."""
@@ -536,7 +538,7 @@ cdef class Connection:
             subscription_identifiers, expires_at, sent = (
                 entry.subscription_identifiers, entry.expires_at, entry.sent
             )
-        topic = message.topic
+        topic = (<Publish>message).topic if type(message) is Publish else message.topic
         alias = None
         cdef bint new_alias = False
         cdef bytes header

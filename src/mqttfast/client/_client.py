@@ -519,7 +519,11 @@ class Client:
         else:
             only_messages = not resolved
         if resolved:
-            self._acknowledged(resolved)
+            if self._slot_waiters:
+                self._wake_slot_waiters(resolved)
+            if self._backlog and self._open is not None:
+                # Held publishes into the freed places (_publish_backlog, without its frame: once per read).
+                self._open._publish_held(self._backlog, self._held, publishes)
         # What this read made (acknowledgements) leaves now: one write per read, no scheduled call.
         buffers = conn.buffers_to_send()
         if buffers:
@@ -580,6 +584,13 @@ class Client:
             self._received()
             return True
         received = completed = other = False
+        open_conn = self._open
+        if open_conn is not None and open_conn._state != CONNECTED:
+            # The layer closed the connection in these events (a DISCONNECT, a violation): what
+            # their handlers publish takes the slow path, as it will after them. Tested here,
+            # once per list of events, rather than in every publish() (a state change always
+            # comes with a Disconnected event, so a read of messages alone needs no test).
+            self._open = None
         publishes = self._publishes
         for event in events:
             kind = type(event)
@@ -611,7 +622,7 @@ class Client:
             self._received()
         return not (completed or other)
 
-    def _acknowledged(self, count: int) -> None:
+    def _wake_slot_waiters(self, count: int) -> None:
         # ``count`` flows of ours ended: as many places free in the session (see _publish_completed).
         waiters = self._slot_waiters
         while waiters and count:
@@ -619,8 +630,6 @@ class Client:
             if not waiter.done():
                 waiter.set_result(None)
                 count -= 1
-        if self._backlog:
-            self._publish_backlog()
 
     def _received(self) -> None:
         waiter = self._waiter
@@ -879,9 +888,9 @@ class Client:
         if properties:
             more_properties.update(properties)
         conn = self._open
-        # _open: connected, with a link, no fatal error; the state test covers the events of
-        # a read still being handled (a DISCONNECT among them), read as the layer's int.
-        if conn is not None and timeout is None and conn._state == CONNECTED:
+        # _open: connected, with a link, no fatal error, and the layer's state CONNECTED
+        # (_handle_events clears it before the handlers of events that closed the connection).
+        if conn is not None and timeout is None:
             if qos and self._backlog:
                 # Behind the others, in order (_hold, inline: nearly every publish of a burst comes here).
                 future = self._new_future()
