@@ -293,7 +293,8 @@ class Pending:
         return self.outcome is not None
 
     def set_result(self, result):
-        assert self.outcome is None, self.name
+        if self.outcome is not None:  # as asyncio's InvalidStateError
+            raise RuntimeError(f"{self.name} is already done")
         self.outcome = "result"
         self.link.log.append((self.name, "result", result))
 
@@ -336,8 +337,12 @@ def held_publishes(link):
         link.to_server()
         link.to_client()
     link.pump(rounds=20)
-    # A publish made outside the table is still reported; a refusal reports and keeps its future.
+    # A publish made outside the table is still reported; a refusal reports and keeps its future;
+    # a future cancelled while its message is in flight is left as it is, and nothing is reported.
     link.call("publish", link.client.publish, "t/e", b"x", 1)
+    link.pump()
+    cancelled = link.call("publish", link.client.publish, "t/g", b"z", 1)
+    awaited[cancelled] = Pending(link, "cancelled in flight", cancelled=True)
     link.pump()
     packet_id = link.call("publish", link.client.publish, "t/f", b"y", 1)
     awaited[packet_id] = Pending(link, "refused")
@@ -361,6 +366,7 @@ def test_held_publishes_and_futures_resolved_by_the_layer(twins, version):
     outcomes = {entry[0]: entry[1] for entry in log if str(entry[0]).startswith("future")}
     assert outcomes["future 0"] == "result" and outcomes["future 9"] == "result"
     assert outcomes["future 3"] == "exception" and "future 2" not in outcomes
+    assert not any(entry[0] == "cancelled in flight" for entry in log)
     assert ("refused", "result", 0) in log if version != 5 else not any(entry[0] == "refused" for entry in log)
 
 

@@ -386,8 +386,13 @@ cdef class Connection:
         if self._futures is not None and code < 0x80:
             future = self._futures.pop(packet_id, None)
             if future is not None:
-                if not future.done():  # cancelled by its caller
+                try:
                     future.set_result(code)
+                except Exception:
+                    # A future its caller cancelled refuses a result: nothing to do. Asked only
+                    # then, not before every set_result (a method call per acknowledgement).
+                    if not future.done():
+                        raise
                 return 0
         events.append(_publish_completed(packet_id, code, packet))
         return 0
