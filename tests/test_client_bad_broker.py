@@ -150,6 +150,40 @@ def test_disconnect_with_a_reason_fails_the_pending_publish():
     run(main())
 
 
+def test_a_handler_publishing_in_a_read_that_ends_the_connection_fails_with_its_reason():
+    """A message and DISCONNECT in one read: what the message's handler publishes is never sent and fails."""
+    received = []
+
+    async def script(reader, writer, server):
+        await accept(reader, writer, server)
+        (event,) = server.receive_data(await reader.read(65536))
+        server.suback(event, [1])
+        writer.write(server.data_to_send())
+        await asyncio.sleep(0.1)  # subscribe() returns, its handler in place, before the message comes
+        message = mqttfast.Publish(topic="h/t", payload=b"ask", qos=0)
+        server.deliver(message, 0, subscription_identifiers=[event.subscription_identifier])
+        server.disconnect(0x8B)
+        writer.write(server.data_to_send())
+        while data := await reader.read(65536):
+            received.extend(type(event).__name__ for event in server.receive_data(data))
+
+    async def main():
+        answers = []
+        async with FakeBroker(script) as port:
+            async with Client("127.0.0.1", port) as client:
+                await client.subscribe("h/t", qos=1, handler=lambda m: answers.append(client.publish("h/answer", b"x", qos=1)))
+                with pytest.raises(DisconnectedError):
+                    async for _ in client.messages:
+                        pass
+                (answer,) = answers
+                with pytest.raises(DisconnectedError) as failed:
+                    await answer
+        assert failed.value.reason_code == 0x8B and failed.value.by_peer
+        assert "MessageReceived" not in received
+
+    run(main())
+
+
 def test_refused_publish_raises_with_the_code():
     async def script(reader, writer, server):
         await accept(reader, writer, server)

@@ -177,6 +177,43 @@ def test_publishes_beyond_the_session_queue_wait_in_order_and_complete(broker, p
     run(main(), timeout=20)
 
 
+def test_publishes_with_a_timeout_beyond_the_session_queue_are_woken_by_acknowledgements(broker):
+    """A publish given a timeout waits for a place in the session as a task; each PUBACK frees one.
+
+    The PUBACKs resolve the futures inside the session layer, without an event per
+    acknowledgement: the client still wakes one waiting publish per acknowledged one.
+    """
+    count = 100
+
+    async def main():
+        async with Client("127.0.0.1", broker) as consumer:
+            await consumer.subscribe("tw/t", qos=1)
+            async with Client("127.0.0.1", broker, max_queued_outgoing_messages=3) as producer:
+                tasks = [asyncio.ensure_future(producer.publish("tw/t", b"%d" % i, qos=1, timeout=5)) for i in range(count)]
+                codes = await asyncio.gather(*tasks)
+                assert not producer._slot_waiters and not producer._publishes
+            messages = await take(consumer, count)
+        assert codes == [0] * count
+        assert sorted(int(m.payload) for m in messages) == list(range(count))
+
+    run(main(), timeout=20)
+
+
+def test_a_publish_cancelled_in_flight_leaves_the_connection_working(broker):
+    """Its PUBACK finds a cancelled future (which refuses a result): ignored, the next publishes complete."""
+
+    async def main():
+        async with Client("127.0.0.1", broker) as client:
+            cancelled = [client.publish("cf/t", b"%d" % i, qos=1) for i in range(5)]
+            for future in cancelled:
+                future.cancel()
+            assert await client.publish("cf/t", b"after", qos=1) < 0x80
+            assert await asyncio.gather(*(client.publish("cf/t", b"x", qos=1) for _ in range(50))) == [0x10] * 50
+            assert client.is_connected and not client._publishes
+
+    run(main())
+
+
 def test_a_held_publish_cancelled_by_its_caller_is_not_sent(broker):
     """Cancelling the future of a publish the client still holds (beyond the session's queue) drops it."""
     count = 100

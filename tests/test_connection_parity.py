@@ -280,6 +280,96 @@ def test_topic_checked_for_each_new_topic(twins, version):
     assert len(raised) == 5, raised  # t/+, t/#, the empty topic, the NUL character, a number
 
 
+# ---- publishes held by an asyncio client -----------------------------------------------------------
+
+
+class Pending:
+    """A future's stand-in that writes what is done to it into the transcript."""
+
+    def __init__(self, link, name, cancelled=False):
+        self.link, self.name, self.outcome = link, name, "cancelled" if cancelled else None
+
+    def done(self):
+        return self.outcome is not None
+
+    def set_result(self, result):
+        if self.outcome is not None:  # as asyncio's InvalidStateError
+            raise RuntimeError(f"{self.name} is already done")
+        self.outcome = "result"
+        self.link.log.append((self.name, "result", result))
+
+    def set_exception(self, exc):
+        assert self.outcome is None, self.name
+        self.outcome = "exception"
+        self.link.log.append((self.name, "exception", describe(exc)))
+
+
+def held_publishes(link):
+    # What mqttfast.client leaves to the layer: held publishes moved in while none waits
+    # (_publish_held), and acknowledged flows resolving their futures (_futures) in place
+    # of PublishCompleted; a refusal, an id not in the table and a cancelled future still
+    # take the reporting path.
+    from collections import deque
+
+    link.connect()
+    link.subscribe("t/#", 2)
+    awaited = {}
+    link.client._futures = awaited
+    five = link.version == 5
+    held = [
+        ("t/a", b"1", 1, False, None),
+        ("t/a", b"2", 2, False, None),
+        ("t/b", b"3", 1, False, None),  # its future is cancelled: never sent
+        ("t/+", b"4", 1, False, None),  # an invalid topic name: its future fails
+        ("t/c", b"5", 1, False, {"response_topic": "r", "correlation_data": b"c"} if five else None),
+        ("t/c", b"6", 2, True, {"user_properties": [("k", "v")]} if five else None),
+        ("t/d", b"7", 1, False, {"message_expiry_interval": 60} if five else {"retain": True}),  # 3.x: TypeError
+        ("t/a", b"8", 1, False, None),
+        ("t/a", b"9", 2, False, None),
+        ("t/a", b"10", 1, False, None),
+    ]
+    futures = deque(Pending(link, f"future {index}", cancelled=index == 2) for index in range(len(held)))
+    arguments = deque(held)
+    link.route_qos = 2
+    for _ in range(12):
+        link.call("held", link.client._publish_held, futures, arguments, awaited)
+        link.call("held left", lambda: (len(futures), len(arguments), sorted(awaited)))
+        link.to_server()
+        link.to_client()
+    link.pump(rounds=20)
+    # A publish made outside the table is still reported; a refusal reports and keeps its future;
+    # a future cancelled while its message is in flight is left as it is, and nothing is reported.
+    link.call("publish", link.client.publish, "t/e", b"x", 1)
+    link.pump()
+    cancelled = link.call("publish", link.client.publish, "t/g", b"z", 1)
+    awaited[cancelled] = Pending(link, "cancelled in flight", cancelled=True)
+    link.pump()
+    packet_id = link.call("publish", link.client.publish, "t/f", b"y", 1)
+    awaited[packet_id] = Pending(link, "refused")
+    link.client.data_to_send()
+    refusal = link.api.Puback(packet_id=packet_id, reason_code=0x87 if five else 0)
+    link.feed("client", raw(link.api, link.version, refusal))
+    link.call("table", lambda: sorted(awaited))
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_held_publishes_and_futures_resolved_by_the_layer(twins, version):
+    assert_same(
+        twins,
+        held_publishes,
+        version,
+        expect=["PublishCompleted", "MessageReceived"],
+        client={"max_queued": 1},
+        server={"receive_maximum": 2},
+    )
+    log = run(twins[0], held_publishes, version, client={"max_queued": 1}, server={"receive_maximum": 2}).log
+    outcomes = {entry[0]: entry[1] for entry in log if str(entry[0]).startswith("future")}
+    assert outcomes["future 0"] == "result" and outcomes["future 9"] == "result"
+    assert outcomes["future 3"] == "exception" and "future 2" not in outcomes
+    assert not any(entry[0] == "cancelled in flight" for entry in log)
+    assert ("refused", "result", 0) in log if version != 5 else not any(entry[0] == "refused" for entry in log)
+
+
 # ---- flow control ---------------------------------------------------------------------------------
 
 

@@ -335,3 +335,13 @@ def test_puback_received_leaves_to_receive_data_what_it_cannot_do_alone(api):
     assert first in server.session.outbound
     fresh = api.ServerConnection()  # no CONNECT yet
     assert fresh.puback_received(1) is False
+
+
+def test_puback_received_leaves_a_flow_that_ends_in_a_future_to_receive_data(api):
+    # An asyncio client hands its connection the futures of its publishes: their results come from
+    # receive_data, which this shortcut does not replace.
+    client = connected_client(api, 5)
+    client._futures = {}
+    packet_id = client.publish("t", b"x", qos=1)
+    assert client.puback_received(packet_id, 1.0) is False
+    assert packet_id in client.session.outbound

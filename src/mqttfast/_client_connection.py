@@ -17,7 +17,7 @@ from typing import Any, Union
 
 from ._connection_common import CLOSED, CONNECTED, CONNECTING, NEW, CommonMixin
 from ._constants import MQTT_3_1, MQTT_5, PacketType
-from ._errors import KeepAliveTimeout, LocalProtocolError, MQTTError, ProtocolError
+from ._errors import KeepAliveTimeout, LocalProtocolError, MQTTError, ProtocolError, QueueFull
 from ._events import (
     Connected,
     ConnectionRefused,
@@ -237,6 +237,46 @@ class ClientMixin(CommonMixin):
                 message
             )  # it will go out later, where no exception can reach the caller
         return self._queue_outgoing(entry)  # type: ignore[attr-defined, no-any-return]
+
+    # ---- publishes held by an asyncio client (mqttfast.client) ------------------------------------
+    #
+    # A burst of publishes mostly waits for the server's Receive Maximum outside the
+    # session, in the client. These two move it in and out in C with the compiled twin:
+    # per message, no Python frame of the client's between its publish() and its future.
+    # Set ``_futures`` to a dict of packet id -> future: a QoS 1/2 flow of ours that ends
+    # in success then resolves (pops) its future there instead of reporting
+    # ``PublishCompleted``; refusals and ids not in the dict are reported as before.
+
+    def _publish_held(self, futures: Any, held: Any, awaited: dict[Any, Any]) -> None:
+        """Publish held messages while none waits for the send quota; each one's future into ``awaited``.
+
+        ``futures`` and ``held`` are deques in step: a future, and its
+        ``(topic, payload, qos, retain, properties or None)``. A cancelled
+        future's message is dropped; a message ``publish()`` refuses fails
+        its future; at ``QueueFull`` both go back in front and this stops.
+        Only while none waits in the session: then each one goes out at
+        once while the quota allows, and at most one waits there.
+        """
+        waiting = self._waiting
+        while futures and not waiting:
+            future = futures.popleft()
+            arguments = held.popleft()
+            if future.done():  # cancelled by its caller
+                continue
+            topic, payload, qos, retain, properties = arguments
+            try:
+                if properties is None:
+                    packet_id = self.publish(topic, payload, qos, retain)
+                else:
+                    packet_id = self.publish(topic, payload, qos, retain, **properties)
+            except QueueFull:
+                futures.appendleft(future)  # still first in line
+                held.appendleft(arguments)
+                return
+            except Exception as exc:
+                future.set_exception(exc)
+                continue
+            awaited[packet_id] = future
 
     def subscribe(
         self,

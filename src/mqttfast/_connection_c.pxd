@@ -46,6 +46,8 @@ cdef class Connection:
     # The topic last put at the end of _aliases_out (the most recently used): publishing to it
     # again leaves the order as it is, without the dict's delete and insert.
     cdef object _alias_last
+    # Packet id -> future of a QoS 1/2 publish of ours, or None (ClientMixin: "publishes held by an asyncio client").
+    cdef public dict _futures
 
     cdef list _receive_data_c(self, data, now)
     cdef bint _puback_received_c(self, long packet_id, now) except -1
@@ -62,12 +64,13 @@ cdef class Connection:
     cdef bint _manual_ack_pending(self, long packet_id) except -1
     cdef int _receive_puback(self, _Ack packet, list events) except -1
     cdef bint _end_qos1_flow(self, packet_id) except -1
+    cdef int _flow_ended(self, packet_id, _Ack packet, list events) except -1
     cdef int _receive_pubrec(self, _Ack packet, list events) except -1
     cdef int _receive_pubrel(self, _Ack packet, list events) except -1
     cdef int _receive_pubcomp(self, _Ack packet, list events) except -1
     cdef int _send_ack(self, type cls, long packet_id, long reason_code) except -1
     cdef object _queue_outgoing_c(self, entry)
-    cdef long _allocate_packet_id(self, session) except -1
+    cdef object _allocate_packet_id(self, session)
     cdef bint _transmit_c(self, entry, packet_id) except -1
     cdef bint _transmit_message(
         self, message, qos, retain, subscription_identifiers, expires_at, sent, packet_id, entry

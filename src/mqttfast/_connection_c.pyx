@@ -166,6 +166,7 @@ cdef class Connection:
         # What this side announced it takes in a PUBLISH (a server's Maximum QoS and Retain Available).
         self._accepted_qos = 2
         self._accepted_retain = True
+        self._futures = None
 
     @property
     def _version(self):
@@ -233,9 +234,10 @@ cdef class Connection:
 
         False, with nothing done, where ``receive_data`` must read those bytes
         instead: the connection is not connected (a connected one took a CONNECT, so its
-        Maximum Packet Size takes a PUBACK), part of a packet is held, or ``packet_id``
-        is 0 (a violation). Like ``receive_data``, a PUBACK matching no QoS 1 message
-        in flight is ignored.
+        Maximum Packet Size takes a PUBACK), part of a packet is held, ``packet_id``
+        is 0 (a violation), or the flows' ends resolve futures (``_futures``, an asyncio
+        client's). Like ``receive_data``, a PUBACK matching no QoS 1 message in flight
+        is ignored.
         """
         return self._puback_received_c(packet_id, now)
 
@@ -244,6 +246,7 @@ cdef class Connection:
             self._state != CONNECTED
             or self._decoder.pending
             or not 0 < packet_id <= 0xFFFF
+            or self._futures is not None
         ):
             return False
         self._note_read(now)
@@ -358,7 +361,7 @@ cdef class Connection:
     cdef int _receive_puback(self, _Ack packet, list events) except -1:
         packet_id = packet.packet_id
         if self._end_qos1_flow(packet_id):
-            events.append(_publish_completed(packet_id, packet.reason_code, packet))
+            self._flow_ended(packet_id, packet, events)
             self._release_quota()
         return 0
 
@@ -368,6 +371,25 @@ cdef class Connection:
             return False  # a stray PUBACK is ignored (practice: mosquitto, paho)
         del self._outbound[packet_id]
         return True
+
+    cdef int _flow_ended(self, packet_id, _Ack packet, list events) except -1:
+        # A flow of ours ended with the ack ``packet``: a success resolves the future the
+        # client gave for it (no event, no Python frame in the client per acknowledgement);
+        # anything else is reported.
+        code = packet.reason_code
+        if self._futures is not None and code < 0x80:
+            future = self._futures.pop(packet_id, None)
+            if future is not None:
+                try:
+                    future.set_result(code)
+                except Exception:
+                    # A future its caller cancelled refuses a result: nothing to do. Asked only
+                    # then, not before every set_result (a method call per acknowledgement).
+                    if not future.done():
+                        raise
+                return 0
+        events.append(_publish_completed(packet_id, code, packet))
+        return 0
 
     cdef int _receive_pubrec(self, _Ack packet, list events) except -1:
         packet_id = packet.packet_id
@@ -408,7 +430,7 @@ cdef class Connection:
         cdef dict outbound = self._outbound
         if packet_id in outbound and outbound[packet_id] is None:
             del outbound[packet_id]
-            events.append(_publish_completed(packet_id, packet.reason_code, packet))
+            self._flow_ended(packet_id, packet, events)
             self._release_quota()
         return 0
 
@@ -480,9 +502,10 @@ cdef class Connection:
         self._waiting[packet_id] = None
         return packet_id
 
-    cdef long _allocate_packet_id(self, session) except -1:
+    cdef object _allocate_packet_id(self, session):
         # session.allocate_packet_id() inlined (the same rule on the same state, the
-        # session's counter): a Python call was a tenth of a QoS 1 round.
+        # session's counter): a Python call was a tenth of a QoS 1 round. The id is
+        # made a Python int once, for the test, the counter, the tables and the caller.
         cdef dict outbound = self._outbound  # the session's own (_adopt_session)
         cdef long packet_id
         if len(outbound) >= 0xFFFF:
@@ -490,9 +513,10 @@ cdef class Connection:
         packet_id = session._last_packet_id
         while True:
             packet_id = packet_id + 1 if packet_id < 0xFFFF else 1
-            if packet_id not in outbound:
-                session._last_packet_id = packet_id
-                return packet_id
+            identifier = packet_id
+            if identifier not in outbound:
+                session._last_packet_id = identifier
+                return identifier
 
     def _transmit(self, entry, packet_id):
         """Encode ``entry`` with ``packet_id`` into the output, applying the peer's limits; whether it went."""
@@ -523,7 +547,7 @@ cdef class Connection:
     ) except -1:
         # _transmit_c on the fields of an entry: ``entry`` None for a QoS 0 delivery, which needs none
         # (made only for the _too_large hook).
-        topic = message.topic
+        topic = (<Publish>message).topic if type(message) is Publish else message.topic
         alias = None
         cdef bint new_alias = False
         cdef bytes header
@@ -797,6 +821,12 @@ cdef inline bint _request_properties_only(Connection self, dict properties):
 
 
 def _client_publish(Connection self, topic, payload=b"", qos=0, retain=False, **properties):
+    return _publish_c(self, topic, payload, qos, retain, properties, self.maximum_qos)
+
+
+cdef object _publish_c(Connection self, topic, payload, qos, retain, dict properties, maximum_qos):
+    # publish() with its arguments parsed; ``properties`` None or a dict (empty: none), and
+    # ``maximum_qos`` the mixin's attribute, read once by a caller publishing several.
     cdef Publish message
     cdef long level
     if (
@@ -804,10 +834,12 @@ def _client_publish(Connection self, topic, payload=b"", qos=0, retain=False, **
         or self._state != CONNECTED
         or type(qos) is not int
         or not 0 <= qos <= 2
-        or qos > self.maximum_qos
+        or qos > maximum_qos
         or not (retain is False or (retain is True and self.retain_available))
     ):
-        return ClientMixin.publish(self, topic, payload, qos, retain, **properties)
+        if properties:
+            return ClientMixin.publish(self, topic, payload, qos, retain, **properties)
+        return ClientMixin.publish(self, topic, payload, qos, retain)
     level = qos
     # Publish(topic=, payload=, qos=, retain=) field by field: every other field keeps
     # its default (the lazy property fields read None, the lists [] on first access).
@@ -827,6 +859,30 @@ def _client_publish(Connection self, topic, payload=b"", qos=0, retain=False, **
     if level and (self._send_quota <= 0 or self._waiting):
         self._check_size(message)  # it will go out later, where no exception can reach the caller
     return self._queue_outgoing_c(entry)
+
+
+def _client_publish_held(Connection self, futures, held, dict awaited):
+    cdef dict waiting = self._waiting
+    cdef dict properties  # None, or a dict of them
+    popleft = futures.popleft
+    take = held.popleft
+    maximum_qos = self.maximum_qos
+    while futures and not waiting:
+        future = popleft()
+        arguments = take()
+        if future.done():  # cancelled by its caller
+            continue
+        topic, payload, qos, retain, properties = <tuple?>arguments
+        try:
+            packet_id = _publish_c(self, topic, payload, qos, retain, properties, maximum_qos)
+        except QueueFull:
+            futures.appendleft(future)  # still first in line
+            held.appendleft(arguments)
+            return
+        except Exception as exc:
+            future.set_exception(exc)
+            continue
+        awaited[packet_id] = future
 
 
 def _server_deliver(
@@ -857,6 +913,8 @@ class ClientConnection(ClientMixin, Connection):
     _packets = _TWIN
     publish = _client_publish
     publish.__doc__ = ClientMixin.publish.__doc__
+    _publish_held = _client_publish_held
+    _publish_held.__doc__ = ClientMixin._publish_held.__doc__
 
 
 class ServerConnection(ServerMixin, Connection):

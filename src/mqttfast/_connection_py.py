@@ -118,6 +118,8 @@ class Connection:
         # keep-alive check (the client's PINGREQ rule; a server ignores it).
         self._sent = False
         self._last_received: float | None = None
+        # Packet id -> future of a QoS 1/2 publish of ours, or None (ClientMixin: "publishes held by an asyncio client").
+        self._futures: dict[int, Any] | None = None
 
     # ---- bytes in -------------------------------------------------------------------------
 
@@ -171,14 +173,16 @@ class Connection:
 
         False, with nothing done, where ``receive_data`` must read those bytes
         instead: the connection is not connected (a connected one took a CONNECT, so its
-        Maximum Packet Size takes a PUBACK), part of a packet is held, or ``packet_id``
-        is 0 (a violation). Like ``receive_data``, a PUBACK matching no QoS 1 message
-        in flight is ignored.
+        Maximum Packet Size takes a PUBACK), part of a packet is held, ``packet_id``
+        is 0 (a violation), or the flows' ends resolve futures (``_futures``, an asyncio
+        client's). Like ``receive_data``, a PUBACK matching no QoS 1 message in flight
+        is ignored.
         """
         if (
             self._state != CONNECTED
             or self._decoder.pending
             or not 0 < packet_id <= 0xFFFF
+            or self._futures is not None
         ):
             return False
         self._note_read(now)
@@ -285,7 +289,7 @@ class Connection:
     def _receive_puback(self, packet: Any, events: list[Any]) -> None:
         packet_id = packet.packet_id
         if self._end_qos1_flow(packet_id):
-            events.append(PublishCompleted(packet_id, packet.reason_code, packet))
+            self._flow_ended(packet_id, packet, events)
             self._release_quota()
 
     def _end_qos1_flow(self, packet_id: int) -> bool:
@@ -295,6 +299,24 @@ class Connection:
             return False  # a stray PUBACK is ignored (practice: mosquitto, paho)
         del self._outbound[packet_id]
         return True
+
+    def _flow_ended(self, packet_id: int, packet: Any, events: list[Any]) -> None:
+        # A flow of ours ended with the ack ``packet``: a success resolves the future the
+        # client gave for it (no event, no Python frame in the client per acknowledgement);
+        # anything else is reported.
+        code = packet.reason_code
+        if self._futures is not None and code < 0x80:
+            future = self._futures.pop(packet_id, None)
+            if future is not None:
+                try:
+                    future.set_result(code)
+                except Exception:
+                    # A future its caller cancelled refuses a result: nothing to do. Asked only
+                    # then, not before every set_result (a method call per acknowledgement).
+                    if not future.done():
+                        raise
+                return
+        events.append(PublishCompleted(packet_id, code, packet))
 
     def _receive_pubrec(self, packet: Any, events: list[Any]) -> None:
         packet_id = packet.packet_id
@@ -335,7 +357,7 @@ class Connection:
         outbound = self._outbound
         if packet_id in outbound and outbound[packet_id] is None:
             del outbound[packet_id]
-            events.append(PublishCompleted(packet_id, packet.reason_code, packet))
+            self._flow_ended(packet_id, packet, events)
             self._release_quota()
 
     # ---- acknowledging by hand --------------------------------------------------------------

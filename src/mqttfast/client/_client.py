@@ -405,6 +405,9 @@ class Client:
             # max_inflight_messages with a PUBACK 3.1.1 cannot make an error of: bound it here.
             max_inflight=None if version == 5 else self._max_inflight_messages,
         )
+        # Acknowledgements resolve our publishes' futures in the layer (a private hook of the
+        # session layer's, for this client: not in the stubs); refusals still come as events.
+        conn._futures = self._publishes  # type: ignore[attr-defined]
         self._conn = conn
         self._connack = loop.create_future()
         holder: list[Link] = []
@@ -504,13 +507,23 @@ class Client:
 
     def _on_data(self, data: Any) -> None:
         conn = self._conn
+        publishes = self._publishes
+        awaited = len(publishes)
         events = conn.receive_data(data)
+        # The layer resolved (and popped) the futures of the publishes this read acknowledged.
+        resolved = awaited - len(publishes)
         if events:
             self._in_read = True
-            only_messages = self._handle_events(events)
+            only_messages = self._handle_events(events) and not resolved
             self._in_read = False
         else:
-            only_messages = True
+            only_messages = not resolved
+        if resolved:
+            if self._slot_waiters:
+                self._wake_slot_waiters(resolved)
+            if self._backlog and self._open is not None:
+                # Held publishes into the freed places (_publish_backlog, without its frame: once per read).
+                self._open._publish_held(self._backlog, self._held, publishes)
         # What this read made (acknowledgements) leaves now: one write per read, no scheduled call.
         buffers = conn.buffers_to_send()
         if buffers:
@@ -571,6 +584,13 @@ class Client:
             self._received()
             return True
         received = completed = other = False
+        open_conn = self._open
+        if open_conn is not None and open_conn._state != CONNECTED:
+            # The layer closed the connection in these events (a DISCONNECT, a violation): what
+            # their handlers publish takes the slow path, as it will after them. Tested here,
+            # once per list of events, rather than in every publish() (a state change always
+            # comes with a Disconnected event, so a read of messages alone needs no test).
+            self._open = None
         publishes = self._publishes
         for event in events:
             kind = type(event)
@@ -601,6 +621,15 @@ class Client:
         if received:
             self._received()
         return not (completed or other)
+
+    def _wake_slot_waiters(self, count: int) -> None:
+        # ``count`` flows of ours ended: as many places free in the session (see _publish_completed).
+        waiters = self._slot_waiters
+        while waiters and count:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                count -= 1
 
     def _received(self) -> None:
         waiter = self._waiter
@@ -859,9 +888,9 @@ class Client:
         if properties:
             more_properties.update(properties)
         conn = self._open
-        # _open: connected, with a link, no fatal error; the state test covers the events of
-        # a read still being handled (a DISCONNECT among them), read as the layer's int.
-        if conn is not None and timeout is None and conn._state == CONNECTED:
+        # _open: connected, with a link, no fatal error, and the layer's state CONNECTED
+        # (_handle_events clears it before the handlers of events that closed the connection).
+        if conn is not None and timeout is None:
             if qos and self._backlog:
                 # Behind the others, in order (_hold, inline: nearly every publish of a burst comes here).
                 future = self._new_future()
@@ -917,32 +946,12 @@ class Client:
     def _publish_backlog(self) -> None:
         """Move held publishes into the session while it has room; the caller writes what they made."""
         conn = self._open
-        if conn is None:
-            return
-        backlog = self._backlog
-        held = self._held
-        publishes = self._publishes
-        publish = conn.publish
-        # Only while none waits in the session: then a message goes out at once when the
-        # broker's Receive Maximum allows, and at most one per pass waits there (each one
-        # that waits costs the layer a size check, and a place in a dict consumed from the front).
-        waiting = self._session.waiting
-        while backlog and not waiting:
-            future = backlog.popleft()
-            topic, data, qos, retain, properties = arguments = held.popleft()
-            if future.done():  # cancelled by its caller
-                continue
-            try:
-                if properties is None:
-                    publishes[publish(topic, data, qos, retain)] = future
-                else:
-                    publishes[publish(topic, data, qos, retain, **properties)] = future
-            except QueueFull:
-                backlog.appendleft(future)  # still first in line
-                held.appendleft(arguments)
-                return
-            except Exception as exc:
-                future.set_exception(exc)
+        if conn is not None:
+            # Only while none waits in the session: then a message goes out at once when the
+            # broker's Receive Maximum allows, and at most one per pass waits there (each one
+            # that waits costs the layer a size check, and a place in a dict consumed from the
+            # front). One call for all of them, in C with the compiled twin.
+            conn._publish_held(self._backlog, self._held, self._publishes)
 
     def _failed(self, error: BaseException) -> asyncio.Future[int]:
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
