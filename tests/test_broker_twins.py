@@ -15,6 +15,7 @@ import pytest
 from mqttfast.broker._core import BrokerRules
 
 from .helpers.implementations import import_compiled
+from .helpers.sessions import packets
 
 TWINS = ["compiled", "pure"]
 
@@ -355,6 +356,36 @@ def test_the_protocol_reads_into_the_broker_and_flushes(api, twin):
     assert loop.soon == []  # flushed at once: the CONNACK
     [(kind, data)] = transport.calls
     assert [type(event).__name__ for event in client.receive_data(data)] == ["Connected"]
+
+
+def test_each_flush_writes_its_own_buffers_and_a_writer_that_keeps_the_list_keeps_it_whole(api, twin):
+    # The compiled twin reuses a written list as the connection's next output when its own protocol
+    # wrote it (the transport got the items); a writer of another kind may keep the list itself.
+    broker = broker_class(twin)()
+    flusher = twin.Flusher(broker, Loop(), collections.deque(), 25e-6)
+    transport = Transport()
+    protocol = protocol_on(twin, broker, flusher, transport)
+    protocol.client = broker.new_connection(protocol.write, lambda: None, ("memory", 0))
+    kept = []
+    keeper = broker.new_connection(kept.append, lambda: None, ("memory", 1))
+
+    def subscriber(client_id):
+        connect = api.encode(api.Connect(client_id=client_id, keep_alive=0), 5)
+        subscribe = api.Subscribe(packet_id=1, subscriptions=[api.Subscription(topic_filter="t", qos=0)])
+        return connect + api.encode(subscribe, 5)
+
+    protocol.data_received(subscriber("s1"))
+    broker.data_received(keeper, subscriber("s2"), 1.0)
+    broker.flush()
+    publisher = Peer(api, broker, "p")
+    for n in range(3):
+        publisher.publish("t", bytes([n]))  # a read and a flush each
+    written = b"".join(data if kind == "write" else b"".join(data) for kind, data in transport.calls)
+    assert len(kept) == 4  # the CONNACK and SUBACK of one read, then a message a flush: one list each
+    for data in (written, b"".join(b"".join(bytes(b) for b in item) for item in kept)):
+        received = packets(api, data, 5)
+        assert [p.packet_type.name for p in received] == ["CONNACK", "SUBACK", "PUBLISH", "PUBLISH", "PUBLISH"]
+        assert [bytes(p.payload) for p in received[2:]] == [b"\x00", b"\x01", b"\x02"]
 
 
 def test_a_broker_that_overrides_data_received_or_flush_is_called_by_name(api, twin):

@@ -177,6 +177,14 @@ cdef class Client:
             return self._own._take_buffers()
         return self._buffers_to_send()
 
+    cdef inline int _recycle(self, buffers) except -1:
+        # ``buffers`` written by this module's own protocol, which hands the transport the list's
+        # items, never the list (a WebSocket's write, or TLS's writelines, may keep it): given back
+        # to be the connection's next output list.
+        if self._own is not None and self._protocol is not None:
+            self._own._recycle_buffers(buffers)
+        return 0
+
     def __init__(self, connection, write, close, address=None):
         self.connection = connection
         self.write = write
@@ -199,6 +207,9 @@ cdef class BrokerCore:
     cdef public object matcher, store
     cdef public dict clients, dirty
     cdef dict _stats
+    # The dict of the last flush, emptied, to be the next pass's ``dirty``: one dict fewer made and
+    # freed per flush.
+    cdef dict _spare_dirty
     # Counted here, added to ``stats`` whenever it is read (a dict update per message costs more
     # than the rest of the counting path).
     cdef Py_ssize_t _received, _sent
@@ -354,10 +365,12 @@ cdef class BrokerCore:
         cdef Client client
         if self.store is not None:
             self.store.save(self)
-        dirty = self.dirty
+        cdef dict dirty = self.dirty
         if not dirty:
             return 0
-        self.dirty = {}
+        spare = self._spare_dirty
+        self._spare_dirty = None  # a flush from within this one makes its own
+        self.dirty = spare if spare is not None else {}
         for value in dirty:
             client = <Client?>value
             buffers = client._take_buffers()
@@ -365,9 +378,12 @@ cdef class BrokerCore:
                 continue  # its transport is closed already: writing is pointless (and raises on 3.12.1)
             if buffers:
                 client._send(buffers)
+                client._recycle(buffers)
             if client._connection_closed() and not client.closing:  # write() may have closed it
                 client.closing = True
                 client.close()
+        dirty.clear()
+        self._spare_dirty = dirty
         return 0
 
 

@@ -48,10 +48,13 @@ cdef class Connection:
     cdef object _alias_last
     # Packet id -> future of a QoS 1/2 publish of ours, or None (ClientMixin: "publishes held by an asyncio client").
     cdef public dict _futures
+    # An emptied output list to reuse (_recycle_buffers), or None.
+    cdef list _spare_out
 
     cdef list _receive_data_c(self, data, now)
     cdef bint _puback_received_c(self, long packet_id, now) except -1
     cdef list _take_buffers(self)
+    cdef int _recycle_buffers(self, list buffers) except -1
     cdef bint _closed_c(self)
     cdef object _deliver_c(
         self, message, qos, retain_as_published, retained, subscription_identifiers, expires_at

@@ -741,8 +741,16 @@ cdef class Connection:
         cdef list out = self._out
         if out:
             self._sent = True
-        self._out = []
+        self._out = self._spare_out if self._spare_out is not None else []
+        self._spare_out = None
         return out
+
+    cdef int _recycle_buffers(self, list buffers) except -1:
+        # A list _take_buffers handed out, written and no longer held by the caller: emptied, the
+        # next one it hands out (a list fewer made and freed per flush).
+        buffers.clear()
+        self._spare_out = buffers
+        return 0
 
     def _send_packet(self, packet):
         """Encode a control packet at the connection's level, dropping what the peer's size allows.
