@@ -388,6 +388,25 @@ def test_each_flush_writes_its_own_buffers_and_a_writer_that_keeps_the_list_keep
         assert [bytes(p.payload) for p in received[2:]] == [b"\x00", b"\x01", b"\x02"]
 
 
+def test_a_client_written_through_another_method_of_a_protocol_calls_that_method(api, twin):
+    written = []
+
+    class Logged(twin.ProtocolCore):
+        def send_logged(self, buffers):
+            written.append(b"".join(bytes(b) for b in buffers))
+            self.write(buffers)
+
+    broker = broker_class(twin)()
+    transport = Transport()
+    protocol = Logged()
+    protocol.broker, protocol.flusher, protocol.transport = broker, None, transport
+    client = broker.new_connection(protocol.send_logged, lambda: None, ("memory", 0))
+    broker.data_received(client, api.encode(api.Connect(client_id="c", keep_alive=0), 5), 1.0)
+    broker.flush()
+    assert len(written) == 1 and written[0][0] == 0x20  # the CONNACK, through send_logged
+    assert len(transport.calls) == 1
+
+
 def test_a_broker_that_overrides_data_received_or_flush_is_called_by_name(api, twin):
     calls = []
 

@@ -254,3 +254,10 @@ def test_the_readme_forwarding_example_as_written(api):
         if session.version == 5:
             assert all(d.subscription_identifiers == subscription.identifiers for d in deliveries)
             assert all(d.content_type == "text/plain" for d in deliveries)
+
+
+@pytest.mark.parametrize("version", [4, 5])
+def test_subscription_identifiers_that_are_not_a_list_are_refused_at_every_level(api, version):
+    # Below MQTT 5 they are not written, but both twins still read them as the copy of old did.
+    with pytest.raises(TypeError):
+        api.encode_forward(_incoming(api), version, granted_qos=1, packet_id=1, subscription_identifiers=5)

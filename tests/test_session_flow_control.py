@@ -290,28 +290,25 @@ def test_a_will_of_the_other_twin_is_taken_by_connect(api):
 # ---- A lone PUBACK read without events (the broker's shortcut) -------------------------------------
 
 
-def _two_in_flight(api, version):
-    # A server with a Receive Maximum of 1 from its client: one QoS 1 delivery sent, one waiting.
-    server = accepted_server(api, version, keep_alive=10, **({"receive_maximum": 1} if version == 5 else {}))
+def _in_flight(api, version, receive_maximum=2):
+    # A server that delivered two QoS 1 messages; with a Receive Maximum of 1 (5.0) the second waits.
+    server = accepted_server(api, version, keep_alive=10, **({"receive_maximum": receive_maximum} if version == 5 else {}))
     first = server.deliver(published(api, "t", b"1", qos=1), 1)
     second = server.deliver(published(api, "t", b"2", qos=1), 1)
-    if version == 4:
-        server.data_to_send()
-        return server, first, second  # 3.1.1 has no Receive Maximum: both went
-    assert [p.packet_id for p in sent(api, server)] == [first]
+    server.data_to_send()
     return server, first, second
 
 
 @pytest.mark.parametrize("version", [4, 5])
 def test_puback_received_does_what_receive_data_does_with_those_four_bytes(api, version):
-    by_bytes, first, second = _two_in_flight(api, version)
-    by_id, _, _ = _two_in_flight(api, version)
+    by_bytes, first, second = _in_flight(api, version)
+    by_id, _, _ = _in_flight(api, version)
     by_bytes.handle_timeout(0.0)
     by_id.handle_timeout(0.0)
     events = by_bytes.receive_data(bytes((0x40, 2, 0, first)), 12.0)
     assert [type(e) for e in events] == [api.PublishCompleted]
     assert by_id.puback_received(first, 12.0) is True
-    assert by_id.data_to_send() == by_bytes.data_to_send()  # the waiting message went (5.0), or nothing
+    assert by_id.data_to_send() == by_bytes.data_to_send() == b""
     assert sorted(by_id.session.outbound) == sorted(by_bytes.session.outbound) == [second]
     # The read counts for the keep-alive at its own time: silent until 12 + 15 both close at 27.
     for server in (by_id, by_bytes):
@@ -320,21 +317,37 @@ def test_puback_received_does_what_receive_data_does_with_those_four_bytes(api, 
 
 
 def test_puback_received_ignores_a_stray_id_as_receive_data_does(api):
-    server, first, second = _two_in_flight(api, 5)
-    assert server.puback_received(second, 1.0) is True  # still waiting: not the peer's to ack yet
+    server, first, second = _in_flight(api, 5)
     assert server.puback_received(999, 1.0) is True
     assert server.data_to_send() == b""
     assert sorted(server.session.outbound) == [first, second]
 
 
 def test_puback_received_leaves_to_receive_data_what_it_cannot_do_alone(api):
-    server, first, _ = _two_in_flight(api, 5)
+    server, first, _ = _in_flight(api, 5)
     assert server.puback_received(0) is False  # a violation: receive_data reports it
+    assert server.puback_received(2**70) is False
     server.receive_data(b"\x40")  # part of a packet is held: the next bytes continue it
     assert server.puback_received(first) is False
     assert first in server.session.outbound
     fresh = api.ServerConnection()  # no CONNECT yet
     assert fresh.puback_received(1) is False
+
+
+def test_puback_received_leaves_a_quota_that_frees_a_waiting_message_to_receive_data(api):
+    # Sending the waiting message can fail (here: a topic no PUBLISH may carry), which receive_data
+    # reports as a violation, with the connection closed.
+    server, first, second = _in_flight(api, 5, receive_maximum=1)
+    assert server.puback_received(first) is False
+    assert sorted(server.session.outbound) == [first, second]
+    events = server.receive_data(bytes((0x40, 2, 0, first)))
+    assert [type(e) for e in events] == [api.PublishCompleted]
+    assert [p.packet_id for p in sent(api, server)] == [second]
+    bad, first, _ = _in_flight(api, 5, receive_maximum=1)
+    bad.deliver(published(api, "t", b"3", qos=1), 1)
+    bad.session.outbound[max(bad.session.outbound)].message.topic = "bad/#"
+    assert bad.puback_received(first) is False
+    assert not bad.closed
 
 
 def test_puback_received_leaves_a_flow_that_ends_in_a_future_to_receive_data(api):
@@ -345,3 +358,19 @@ def test_puback_received_leaves_a_flow_that_ends_in_a_future_to_receive_data(api
     packet_id = client.publish("t", b"x", qos=1)
     assert client.puback_received(packet_id, 1.0) is False
     assert packet_id in client.session.outbound
+
+
+def test_a_class_that_replaces_a_step_of_the_puback_path_reads_every_puback_itself(api):
+    from mqttfast._connection_common import reads_lone_pubacks
+
+    class Own(api.ServerConnection):
+        def _replay(self, packet, events):
+            return super()._replay(packet, events)
+
+    class Later(api.ServerConnection):
+        pass
+
+    assert reads_lone_pubacks(api.ServerConnection) and not reads_lone_pubacks(Own)
+    assert reads_lone_pubacks(Later)
+    Later.receive_data = lambda self, data, now=None: []  # replaced after a first answer
+    assert not reads_lone_pubacks(Later)

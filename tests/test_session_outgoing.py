@@ -1,5 +1,6 @@
 """``Outgoing``, the session entry: its two twins behave alike, and the session hands out the compiled one."""
 
+import collections
 import copy
 import pickle
 
@@ -64,3 +65,28 @@ def test_session_hands_out_the_compiled_twin_when_in_use():
     else:
         expected = _outgoing_c.Outgoing if compiled_twins_wanted() else _outgoing_py.Outgoing
     assert _session.Outgoing is expected
+
+
+def test_held_publishes_go_through_a_subclass_publish(api):
+    # The compiled twin's _publish_held publishes in C unless the class has its own publish().
+    topics = []
+
+    class Counted(api.ClientConnection):
+        def publish(self, topic, *args, **kwargs):
+            topics.append(topic)
+            return super().publish(topic, *args, **kwargs)
+
+    class Pending:
+        def done(self):
+            return False
+
+        def set_exception(self, error):
+            raise AssertionError(error)
+
+    client = Counted(5)
+    client.connect("c1", keep_alive=0)
+    client.data_to_send()
+    client.receive_data(api.encode(api.Connack(), 5))
+    awaited = {}
+    client._publish_held(collections.deque([Pending()]), collections.deque([("t/a", b"x", 1, False, None)]), awaited)
+    assert topics == ["t/a"] and list(awaited) == [1]

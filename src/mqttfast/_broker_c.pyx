@@ -124,7 +124,11 @@ cdef class Client:
     def write(self, value):
         self._write = value
         protocol = getattr(value, "__self__", None)
-        if isinstance(protocol, ProtocolCore) and getattr(type(protocol), "write", None) is ProtocolCore.write:
+        if (
+            isinstance(protocol, ProtocolCore)
+            and getattr(type(protocol), "write", None) is ProtocolCore.write
+            and value == protocol.write  # that method, not another of the protocol's
+        ):
             self._protocol = <ProtocolCore>protocol
         else:
             self._protocol = None

@@ -227,7 +227,7 @@ cdef class Connection:
         self._unacked_qos1_earlier = self._unacked_qos1
         return 0
 
-    def puback_received(self, long packet_id, now=None):
+    def puback_received(self, packet_id, now=None):
         """What ``receive_data`` does with a read of one reason-less PUBACK (``40 02`` and
         ``packet_id``) at ``now``, without making its events, for a reader that has no use for them
         (a broker, whose subscribers' acknowledgements are most of what it reads); whether it did.
@@ -235,10 +235,13 @@ cdef class Connection:
         False, with nothing done, where ``receive_data`` must read those bytes
         instead: the connection is not connected (a connected one took a CONNECT, so its
         Maximum Packet Size takes a PUBACK), part of a packet is held, ``packet_id``
-        is 0 (a violation), or the flows' ends resolve futures (``_futures``, an asyncio
-        client's). Like ``receive_data``, a PUBACK matching no QoS 1 message in flight
-        is ignored.
+        is not 1 to 65,535 (0 is a violation), messages wait for the send quota (sending
+        them can fail, which ``receive_data`` reports as a violation), or the flows' ends
+        resolve futures (``_futures``, an asyncio client's). Like ``receive_data``, a
+        PUBACK matching no QoS 1 message in flight is ignored.
         """
+        if not 0 < packet_id <= 0xFFFF:
+            return False
         return self._puback_received_c(packet_id, now)
 
     cdef bint _puback_received_c(self, long packet_id, now) except -1:
@@ -247,6 +250,7 @@ cdef class Connection:
             or self._decoder.pending
             or not 0 < packet_id <= 0xFFFF
             or self._futures is not None
+            or self._waiting
         ):
             return False
         self._note_read(now)
@@ -870,6 +874,8 @@ cdef object _publish_c(Connection self, topic, payload, qos, retain, dict proper
 
 
 def _client_publish_held(Connection self, futures, held, dict awaited):
+    if type(self).publish is not _client_publish:  # a subclass's own publish: the mixin calls it
+        return ClientMixin._publish_held(self, futures, held, awaited)
     cdef dict waiting = self._waiting
     cdef dict properties  # None, or a dict of them
     popleft = futures.popleft

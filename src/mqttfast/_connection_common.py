@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from ._constants import MQTT_5
@@ -162,16 +163,25 @@ def unsupported_publish(packet: Any, accepted_qos: int) -> ProtocolError:
     return error
 
 
-_READS_LONE_PUBACKS: dict[type, bool] = {}
+#: class -> (its receive_data when answered, the answer); weak, so that classes made on the fly go.
+_READS_LONE_PUBACKS: weakref.WeakKeyDictionary[type, tuple[Any, bool]] = weakref.WeakKeyDictionary()
+
+#: What ``receive_data`` runs for a PUBACK that ``puback_received`` stands for: a class that
+#: replaces any of them below the class of ``puback_received`` gets every read.
+_PUBACK_PATH = ("receive_data", "_replay", "_receive_puback", "_end_qos1_flow", "_flow_ended", "_release_quota")
 
 
 def reads_lone_pubacks(kind: type) -> bool:
     """Whether connections of class ``kind`` take a read of one PUBACK through ``puback_received``:
-    their class has it, and its ``receive_data`` is the one beside it (not a subclass's, which a
-    lone PUBACK read must reach too)."""
-    answer = _READS_LONE_PUBACKS.get(kind)
-    if answer is None:
-        owner = next((base for base in kind.__mro__ if "puback_received" in vars(base)), None)
-        answer = owner is not None and getattr(kind, "receive_data", None) is getattr(owner, "receive_data", None)
-        _READS_LONE_PUBACKS[kind] = answer
+    their class has it, and what ``receive_data`` runs for a PUBACK is the code beside it (not a
+    subclass's, which a lone PUBACK read must reach too)."""
+    receive_data = getattr(kind, "receive_data", None)
+    cached = _READS_LONE_PUBACKS.get(kind)
+    if cached is not None and cached[0] is receive_data:
+        return cached[1]
+    owner = next((base for base in kind.__mro__ if "puback_received" in vars(base)), None)
+    answer = owner is not None and all(
+        getattr(kind, name, None) is getattr(owner, name, None) for name in _PUBACK_PATH
+    )
+    _READS_LONE_PUBACKS[kind] = (receive_data, answer)
     return answer

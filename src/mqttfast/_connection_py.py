@@ -174,15 +174,17 @@ class Connection:
         False, with nothing done, where ``receive_data`` must read those bytes
         instead: the connection is not connected (a connected one took a CONNECT, so its
         Maximum Packet Size takes a PUBACK), part of a packet is held, ``packet_id``
-        is 0 (a violation), or the flows' ends resolve futures (``_futures``, an asyncio
-        client's). Like ``receive_data``, a PUBACK matching no QoS 1 message in flight
-        is ignored.
+        is not 1 to 65,535 (0 is a violation), messages wait for the send quota (sending
+        them can fail, which ``receive_data`` reports as a violation), or the flows' ends
+        resolve futures (``_futures``, an asyncio client's). Like ``receive_data``, a
+        PUBACK matching no QoS 1 message in flight is ignored.
         """
         if (
             self._state != CONNECTED
             or self._decoder.pending
             or not 0 < packet_id <= 0xFFFF
             or self._futures is not None
+            or self._waiting
         ):
             return False
         self._note_read(now)

@@ -87,6 +87,8 @@ cdef tuple forward_publish(
     if level != MQTT_5:
         # No properties at this level: the header is planned from ``incoming`` itself, with the
         # delivery's own flags, topic and packet id, and no copy of the packet is made.
+        if subscription_identifiers:
+            list(subscription_identifiers)  # what the copy made of them: the same error for a non-list
         return _forward_without_properties(
             incoming,
             qos,
