@@ -153,10 +153,13 @@ cdef class Client:
         return self._receive_data(data, now)
 
     cdef inline bint _lone_puback(self, long packet_id, now) except -1:
-        # Whether the connection took a read of one PUBACK for ``packet_id`` (``puback_received``).
+        # Whether the connection took a read of one PUBACK for ``packet_id`` (``puback_received``,
+        # bound only where ``reads_lone_pubacks`` allows it, the pure twin's rule).
+        if self._puback_received is None:
+            return False
         if self._own is not None:
             return self._own._puback_received_c(packet_id, now)
-        return self._puback_received is not None and self._puback_received(packet_id, now)
+        return self._puback_received(packet_id, now)
 
     cdef inline bint _has_output(self) except -1:
         if self._own is not None:

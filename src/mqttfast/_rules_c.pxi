@@ -125,8 +125,6 @@ cdef int _check_reason_code(int packet_type, long code, object offset) except -1
 
 
 cdef int _check_publish_topic_present(Publish packet, int version, object offset) except -1:
-    if packet.topic:
-        return 0
     return _check_topic_present(packet.topic, packet.topic_alias, version, offset)
 
 

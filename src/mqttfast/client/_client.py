@@ -521,9 +521,8 @@ class Client:
         if resolved:
             if self._slot_waiters:
                 self._wake_slot_waiters(resolved)
-            if self._backlog and self._open is not None:
-                # Held publishes into the freed places (_publish_backlog, without its frame: once per read).
-                self._open._publish_held(self._backlog, self._held, publishes)
+            if self._backlog:
+                self._publish_backlog()  # held publishes into the freed places
         # What this read made (acknowledgements) leaves now: one write per read, no scheduled call.
         buffers = conn.buffers_to_send()
         if buffers:
@@ -623,7 +622,8 @@ class Client:
         return not (completed or other)
 
     def _wake_slot_waiters(self, count: int) -> None:
-        # ``count`` flows of ours ended: as many places free in the session (see _publish_completed).
+        # ``count`` flows of ours ended: as many places free in the session, for as many waiting
+        # publishes, in arrival order.
         waiters = self._slot_waiters
         while waiters and count:
             waiter = waiters.popleft()
@@ -657,12 +657,8 @@ class Client:
                 future.set_result(code)
         # One acknowledgement frees one place: wake one waiting publish, in arrival order (waking all
         # of them would make a burst of N publishes cost N squared retries).
-        waiters = self._slot_waiters
-        while waiters:
-            waiter = waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                break
+        if self._slot_waiters:
+            self._wake_slot_waiters(1)
 
     def _handle_other(self, event: Any) -> None:
         kind = type(event)
